@@ -1,0 +1,3 @@
+//! Strata's storage engine (work in progress: codecs first).
+
+mod codec;

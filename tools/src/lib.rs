@@ -1,0 +1,1 @@
+//! Strata tools (data generator arrives with the storage issue).
