@@ -22,8 +22,6 @@ pub(crate) enum CodecError {
     BadBitWidth { width: u8 },
     #[error("decoded {actual} values, expected {expected}")]
     CountMismatch { expected: usize, actual: usize },
-    #[error("zstd frame does not decompress: {reason}")]
-    Zstd { reason: String },
     #[error("string is not valid UTF-8")]
     InvalidUtf8,
     #[error("{what} out of range")]

@@ -1,3 +1,37 @@
-//! Strata's storage engine (work in progress: codecs first).
+//! Strata's storage engine.
+//!
+//! Rows arrive as [`WriteBatch`]es for a table. [`Engine::write`] appends the batch to the
+//! write-ahead log (`strata-wal`), waits until it is durable, and inserts it into the
+//! memtable of each time partition it touches. Flush turns memtables into immutable columnar
+//! segment files (format in `storage/FORMAT.md`), commits them to the catalog, and
+//! checkpoints the WAL. Compaction merges the segments of a partition. [`Engine::scan`]
+//! returns Arrow record batches for a projection, a time range and tag predicates.
+//!
+//! Invariants:
+//! - An acknowledged write is in the WAL under the configured fsync policy; it is replayed
+//!   at start-up unless the catalog says it is already in a segment (`flushed_lsn`).
+//! - Rows with the same series (tag values) and time are one point: the later write wins,
+//!   unless the table is append-only. Scans, flush and compaction all apply this rule.
+//! - The catalog is replaced atomically; a scan works on one catalog version and the files
+//!   it references stay on disk until the scan is dropped.
+//! - Every byte of a segment is checksummed; corruption is an error naming the file, never
+//!   rows.
+//! - Memtable memory is bounded: past `memory_limit_bytes` writers wait, then get the
+//!   retryable [`Error::MemoryLimit`].
 
+mod batch;
+mod catalog;
 mod codec;
+mod engine;
+mod error;
+mod memtable;
+mod scan;
+mod schema;
+mod segment;
+
+pub use batch::{Value, WriteBatch};
+pub use engine::{Engine, EngineConfig, Scan, WriteReceipt};
+pub use error::{Error, Result};
+pub use scan::{ScanRequest, TagFilter, TimeRange};
+pub use schema::{FieldDef, FieldType, TableSchema, DEFAULT_PARTITION_INTERVAL_NS};
+pub use strata_wal::{FsyncPolicy, Lsn};

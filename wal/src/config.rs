@@ -40,7 +40,10 @@ impl std::str::FromStr for FsyncPolicy {
             "always" => Ok(FsyncPolicy::Always),
             "none" | "never" => Ok(FsyncPolicy::Never),
             _ => {
-                if let Some(inner) = s.strip_prefix("interval(").and_then(|r| r.strip_suffix(')')) {
+                if let Some(inner) = s
+                    .strip_prefix("interval(")
+                    .and_then(|r| r.strip_suffix(')'))
+                {
                     ms(inner.trim().trim_end_matches("ms"))
                 } else if let Some(digits) = s.strip_suffix("ms") {
                     ms(digits)

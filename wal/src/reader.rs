@@ -215,10 +215,7 @@ impl WalReader {
     /// writing from.
     pub fn finish(mut self) -> Result<Recovered> {
         while self.next_record()?.is_some() {}
-        let mut last_len = self
-            .segments
-            .last()
-            .map(|_| self.data.len() as u64);
+        let mut last_len = self.segments.last().map(|_| self.data.len() as u64);
         if let Some((path, len)) = self.torn_tail.take() {
             tracing::warn!(file = %path.display(), offset = len, "truncating torn wal tail");
             let file = OpenOptions::new()

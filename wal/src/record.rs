@@ -77,7 +77,8 @@ pub(crate) struct Header {
 
 /// Decodes a header from exactly [`RECORD_HEADER_LEN`] bytes.
 pub(crate) fn decode_header(bytes: &[u8; RECORD_HEADER_LEN]) -> Header {
-    let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let u32_at =
+        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let mut lsn = [0u8; 8];
     lsn.copy_from_slice(&bytes[8..16]);
     Header {

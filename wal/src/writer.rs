@@ -361,7 +361,8 @@ impl WriterState {
         for (kind, payload, done) in batch {
             let rec_len = (RECORD_HEADER_LEN + payload.len()) as u64;
             let has_records = self.active_len + self.buf.len() as u64 > SEGMENT_HEADER_LEN as u64;
-            if has_records && self.active_len + self.buf.len() as u64 + rec_len > self.config.segment_size
+            if has_records
+                && self.active_len + self.buf.len() as u64 + rec_len > self.config.segment_size
             {
                 if let Err(e) = self.write_buf().and_then(|()| self.roll()) {
                     first_error.get_or_insert(e);

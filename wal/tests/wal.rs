@@ -157,22 +157,35 @@ fn a_flipped_bit_anywhere_is_reported_with_file_and_offset() {
                 bytes[offset] ^= 1 << bit;
                 std::fs::write(f, &bytes).unwrap();
                 match replay(dir.path()) {
-                    Err(Error::Corruption { file, offset: at, kind }) => {
+                    Err(Error::Corruption {
+                        file,
+                        offset: at,
+                        kind,
+                    }) => {
                         assert_eq!(&file, f, "flip at {offset}");
                         // The reported offset is the start of the damaged record (or 0 for
                         // the segment header), never past the flipped byte.
                         assert!(at as usize <= offset, "reported {at} for flip at {offset}");
                         if offset < SEGMENT_HEADER_LEN {
-                            assert!(matches!(
-                                kind,
-                                CorruptionKind::BadMagic | CorruptionKind::UnknownVersion { .. }
-                            ) || offset >= 12, "{kind:?}");
+                            assert!(
+                                matches!(
+                                    kind,
+                                    CorruptionKind::BadMagic
+                                        | CorruptionKind::UnknownVersion { .. }
+                                ) || offset >= 12,
+                                "{kind:?}"
+                            );
                         }
                     }
                     Err(other) => panic!("flip at {offset} bit {bit}: unexpected {other}"),
                     Ok(records) => {
                         // Only the reserved header bytes carry no meaning.
-                        assert!((12..16).contains(&offset), "flip at {offset} of {} went unnoticed ({} records)", f.display(), records.len());
+                        assert!(
+                            (12..16).contains(&offset),
+                            "flip at {offset} of {} went unnoticed ({} records)",
+                            f.display(),
+                            records.len()
+                        );
                     }
                 }
             }
@@ -203,10 +216,17 @@ fn concurrent_appenders_are_all_acknowledged_and_replayed_in_order() {
                 })
             })
             .collect();
-        let mut all: Vec<Lsn> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<Lsn> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         all.sort();
         all.dedup();
-        assert_eq!(all.len(), threads * per_thread, "every append got its own lsn");
+        assert_eq!(
+            all.len(),
+            threads * per_thread,
+            "every append got its own lsn"
+        );
     }
     let records = replay(dir.path()).unwrap();
     assert_eq!(records.len(), threads * per_thread);

@@ -24,7 +24,11 @@ pub(crate) fn pack(values: &[u64], width: u8, out: &mut Vec<u8>) {
     }
     let start = out.len();
     out.reserve(packed_len(values.len(), width));
-    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+    let mask = if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
     let mut acc: u128 = 0;
     let mut bits: u32 = 0;
     for &v in values {
@@ -57,7 +61,11 @@ pub(crate) fn unpack(data: &[u8], n: usize, width: u8, out: &mut Vec<u64>) -> Co
         out.extend(std::iter::repeat_n(0, n));
         return Ok(0);
     }
-    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+    let mask = if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
     let w = u32::from(width);
     let mut words = data.chunks(8);
     let mut acc: u128 = 0;

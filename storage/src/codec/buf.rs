@@ -5,9 +5,6 @@ use super::{CodecError, CodecResult};
 pub(crate) fn put_u8(out: &mut Vec<u8>, v: u8) {
     out.push(v);
 }
-pub(crate) fn put_u16(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
 pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
@@ -60,15 +57,12 @@ impl<'a> Reader<'a> {
             .ok_or(CodecError::Truncated {
                 needed: n.saturating_sub(self.remaining()),
             })?;
-        let out = self.data.get(self.pos..end).ok_or(CodecError::Truncated { needed: n })?;
+        let out = self
+            .data
+            .get(self.pos..end)
+            .ok_or(CodecError::Truncated { needed: n })?;
         self.pos = end;
         Ok(out)
-    }
-
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let out = self.data.get(self.pos..).unwrap_or(&[]);
-        self.pos = self.data.len();
-        out
     }
 
     fn array<const N: usize>(&mut self) -> CodecResult<[u8; N]> {
@@ -79,9 +73,6 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u8(&mut self) -> CodecResult<u8> {
         Ok(self.array::<1>()?[0])
-    }
-    pub(crate) fn u16(&mut self) -> CodecResult<u16> {
-        Ok(u16::from_le_bytes(self.array()?))
     }
     pub(crate) fn u32(&mut self) -> CodecResult<u32> {
         Ok(u32::from_le_bytes(self.array()?))

@@ -157,7 +157,8 @@ impl BitReader<'_> {
         // Read up to 9 bytes big-endian covering [pos, pos + n).
         let mut window = [0u8; 16];
         let avail = self.data.len().saturating_sub(byte).min(16);
-        if let (Some(dst), Some(src)) = (window.get_mut(..avail), self.data.get(byte..byte + avail)) {
+        if let (Some(dst), Some(src)) = (window.get_mut(..avail), self.data.get(byte..byte + avail))
+        {
             dst.copy_from_slice(src);
         }
         let wide = u128::from_be_bytes(window);
@@ -278,12 +279,12 @@ pub(crate) fn decode_f64(r: &mut Reader<'_>, n: usize, out: &mut Vec<f64>) -> Co
             for _ in 0..exceptions {
                 let idx = r.u32()? as usize;
                 let bits = r.u64()?;
-                let slot = out
-                    .get_mut(start + idx)
-                    .filter(|_| idx < n)
-                    .ok_or(CodecError::OutOfRange {
-                        what: "exception index",
-                    })?;
+                let slot =
+                    out.get_mut(start + idx)
+                        .filter(|_| idx < n)
+                        .ok_or(CodecError::OutOfRange {
+                            what: "exception index",
+                        })?;
                 *slot = f64::from_bits(bits);
             }
             Ok(())
@@ -364,7 +365,9 @@ mod tests {
         let mut values = Vec::new();
         let mut x = 12345u64;
         for _ in 0..8192 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             cur = (cur + ((x >> 33) % 200) as i64 - 100).clamp(0, 10_000);
             values.push(cur as f64 / 100.0);
         }

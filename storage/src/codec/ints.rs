@@ -93,7 +93,11 @@ pub(crate) fn encode_u64_stream(values: &[u64], out: &mut Vec<u8>) {
 }
 
 /// Reads a u64 stream of `n` values, appending them to `out`.
-pub(crate) fn decode_u64_stream(r: &mut Reader<'_>, n: usize, out: &mut Vec<u64>) -> CodecResult<()> {
+pub(crate) fn decode_u64_stream(
+    r: &mut Reader<'_>,
+    n: usize,
+    out: &mut Vec<u64>,
+) -> CodecResult<()> {
     match r.u8()? {
         STREAM_FOR => {
             let min = r.u64()?;
@@ -252,7 +256,11 @@ pub(crate) fn encode_timestamps(values: &[i64], out: &mut Vec<u8>) {
 }
 
 /// Decodes `n` timestamps written by [`encode_timestamps`].
-pub(crate) fn decode_timestamps(r: &mut Reader<'_>, n: usize, out: &mut Vec<i64>) -> CodecResult<()> {
+pub(crate) fn decode_timestamps(
+    r: &mut Reader<'_>,
+    n: usize,
+    out: &mut Vec<i64>,
+) -> CodecResult<()> {
     let first = r.i64()?;
     let mut delta = if n >= 2 { r.i64()? } else { 0 };
     let rest = n.saturating_sub(2);
@@ -345,7 +353,9 @@ mod tests {
 
     #[test]
     fn regular_timestamps_take_no_bytes_per_value() {
-        let ts: Vec<i64> = (0..8192).map(|i| 1_700_000_000_000_000_000 + i * 10_000_000_000).collect();
+        let ts: Vec<i64> = (0..8192)
+            .map(|i| 1_700_000_000_000_000_000 + i * 10_000_000_000)
+            .collect();
         let mut out = Vec::new();
         encode_timestamps(&ts, &mut out);
         // t0, d1, then a width-0 FOR stream: 8 + 8 + 1 + 8 + 1 bytes in all.

@@ -1,0 +1,268 @@
+//! The persisted catalog and the in-memory version built from it.
+//!
+//! File `CATALOG` in the data directory (layout in `storage/FORMAT.md`):
+//!
+//! ```text
+//! 8  magic   b"STRATCAT"
+//! 4  version u32 LE (1)
+//! 4  crc32   of the JSON body
+//! 8  length  u64 LE of the JSON body
+//! n  JSON body (CatalogData)
+//! ```
+//!
+//! It is replaced atomically: write `CATALOG.tmp`, fsync it, rename over `CATALOG`, fsync
+//! the directory. A reader sees the old or the new version, never a mix.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schema::TableSchema;
+use crate::segment::Segment;
+
+const MAGIC: &[u8; 8] = b"STRATCAT";
+const VERSION: u32 = 1;
+const FILE: &str = "CATALOG";
+const TMP: &str = "CATALOG.tmp";
+
+/// One segment as recorded in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SegmentEntry {
+    pub(crate) id: u64,
+    pub(crate) rows: u64,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+    pub(crate) bytes: u64,
+    pub(crate) max_lsn: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PartitionData {
+    start: i64,
+    segments: Vec<SegmentEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TableData {
+    id: u64,
+    schema: TableSchema,
+    partitions: Vec<PartitionData>,
+}
+
+/// The JSON body of the catalog file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CatalogData {
+    next_table_id: u64,
+    next_segment_id: u64,
+    /// Every WAL record with LSN <= this is in a segment listed here.
+    flushed_lsn: u64,
+    tables: Vec<TableData>,
+}
+
+/// An open segment file referenced by a version. When the last version referencing an
+/// obsolete segment is dropped, the file is deleted.
+#[derive(Debug)]
+pub(crate) struct SegmentHandle {
+    pub(crate) entry: SegmentEntry,
+    pub(crate) segment: Segment,
+    obsolete: AtomicBool,
+}
+
+impl SegmentHandle {
+    pub(crate) fn new(entry: SegmentEntry, segment: Segment) -> Self {
+        SegmentHandle {
+            entry,
+            segment,
+            obsolete: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the file for deletion once no snapshot uses it.
+    pub(crate) fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for SegmentHandle {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            let path = self.segment.path().to_path_buf();
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(file = %path.display(), error = %e, "could not delete obsolete segment");
+            }
+        }
+    }
+}
+
+pub(crate) type SegmentRef = Arc<SegmentHandle>;
+
+/// A table in a version.
+#[derive(Debug, Clone)]
+pub(crate) struct TableState {
+    pub(crate) id: u64,
+    pub(crate) schema: TableSchema,
+    /// Partition start (ns) to its segments, oldest first.
+    pub(crate) partitions: BTreeMap<i64, Vec<SegmentRef>>,
+}
+
+/// An immutable catalog version. Readers hold an `Arc<Version>` for as long as they read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Version {
+    pub(crate) next_table_id: u64,
+    pub(crate) next_segment_id: u64,
+    pub(crate) flushed_lsn: u64,
+    pub(crate) tables: BTreeMap<String, Arc<TableState>>,
+}
+
+/// Path of a segment file.
+pub(crate) fn segment_path(data_dir: &Path, table_id: u64, partition: i64, id: u64) -> PathBuf {
+    partition_dir(data_dir, table_id, partition).join(format!("{id:020}.seg"))
+}
+
+pub(crate) fn partition_dir(data_dir: &Path, table_id: u64, partition: i64) -> PathBuf {
+    data_dir
+        .join("tables")
+        .join(table_id.to_string())
+        .join(format!("p{partition}"))
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+impl Version {
+    /// Writes this version as the catalog of `dir`, atomically.
+    pub(crate) fn persist(&self, dir: &Path) -> Result<()> {
+        let data = CatalogData {
+            next_table_id: self.next_table_id,
+            next_segment_id: self.next_segment_id,
+            flushed_lsn: self.flushed_lsn,
+            tables: self
+                .tables
+                .values()
+                .map(|t| TableData {
+                    id: t.id,
+                    schema: t.schema.clone(),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|(&start, segs)| PartitionData {
+                            start,
+                            segments: segs.iter().map(|s| s.entry.clone()).collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let body = serde_json::to_vec(&data).map_err(|e| Error::Corruption {
+            file: dir.join(FILE),
+            offset: 0,
+            reason: format!("catalog does not serialize: {e}"),
+        })?;
+        let mut out = Vec::with_capacity(body.len() + 24);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&body);
+        let tmp = dir.join(TMP);
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(&out)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
+        fail::fail_point!("catalog::before_rename");
+        let path = dir.join(FILE);
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        sync_dir(dir)
+    }
+
+    /// Loads the catalog of `dir` and opens every segment it lists; `None` for a new
+    /// directory.
+    pub(crate) fn load(dir: &Path) -> Result<Option<Version>> {
+        let path = dir.join(FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let corrupt = |offset: u64, reason: String| Error::Corruption {
+            file: path.clone(),
+            offset,
+            reason,
+        };
+        if bytes.len() < 24 || &bytes[..8] != MAGIC {
+            return Err(corrupt(0, "bad catalog magic".into()));
+        }
+        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion {
+                file: path,
+                version,
+                supported: VERSION,
+            });
+        }
+        let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&bytes[16..24]);
+        let len = u64::from_le_bytes(len);
+        let body = &bytes[24..];
+        if body.len() as u64 != len {
+            return Err(corrupt(
+                16,
+                format!("length {len} but {} bytes follow", body.len()),
+            ));
+        }
+        if crc32fast::hash(body) != crc {
+            return Err(corrupt(24, "catalog checksum mismatch".into()));
+        }
+        let data: CatalogData =
+            serde_json::from_slice(body).map_err(|e| corrupt(24, format!("catalog json: {e}")))?;
+        let mut tables = BTreeMap::new();
+        for t in data.tables {
+            let mut partitions = BTreeMap::new();
+            for p in t.partitions {
+                let mut segs = Vec::with_capacity(p.segments.len());
+                for entry in p.segments {
+                    let seg_path = segment_path(dir, t.id, p.start, entry.id);
+                    let segment = Segment::open(&seg_path)?;
+                    segs.push(Arc::new(SegmentHandle::new(entry, segment)));
+                }
+                partitions.insert(p.start, segs);
+            }
+            tables.insert(
+                t.schema.name.clone(),
+                Arc::new(TableState {
+                    id: t.id,
+                    schema: t.schema,
+                    partitions,
+                }),
+            );
+        }
+        Ok(Some(Version {
+            next_table_id: data.next_table_id,
+            next_segment_id: data.next_segment_id,
+            flushed_lsn: data.flushed_lsn,
+            tables,
+        }))
+    }
+
+    /// Every segment file path this version references.
+    pub(crate) fn live_files(&self, dir: &Path) -> std::collections::HashSet<PathBuf> {
+        self.tables
+            .values()
+            .flat_map(|t| {
+                t.partitions.iter().flat_map(move |(&p, segs)| {
+                    segs.iter()
+                        .map(move |s| segment_path(dir, t.id, p, s.entry.id))
+                })
+            })
+            .collect()
+    }
+}

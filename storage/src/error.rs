@@ -1,0 +1,78 @@
+//! Storage errors. Every variant carries the data a caller needs to act on it; the server
+//! maps each to one SQLSTATE.
+
+use std::path::PathBuf;
+
+use crate::schema::FieldType;
+
+/// Errors of the storage engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Wal(#[from] strata_wal::Error),
+    #[error("io error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt file {file} at offset {offset}: {reason}")]
+    Corruption {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("{file} has format version {version}; this build reads {supported}")]
+    UnsupportedVersion {
+        file: PathBuf,
+        version: u32,
+        supported: u32,
+    },
+    #[error("corrupt wal record {lsn}: {reason}")]
+    CorruptWalRecord { lsn: u64, reason: String },
+    #[error("table {table:?} does not exist")]
+    TableNotFound { table: String },
+    #[error("table {table:?} already exists")]
+    TableExists { table: String },
+    #[error("table {table:?} has no column {column:?}")]
+    ColumnNotFound { table: String, column: String },
+    #[error("column {column:?} of table {table:?} is {expected}, got {found}")]
+    TypeMismatch {
+        table: String,
+        column: String,
+        expected: FieldType,
+        found: FieldType,
+    },
+    #[error("row has {found} {what}, table {table:?} has {expected}")]
+    ArityMismatch {
+        table: String,
+        what: &'static str,
+        expected: usize,
+        found: usize,
+    },
+    #[error("invalid schema for table {table:?}: {reason}")]
+    InvalidSchema { table: String, reason: String },
+    #[error("write buffer is full ({used} of {limit} bytes waiting to be flushed); retry shortly")]
+    MemoryLimit { used: usize, limit: usize },
+    #[error("arrow error: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("the engine is shut down")]
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True if retrying the same request later may succeed (back-pressure).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::MemoryLimit { .. })
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,473 @@
+//! Scans: predicates, pruning, and merging the sources of a partition.
+//!
+//! A partition's rows live in several *sources*: segments (oldest first), then frozen and
+//! active memtables. Each source is internally sorted and deduplicated. Sources whose time
+//! ranges are pairwise disjoint cannot hold the same point and are streamed as they are;
+//! otherwise the partition's matching rows are merged and, unless the table is append-only,
+//! only the newest version of each (series, time) is kept.
+//!
+//! Filtering before deduplication is sound because predicates only constrain tags and time,
+//! which are the deduplication key: all versions of a point match or none does. For the same
+//! reason pruning (partitions, segments and blocks by time; segments and rows by tag bitmaps)
+//! never changes results, only the work done; `ScanRequest::pruning = false` turns it off so
+//! tests can prove that.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array,
+};
+use arrow::compute::{and, concat, filter, take};
+use arrow::datatypes::{SchemaRef, TimestampNanosecondType};
+use arrow::row::{RowConverter, SortField};
+use croaring::Bitmap;
+
+use crate::catalog::{SegmentRef, TableState};
+use crate::error::{Error, Result};
+
+/// A half-open time range `[start, end)` in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl TimeRange {
+    /// Everything.
+    pub const ALL: TimeRange = TimeRange {
+        start: i64::MIN,
+        end: i64::MAX,
+    };
+
+    pub(crate) fn overlaps(&self, min: i64, max: i64) -> bool {
+        min < self.end && max >= self.start
+    }
+
+    pub(crate) fn covers(&self, min: i64, max: i64) -> bool {
+        min >= self.start && max < self.end
+    }
+}
+
+/// `column IN (values)` on a tag column (equality is a single value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagFilter {
+    pub column: String,
+    pub values: Vec<String>,
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    pub table: String,
+    /// Column names to return, in this order; `None` for all columns.
+    pub projection: Option<Vec<String>>,
+    pub time_range: TimeRange,
+    /// All must hold (AND); each is an IN list.
+    pub tag_filters: Vec<TagFilter>,
+    /// Use statistics and bitmaps to skip data. Results are identical either way.
+    pub pruning: bool,
+}
+
+impl ScanRequest {
+    /// All rows and columns of `table`.
+    pub fn new(table: impl Into<String>) -> Self {
+        ScanRequest {
+            table: table.into(),
+            projection: None,
+            time_range: TimeRange::ALL,
+            tag_filters: Vec::new(),
+            pruning: true,
+        }
+    }
+
+    pub fn with_projection(mut self, columns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.projection = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    pub fn with_time_range(mut self, start: i64, end: i64) -> Self {
+        self.time_range = TimeRange { start, end };
+        self
+    }
+
+    pub fn with_tag_in(
+        mut self,
+        column: impl Into<String>,
+        values: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.tag_filters.push(TagFilter {
+            column: column.into(),
+            values: values.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
+    pub fn with_pruning(mut self, pruning: bool) -> Self {
+        self.pruning = pruning;
+        self
+    }
+}
+
+/// Predicates resolved against a table schema.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub(crate) time: TimeRange,
+    /// (table column index, accepted values)
+    pub(crate) tags: Vec<(usize, HashSet<String>)>,
+    pub(crate) projection: Vec<usize>,
+    /// Columns to decode: projection + time + (for filtering/merging) tags.
+    pub(crate) needed: Vec<bool>,
+    pub(crate) pruning: bool,
+    pub(crate) output: SchemaRef,
+}
+
+impl Resolved {
+    pub(crate) fn new(req: &ScanRequest, table: &TableState) -> Result<Self> {
+        let schema = &table.schema;
+        let names: Vec<&str> = schema.column_names().collect();
+        let index = |c: &str| {
+            names
+                .iter()
+                .position(|n| *n == c)
+                .ok_or_else(|| Error::ColumnNotFound {
+                    table: schema.name.clone(),
+                    column: c.to_owned(),
+                })
+        };
+        let projection = match &req.projection {
+            None => (0..names.len()).collect(),
+            Some(cols) => cols.iter().map(|c| index(c)).collect::<Result<Vec<_>>>()?,
+        };
+        let mut tags = Vec::new();
+        for f in &req.tag_filters {
+            let i = index(&f.column)?;
+            if !(1..=schema.tags.len()).contains(&i) {
+                return Err(Error::InvalidSchema {
+                    table: schema.name.clone(),
+                    reason: format!("{:?} is not a tag column", f.column),
+                });
+            }
+            tags.push((i, f.values.iter().cloned().collect()));
+        }
+        let mut needed = vec![false; names.len()];
+        needed[0] = true;
+        for &p in &projection {
+            needed[p] = true;
+        }
+        for n in needed.iter_mut().take(schema.tags.len() + 1).skip(1) {
+            *n = true;
+        }
+        let output = Arc::new(table.schema.arrow_schema().project(&projection)?);
+        Ok(Resolved {
+            time: req.time_range,
+            tags,
+            projection,
+            needed,
+            pruning: req.pruning,
+            output,
+        })
+    }
+}
+
+/// Decoded columns of some rows, indexed by table column; `None` where not decoded.
+#[derive(Debug, Clone)]
+pub(crate) struct Cols {
+    pub(crate) rows: usize,
+    pub(crate) cols: Vec<Option<ArrayRef>>,
+}
+
+impl Cols {
+    pub(crate) fn from_batch(batch: &RecordBatch, needed: &[bool]) -> Self {
+        Cols {
+            rows: batch.num_rows(),
+            cols: batch
+                .columns()
+                .iter()
+                .zip(needed)
+                .map(|(c, &n)| n.then(|| Arc::clone(c)))
+                .collect(),
+        }
+    }
+
+    fn filter(&self, mask: &BooleanArray) -> Result<Cols> {
+        let cols = self
+            .cols
+            .iter()
+            .map(|c| c.as_ref().map(|c| filter(c.as_ref(), mask)).transpose())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let rows = mask.true_count();
+        Ok(Cols { rows, cols })
+    }
+
+    fn time_bounds(&self) -> Option<(i64, i64)> {
+        let ts = self
+            .cols
+            .first()?
+            .as_ref()?
+            .as_primitive::<TimestampNanosecondType>();
+        let v = ts.values();
+        Some((*v.iter().min()?, *v.iter().max()?))
+    }
+
+    /// The projected output batch; missing columns become NULL.
+    pub(crate) fn project(&self, r: &Resolved) -> Result<RecordBatch> {
+        let columns = r
+            .projection
+            .iter()
+            .zip(r.output.fields())
+            .map(|(&i, f)| match &self.cols[i] {
+                Some(c) => Arc::clone(c),
+                None => new_null_array(f.data_type(), self.rows),
+            })
+            .collect();
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&r.output),
+            columns,
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(self.rows)),
+        )?)
+    }
+}
+
+/// Evaluates the time range and tag filters on decoded values.
+pub(crate) fn predicate_mask(cols: &Cols, r: &Resolved) -> Result<Option<BooleanArray>> {
+    let mut mask: Option<BooleanArray> = None;
+    if r.time != TimeRange::ALL {
+        if let Some(Some(ts)) = cols.cols.first() {
+            let ts = ts.as_primitive::<TimestampNanosecondType>();
+            let m: BooleanArray = ts
+                .values()
+                .iter()
+                .map(|&t| Some(t >= r.time.start && t < r.time.end))
+                .collect();
+            mask = Some(m);
+        }
+    }
+    for (i, values) in &r.tags {
+        let Some(Some(col)) = cols.cols.get(*i) else {
+            continue;
+        };
+        let s = col.as_string::<i32>();
+        let m: BooleanArray = s
+            .iter()
+            .map(|v| Some(v.is_some_and(|v| values.contains(v))))
+            .collect();
+        mask = Some(match mask {
+            None => m,
+            Some(prev) => and(&prev, &m)?,
+        });
+    }
+    Ok(mask)
+}
+
+fn apply_mask(cols: Cols, mask: Option<BooleanArray>) -> Result<Cols> {
+    match mask {
+        Some(m) if m.true_count() < cols.rows => cols.filter(&m),
+        _ => Ok(cols),
+    }
+}
+
+/// Reads the rows of a segment that match `r`.
+pub(crate) fn read_segment(
+    seg: &SegmentRef,
+    table: &TableState,
+    r: &Resolved,
+) -> Result<Vec<Cols>> {
+    let meta = seg.segment.meta();
+    if r.pruning && !r.time.overlaps(meta.min_ts, meta.max_ts) {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = table.schema.column_names().collect();
+    // Table column -> segment column.
+    let mapping: Vec<Option<usize>> = names.iter().map(|n| meta.column_index(n)).collect();
+    // Rows selected by the tag bitmaps.
+    let mut selection: Option<Bitmap> = None;
+    if r.pruning {
+        for (col, values) in &r.tags {
+            let mut rows = Bitmap::new();
+            if let Some(dict) = mapping[*col].and_then(|c| meta.tag_dict(c)) {
+                for v in values {
+                    if let Ok(i) = dict.values.binary_search(v) {
+                        rows.or_inplace(&dict.bitmaps[i]);
+                    }
+                }
+            }
+            selection = Some(match selection {
+                None => rows,
+                Some(mut s) => {
+                    s.and_inplace(&rows);
+                    s
+                }
+            });
+        }
+        if selection.as_ref().is_some_and(Bitmap::is_empty) {
+            return Ok(Vec::new());
+        }
+    }
+    let mut out = Vec::new();
+    for (b, block) in meta.blocks.iter().enumerate() {
+        let range = block.row_start..block.row_start + block.rows;
+        let mut selected_all = true;
+        if r.pruning {
+            if !r.time.overlaps(block.min_ts, block.max_ts) {
+                continue;
+            }
+            if let Some(sel) = &selection {
+                let hits = sel.range_cardinality(range.clone());
+                if hits == 0 {
+                    continue;
+                }
+                selected_all = hits == u64::from(block.rows);
+            }
+        }
+        let mut cols = Vec::with_capacity(names.len());
+        for (i, &need) in r.needed.iter().enumerate() {
+            cols.push(match (need, mapping[i]) {
+                (true, Some(c)) => Some(seg.segment.read_column(b, c)?),
+                _ => None,
+            });
+        }
+        let cols = Cols {
+            rows: block.rows as usize,
+            cols,
+        };
+        let mask = if r.pruning {
+            let time_mask = if r.time.covers(block.min_ts, block.max_ts) {
+                None
+            } else {
+                predicate_mask(
+                    &Cols {
+                        rows: cols.rows,
+                        cols: vec![cols.cols[0].clone()],
+                    },
+                    &Resolved {
+                        tags: Vec::new(),
+                        ..r.clone()
+                    },
+                )?
+            };
+            let tag_mask = match (&selection, selected_all) {
+                (Some(sel), false) => Some(
+                    range
+                        .clone()
+                        .map(|row| Some(sel.contains(row)))
+                        .collect::<BooleanArray>(),
+                ),
+                _ => None,
+            };
+            match (time_mask, tag_mask) {
+                (Some(a), Some(b)) => Some(and(&a, &b)?),
+                (a, b) => a.or(b),
+            }
+        } else {
+            predicate_mask(&cols, r)?
+        };
+        let cols = apply_mask(cols, mask)?;
+        if cols.rows > 0 {
+            out.push(cols);
+        }
+    }
+    Ok(out)
+}
+
+/// Filters a memtable snapshot.
+pub(crate) fn read_memtable(batch: &RecordBatch, r: &Resolved) -> Result<Option<Cols>> {
+    let cols = Cols::from_batch(batch, &r.needed);
+    let mask = predicate_mask(&cols, r)?;
+    let cols = apply_mask(cols, mask)?;
+    Ok((cols.rows > 0).then_some(cols))
+}
+
+/// Merges the matching rows of a partition's sources (oldest first), keeping the newest
+/// version of each (series, time) unless `append_only`.
+pub(crate) fn merge_sources(
+    sources: Vec<Vec<Cols>>,
+    tag_count: usize,
+    append_only: bool,
+) -> Result<VecDeque<Cols>> {
+    let non_empty: Vec<(usize, Vec<Cols>)> = sources
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
+    // Time bounds per source; disjoint sources need no merge.
+    let mut bounds: Vec<(i64, i64)> = non_empty
+        .iter()
+        .filter_map(|(_, parts)| {
+            parts
+                .iter()
+                .filter_map(Cols::time_bounds)
+                .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+        })
+        .collect();
+    bounds.sort_unstable();
+    let disjoint = bounds.windows(2).all(|w| w[0].1 < w[1].0);
+    if append_only || non_empty.len() <= 1 || disjoint {
+        return Ok(non_empty.into_iter().flat_map(|(_, parts)| parts).collect());
+    }
+    let width = non_empty[0].1[0].cols.len();
+    let mut ranks: Vec<u32> = Vec::new();
+    let mut parts: Vec<Cols> = Vec::new();
+    for (rank, source) in non_empty {
+        for p in source {
+            ranks.extend(std::iter::repeat_n(rank as u32, p.rows));
+            parts.push(p);
+        }
+    }
+    let total: usize = parts.iter().map(|p| p.rows).sum();
+    let mut merged = Vec::with_capacity(width);
+    for c in 0..width {
+        let arrays: Vec<ArrayRef> = match parts
+            .iter()
+            .map(|p| p.cols[c].clone())
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(a) => a,
+            None => {
+                merged.push(None);
+                continue;
+            }
+        };
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        merged.push(Some(concat(&refs)?));
+    }
+    // Sort key: tags then time; ties broken by source rank then position, newest last.
+    let key_cols: Vec<ArrayRef> = (1..=tag_count)
+        .chain(std::iter::once(0))
+        .filter_map(|c| merged[c].clone())
+        .collect();
+    let converter = RowConverter::new(
+        key_cols
+            .iter()
+            .map(|a| SortField::new(a.data_type().clone()))
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(&key_cols)?;
+    let mut order: Vec<u32> = (0..total as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        rows.row(a as usize)
+            .cmp(&rows.row(b as usize))
+            .then(ranks[a as usize].cmp(&ranks[b as usize]))
+            .then(a.cmp(&b))
+    });
+    let mut kept: Vec<u32> = Vec::with_capacity(order.len());
+    for i in order {
+        match kept.last_mut() {
+            Some(last) if rows.row(*last as usize) == rows.row(i as usize) => *last = i,
+            _ => kept.push(i),
+        }
+    }
+    let indices = UInt32Array::from(kept);
+    let cols = merged
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .map(|c| take(c.as_ref(), &indices, None))
+                .transpose()
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(VecDeque::from([Cols {
+        rows: indices.len(),
+        cols,
+    }]))
+}

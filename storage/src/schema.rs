@@ -1,0 +1,204 @@
+//! Table schemas.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One day in nanoseconds: the default partition interval.
+pub const DEFAULT_PARTITION_INTERVAL_NS: i64 = 86_400_000_000_000;
+
+/// The type of a field column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    Float,
+    Integer,
+    Boolean,
+    Text,
+}
+
+impl FieldType {
+    /// The Arrow type scans return for this field.
+    pub fn arrow_type(self) -> DataType {
+        match self {
+            FieldType::Float => DataType::Float64,
+            FieldType::Integer => DataType::Int64,
+            FieldType::Boolean => DataType::Boolean,
+            FieldType::Text => DataType::Utf8,
+        }
+    }
+
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            FieldType::Float => 2,
+            FieldType::Integer => 3,
+            FieldType::Boolean => 4,
+            FieldType::Text => 5,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            2 => FieldType::Float,
+            3 => FieldType::Integer,
+            4 => FieldType::Boolean,
+            5 => FieldType::Text,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for FieldType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FieldType::Float => "float",
+            FieldType::Integer => "integer",
+            FieldType::Boolean => "boolean",
+            FieldType::Text => "text",
+        })
+    }
+}
+
+/// A field column: a measured value, nullable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDef {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+}
+
+/// The shape of a table: one time column, tag columns (strings identifying a series) and
+/// field columns. Rows with equal tags and time are one point: the later write replaces the
+/// earlier one unless `append_only`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSchema {
+    pub name: String,
+    pub time_column: String,
+    pub tags: Vec<String>,
+    pub fields: Vec<FieldDef>,
+    /// Width of a time partition in nanoseconds.
+    #[serde(default = "default_interval")]
+    pub partition_interval_ns: i64,
+    /// Keep every written row, even with the same series and time.
+    #[serde(default)]
+    pub append_only: bool,
+}
+
+fn default_interval() -> i64 {
+    DEFAULT_PARTITION_INTERVAL_NS
+}
+
+impl TableSchema {
+    /// A schema with the default partition interval, not append-only.
+    pub fn new(
+        name: impl Into<String>,
+        time_column: impl Into<String>,
+        tags: impl IntoIterator<Item = impl Into<String>>,
+        fields: impl IntoIterator<Item = (impl Into<String>, FieldType)>,
+    ) -> Self {
+        TableSchema {
+            name: name.into(),
+            time_column: time_column.into(),
+            tags: tags.into_iter().map(Into::into).collect(),
+            fields: fields
+                .into_iter()
+                .map(|(name, ty)| FieldDef {
+                    name: name.into(),
+                    ty,
+                })
+                .collect(),
+            partition_interval_ns: DEFAULT_PARTITION_INTERVAL_NS,
+            append_only: false,
+        }
+    }
+
+    /// Checks names and options.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidSchema {
+            table: self.name.clone(),
+            reason,
+        };
+        if self.name.is_empty() {
+            return Err(invalid("the table name is empty".into()));
+        }
+        if self.partition_interval_ns <= 0 {
+            return Err(invalid(format!(
+                "partition interval must be positive, got {} ns",
+                self.partition_interval_ns
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in self.column_names() {
+            if name.is_empty() {
+                return Err(invalid("a column name is empty".into()));
+            }
+            if !seen.insert(name) {
+                return Err(invalid(format!("column {name:?} is declared twice")));
+            }
+        }
+        Ok(())
+    }
+
+    /// All column names in scan order: time, tags, fields.
+    pub fn column_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.time_column.as_str())
+            .chain(self.tags.iter().map(String::as_str))
+            .chain(self.fields.iter().map(|f| f.name.as_str()))
+    }
+
+    /// Number of columns (time + tags + fields).
+    pub fn num_columns(&self) -> usize {
+        1 + self.tags.len() + self.fields.len()
+    }
+
+    /// The Arrow schema of a full scan: time (`Timestamp(ns, "UTC")`, not null), tags
+    /// (`Utf8`), fields.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        let mut fields = Vec::with_capacity(self.num_columns());
+        fields.push(Field::new(
+            &self.time_column,
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ));
+        for t in &self.tags {
+            fields.push(Field::new(t, DataType::Utf8, true));
+        }
+        for f in &self.fields {
+            fields.push(Field::new(&f.name, f.ty.arrow_type(), true));
+        }
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The start (inclusive, ns) of the partition holding `ts`.
+    pub fn partition_start(&self, ts: i64) -> i64 {
+        ts.div_euclid(self.partition_interval_ns) * self.partition_interval_ns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_start_floors_negative_times() {
+        let s = TableSchema::new("t", "ts", ["host"], [("v", FieldType::Float)]);
+        let day = DEFAULT_PARTITION_INTERVAL_NS;
+        assert_eq!(s.partition_start(0), 0);
+        assert_eq!(s.partition_start(day - 1), 0);
+        assert_eq!(s.partition_start(day), day);
+        assert_eq!(s.partition_start(-1), -day);
+    }
+
+    #[test]
+    fn validate_rejects_duplicates_and_bad_intervals() {
+        let mut s = TableSchema::new("t", "ts", ["a"], [("a", FieldType::Float)]);
+        assert!(s.validate().is_err());
+        s.fields[0].name = "b".into();
+        assert!(s.validate().is_ok());
+        s.partition_interval_ns = 0;
+        assert!(s.validate().is_err());
+    }
+}

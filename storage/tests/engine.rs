@@ -1,0 +1,407 @@
+//! Engine behaviour through the public API on real directories.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
+use proptest::prelude::*;
+use strata_storage::{
+    Engine, EngineConfig, Error, FieldType, ScanRequest, TableSchema, Value, WriteBatch,
+};
+
+const HOUR: i64 = 3_600_000_000_000;
+
+fn schema() -> TableSchema {
+    let mut s = TableSchema::new(
+        "cpu",
+        "ts",
+        ["host", "region"],
+        [("usage", FieldType::Float), ("count", FieldType::Integer)],
+    );
+    s.partition_interval_ns = 6 * HOUR;
+    s
+}
+
+fn config(dir: &std::path::Path) -> EngineConfig {
+    let mut c = EngineConfig::new(dir);
+    c.background = false;
+    c
+}
+
+/// A row as the model stores it: (host, region, ts) -> (usage, count).
+type Key = (Option<String>, Option<String>, i64);
+type Row = (Option<f64>, Option<i64>);
+
+fn rows_of(batches: &[RecordBatch]) -> BTreeMap<Key, Row> {
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
+        let host = b.column(1).as_string::<i32>();
+        let region = b.column(2).as_string::<i32>();
+        let usage = b.column(3).as_primitive::<Float64Type>();
+        let count = b.column(4).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let key = (
+                host.is_valid(i).then(|| host.value(i).to_owned()),
+                region.is_valid(i).then(|| region.value(i).to_owned()),
+                ts.value(i),
+            );
+            let row = (
+                usage.is_valid(i).then(|| usage.value(i)),
+                count.is_valid(i).then(|| count.value(i)),
+            );
+            assert!(
+                out.insert(key.clone(), row).is_none(),
+                "duplicate point {key:?}"
+            );
+        }
+    }
+    out
+}
+
+fn scan_all(engine: &Engine, req: &ScanRequest) -> BTreeMap<Key, Row> {
+    rows_of(&engine.scan(req).unwrap().collect_batches().unwrap())
+}
+
+fn write_rows(engine: &Engine, rows: &[(Key, Row)]) {
+    let mut b = WriteBatch::new(&schema());
+    for ((h, r, ts), (u, c)) in rows {
+        b.push_row(
+            &[h.as_deref(), r.as_deref()],
+            *ts,
+            &[
+                u.map_or(Value::Null, Value::Float),
+                c.map_or(Value::Null, Value::Integer),
+            ],
+        )
+        .unwrap();
+    }
+    engine.write(&b).unwrap();
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write(Vec<(Key, Row)>),
+    Flush,
+    Compact,
+    Reopen,
+}
+
+fn key_strategy() -> impl Strategy<Value = Key> {
+    (
+        prop::option::weighted(0.9, prop::sample::select(vec!["a", "b", "c", "d"])),
+        prop::option::weighted(0.9, prop::sample::select(vec!["eu", "us"])),
+        // Three partitions' worth of time, on a coarse grid so that rewrites collide.
+        (0i64..200).prop_map(|i| i * HOUR / 10 - HOUR),
+    )
+        .prop_map(|(h, r, t)| (h.map(String::from), r.map(String::from), t))
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => prop::collection::vec(
+            (key_strategy(), (prop::option::weighted(0.9, -1000i64..1000), prop::option::of(any::<i64>())))
+                .prop_map(|(k, (u, c))| (k, (u.map(|u| u as f64 / 100.0), c))),
+            1..40
+        ).prop_map(Op::Write),
+        2 => Just(Op::Flush),
+        1 => Just(Op::Compact),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Query {
+    hosts: Option<Vec<String>>,
+    regions: Option<Vec<String>>,
+    range: Option<(i64, i64)>,
+}
+
+fn query_strategy() -> impl Strategy<Value = Query> {
+    let values = |v: Vec<&'static str>| {
+        prop::option::of(prop::sample::subsequence(v.clone(), 0..=v.len()))
+            .prop_map(|o| o.map(|v| v.into_iter().map(String::from).collect::<Vec<_>>()))
+    };
+    (
+        values(vec!["a", "b", "c", "d", "zz"]),
+        values(vec!["eu", "us", "mars"]),
+        prop::option::of((-2 * HOUR..20 * HOUR, 0..24 * HOUR).prop_map(|(s, len)| (s, s + len))),
+    )
+        .prop_map(|(hosts, regions, range)| Query {
+            hosts,
+            regions,
+            range,
+        })
+}
+
+fn request(q: &Query, pruning: bool) -> ScanRequest {
+    let mut req = ScanRequest::new("cpu").with_pruning(pruning);
+    if let Some(h) = &q.hosts {
+        req = req.with_tag_in("host", h.clone());
+    }
+    if let Some(r) = &q.regions {
+        req = req.with_tag_in("region", r.clone());
+    }
+    if let Some((s, e)) = q.range {
+        req = req.with_time_range(s, e);
+    }
+    req
+}
+
+fn model_answer(model: &BTreeMap<Key, Row>, q: &Query) -> BTreeMap<Key, Row> {
+    model
+        .iter()
+        .filter(|((h, r, ts), _)| {
+            q.hosts
+                .as_ref()
+                .is_none_or(|hs| h.as_ref().is_some_and(|h| hs.contains(h)))
+                && q.regions
+                    .as_ref()
+                    .is_none_or(|rs| r.as_ref().is_some_and(|r| rs.contains(r)))
+                && q.range.is_none_or(|(s, e)| *ts >= s && *ts < e)
+        })
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Scans equal a naive model (last write wins) for random writes, flushes, compactions,
+    /// restarts and predicates, with pruning on and off.
+    #[test]
+    fn scans_match_a_naive_model(ops in prop::collection::vec(op_strategy(), 1..25),
+                                 queries in prop::collection::vec(query_strategy(), 1..8)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(config(dir.path())).unwrap();
+        engine.create_table(schema()).unwrap();
+        let mut model: BTreeMap<Key, Row> = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Write(rows) => {
+                    write_rows(&engine, &rows);
+                    for (k, v) in rows { model.insert(k, v); }
+                }
+                Op::Flush => engine.flush().unwrap(),
+                Op::Compact => { engine.compact().unwrap(); }
+                Op::Reopen => {
+                    drop(engine);
+                    engine = Engine::open(config(dir.path())).unwrap();
+                }
+            }
+        }
+        prop_assert_eq!(&scan_all(&engine, &ScanRequest::new("cpu")), &model);
+        for q in &queries {
+            let expected = model_answer(&model, q);
+            let pruned = scan_all(&engine, &request(q, true));
+            let unpruned = scan_all(&engine, &request(q, false));
+            prop_assert_eq!(&pruned, &expected, "pruning on, {:?}", q);
+            prop_assert_eq!(&unpruned, &expected, "pruning off, {:?}", q);
+        }
+    }
+}
+
+#[test]
+fn last_write_wins_across_memtable_segments_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).unwrap();
+    engine.create_table(schema()).unwrap();
+    let k = (Some("a".to_string()), Some("eu".to_string()), 1000);
+    write_rows(&engine, &[(k.clone(), (Some(1.0), Some(1)))]);
+    engine.flush().unwrap();
+    write_rows(&engine, &[(k.clone(), (Some(2.0), None))]);
+    let got = scan_all(&engine, &ScanRequest::new("cpu"));
+    assert_eq!(got[&k], (Some(2.0), None));
+    engine.flush().unwrap();
+    write_rows(
+        &engine,
+        &[
+            (k.clone(), (Some(3.0), Some(3))),
+            (k.clone(), (Some(4.0), Some(4))),
+        ],
+    );
+    drop(engine);
+    let engine = Engine::open(config(dir.path())).unwrap();
+    assert_eq!(
+        scan_all(&engine, &ScanRequest::new("cpu"))[&k],
+        (Some(4.0), Some(4))
+    );
+    engine.compact().unwrap();
+    let stats = engine.partition_stats("cpu").unwrap();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(stats[0].1, 1, "one segment after compaction");
+    assert_eq!(scan_all(&engine, &ScanRequest::new("cpu")).len(), 1);
+}
+
+#[test]
+fn append_only_tables_keep_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).unwrap();
+    let mut s = schema();
+    s.append_only = true;
+    engine.create_table(s.clone()).unwrap();
+    let mut b = WriteBatch::new(&s);
+    for v in 0..3 {
+        b.push_row(
+            &[Some("a"), None],
+            5,
+            &[Value::Float(v as f64), Value::Null],
+        )
+        .unwrap();
+    }
+    engine.write(&b).unwrap();
+    engine.flush().unwrap();
+    engine.write(&b).unwrap();
+    let rows: usize = engine
+        .scan(&ScanRequest::new("cpu"))
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum();
+    assert_eq!(rows, 6);
+}
+
+#[test]
+fn memory_limit_gives_retryable_back_pressure_then_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.memory_limit_bytes = 64 * 1024;
+    let engine = Engine::open(c).unwrap();
+    engine.create_table(schema()).unwrap();
+    let mut accepted = 0;
+    let err = loop {
+        let rows: Vec<(Key, Row)> = (0..100)
+            .map(|i| {
+                (
+                    (Some("h".into()), None, accepted * 100 + i),
+                    (Some(1.0), Some(i)),
+                )
+            })
+            .collect();
+        let mut b = WriteBatch::new(&schema());
+        for ((h, r, ts), (u, cnt)) in &rows {
+            b.push_row(
+                &[h.as_deref(), r.as_deref()],
+                *ts,
+                &[Value::Float(u.unwrap()), Value::Integer(cnt.unwrap())],
+            )
+            .unwrap();
+        }
+        match engine.write(&b) {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 10_000, "no back-pressure");
+    };
+    assert!(matches!(err, Error::MemoryLimit { .. }), "{err}");
+    assert!(err.is_retryable());
+    // Nothing accepted was dropped, and after a flush writes go through again.
+    let before = scan_all(&engine, &ScanRequest::new("cpu")).len();
+    assert_eq!(before, accepted as usize * 100);
+    engine.flush().unwrap();
+    write_rows(&engine, &[((Some("h".into()), None, -1), (None, None))]);
+    assert_eq!(
+        scan_all(&engine, &ScanRequest::new("cpu")).len(),
+        before + 1
+    );
+}
+
+#[test]
+fn a_scan_keeps_its_snapshot_while_compaction_swaps_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).unwrap();
+    engine.create_table(schema()).unwrap();
+    for i in 0..3 {
+        write_rows(
+            &engine,
+            &[((Some(format!("h{i}")), None, i), (Some(i as f64), None))],
+        );
+        engine.flush().unwrap();
+    }
+    let seg_files = || {
+        walk(dir.path())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+            .count()
+    };
+    assert_eq!(seg_files(), 3);
+    let scan = engine.scan(&ScanRequest::new("cpu")).unwrap();
+    assert_eq!(engine.compact().unwrap(), 1);
+    // The old files stay while the scan holds them.
+    assert_eq!(seg_files(), 4);
+    let rows = rows_of(&scan.collect_batches().unwrap());
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        seg_files(),
+        1,
+        "obsolete files deleted once the last snapshot is gone"
+    );
+    assert_eq!(scan_all(&engine, &ScanRequest::new("cpu")), rows);
+}
+
+#[test]
+fn unknown_tables_columns_and_types_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).unwrap();
+    engine.create_table(schema()).unwrap();
+    assert!(matches!(
+        engine.create_table(schema()),
+        Err(Error::TableExists { .. })
+    ));
+    assert!(matches!(
+        engine.scan(&ScanRequest::new("nope")),
+        Err(Error::TableNotFound { .. })
+    ));
+    assert!(matches!(
+        engine.scan(&ScanRequest::new("cpu").with_projection(["nope"])),
+        Err(Error::ColumnNotFound { .. })
+    ));
+    let mut other = schema();
+    other.fields[0].ty = FieldType::Integer;
+    let mut b = WriteBatch::new(&other);
+    b.push_row(&[None, None], 0, &[Value::Integer(1), Value::Null])
+        .unwrap();
+    assert!(matches!(engine.write(&b), Err(Error::TypeMismatch { .. })));
+}
+
+#[test]
+fn projection_returns_requested_columns_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(config(dir.path())).unwrap();
+    engine.create_table(schema()).unwrap();
+    write_rows(
+        &engine,
+        &[(
+            (Some("a".into()), Some("eu".into()), 7),
+            (Some(1.5), Some(2)),
+        )],
+    );
+    for flush in [false, true] {
+        if flush {
+            engine.flush().unwrap();
+        }
+        let batches = engine
+            .scan(&ScanRequest::new("cpu").with_projection(["count", "host"]))
+            .unwrap()
+            .collect_batches()
+            .unwrap();
+        assert_eq!(batches.len(), 1);
+        let b = &batches[0];
+        assert_eq!(b.schema().field(0).name(), "count");
+        assert_eq!(b.schema().field(1).name(), "host");
+        assert_eq!(b.column(0).as_primitive::<Int64Type>().value(0), 2);
+        assert_eq!(b.column(1).as_string::<i32>().value(0), "a");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
