@@ -1,0 +1,75 @@
+//! Helper for the crash test: writes batches to a storage engine and prints `ACK <n>` after
+//! each acknowledged batch, until it is killed.
+//!
+//! Usage: `storage-crash-writer <data dir> <first batch> <mode>`; mode is `plain` (flushes
+//! and compacts as it goes), `flush` or `compaction` (pauses inside the first flush or
+//! compaction right before its catalog commit, after printing `AT <point>`, so the test can
+//! kill it there).
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use strata_storage::{Engine, EngineConfig, FieldType, TableSchema, Value, WriteBatch};
+use strata_tests::batch_rows;
+
+fn schema() -> TableSchema {
+    TableSchema::new("crash", "ts", ["host"], [("v", FieldType::Float)])
+}
+
+fn pause_at(point: &'static str) -> anyhow::Result<()> {
+    fail::cfg_callback(point, move || {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "AT {point}");
+        let _ = out.flush();
+        std::thread::sleep(Duration::from_secs(30));
+    })
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, dir, first, mode] = args.as_slice() else {
+        bail!("usage: storage-crash-writer <dir> <first batch> <plain|flush|compaction>");
+    };
+    let first: i64 = first.parse().context("first batch")?;
+    let mut config = EngineConfig::new(dir);
+    config.background = false;
+    let engine = Engine::open(config)?;
+    if engine.table_schema("crash").is_err() {
+        engine.create_table(schema())?;
+    }
+    match mode.as_str() {
+        "plain" => {}
+        "flush" => pause_at("flush::before_catalog_commit")?,
+        "compaction" => pause_at("compaction::before_catalog_commit")?,
+        other => bail!("unknown mode {other}"),
+    }
+    let mut out = std::io::stdout().lock();
+    for n in first.. {
+        let mut b = WriteBatch::new(&schema());
+        for (host, ts, v) in batch_rows(n) {
+            b.push_row(&[Some(&host)], ts, &[Value::Float(v)])?;
+        }
+        engine.write(&b)?;
+        writeln!(out, "ACK {n}")?;
+        out.flush()?;
+        let k = n - first + 1;
+        match mode.as_str() {
+            "flush" if k == 5 => engine.flush()?,
+            "compaction" if k % 3 == 0 => {
+                // Build up segments; the third flush's compaction pauses.
+                engine.flush()?;
+                if k >= 9 {
+                    engine.compact()?;
+                }
+            }
+            "plain" if k % 7 == 0 => engine.flush()?,
+            "plain" if k % 20 == 0 => {
+                engine.compact()?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
