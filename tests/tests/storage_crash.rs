@@ -140,28 +140,26 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     assert!(acked.len() > 24, "the writer made progress");
 }
 
-#[test]
-fn sigkill_in_the_middle_of_a_flush_loses_nothing() {
+/// Kills the writer three times while it is paused inside `mode` (flush or compaction),
+/// right before the catalog commit, and verifies after each kill.
+fn kill_while_paused_in(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let mut acked = BTreeSet::new();
     let mut next = 0;
     for _ in 0..3 {
-        let (got, paused) = run_and_kill(dir.path(), next, "flush", Duration::from_secs(60));
-        assert!(paused, "the writer reached the flush pause point");
+        let (got, paused) = run_and_kill(dir.path(), next, mode, Duration::from_secs(60));
+        assert!(paused, "the writer reached the {mode} pause point");
         acked.extend(got);
         next = verify(dir.path(), &acked).max(next) + 1;
     }
 }
 
 #[test]
+fn sigkill_in_the_middle_of_a_flush_loses_nothing() {
+    kill_while_paused_in("flush");
+}
+
+#[test]
 fn sigkill_in_the_middle_of_a_compaction_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut acked = BTreeSet::new();
-    let mut next = 0;
-    for _ in 0..3 {
-        let (got, paused) = run_and_kill(dir.path(), next, "compaction", Duration::from_secs(60));
-        assert!(paused, "the writer reached the compaction pause point");
-        acked.extend(got);
-        next = verify(dir.path(), &acked).max(next) + 1;
-    }
+    kill_while_paused_in("compaction");
 }
