@@ -282,18 +282,19 @@ impl Engine {
         check_batch(&table.schema, batch)?;
         inner.wait_for_memory()?;
         let payload = batch.encode();
-        let receipt = {
+        let (lsn, active_bytes) = {
             let _generation = inner.generation.read();
             let lsn = inner.wal.append(WAL_KIND_WRITE, payload)?;
             let mut st = inner.state.lock();
             let added = apply(&mut st.active, &table.schema, batch, lsn.0);
             st.active_bytes += added;
-            WriteReceipt {
-                lsn,
-                rows: batch.len(),
-            }
+            (lsn, st.active_bytes)
         };
-        if inner.state.lock().active_bytes >= inner.config.flush_threshold_bytes {
+        let receipt = WriteReceipt {
+            lsn,
+            rows: batch.len(),
+        };
+        if active_bytes >= inner.config.flush_threshold_bytes {
             inner.notify_worker();
         }
         Ok(receipt)

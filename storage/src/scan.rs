@@ -229,18 +229,21 @@ impl Cols {
     }
 }
 
+/// Rows of a time column inside `range`.
+fn time_mask(ts: &ArrayRef, range: TimeRange) -> BooleanArray {
+    let ts = ts.as_primitive::<TimestampNanosecondType>();
+    ts.values()
+        .iter()
+        .map(|&t| Some(t >= range.start && t < range.end))
+        .collect()
+}
+
 /// Evaluates the time range and tag filters on decoded values.
 pub(crate) fn predicate_mask(cols: &Cols, r: &Resolved) -> Result<Option<BooleanArray>> {
     let mut mask: Option<BooleanArray> = None;
     if r.time != TimeRange::ALL {
         if let Some(Some(ts)) = cols.cols.first() {
-            let ts = ts.as_primitive::<TimestampNanosecondType>();
-            let m: BooleanArray = ts
-                .values()
-                .iter()
-                .map(|&t| Some(t >= r.time.start && t < r.time.end))
-                .collect();
-            mask = Some(m);
+            mask = Some(time_mask(ts, r.time));
         }
     }
     for (i, values) in &r.tags {
@@ -332,19 +335,11 @@ pub(crate) fn read_segment(
             cols,
         };
         let mask = if r.pruning {
-            let time_mask = if r.time.covers(block.min_ts, block.max_ts) {
-                None
-            } else {
-                predicate_mask(
-                    &Cols {
-                        rows: cols.rows,
-                        cols: vec![cols.cols[0].clone()],
-                    },
-                    &Resolved {
-                        tags: Vec::new(),
-                        ..r.clone()
-                    },
-                )?
+            let time_mask = match &cols.cols[0] {
+                Some(ts) if !r.time.covers(block.min_ts, block.max_ts) => {
+                    Some(time_mask(ts, r.time))
+                }
+                _ => None,
             };
             let tag_mask = match (&selection, selected_all) {
                 (Some(sel), false) => Some(
