@@ -24,6 +24,8 @@ mod catalog;
 mod codec;
 mod engine;
 mod error;
+#[cfg(feature = "internals")]
+pub mod internals;
 mod memtable;
 mod scan;
 mod schema;
