@@ -686,7 +686,7 @@ impl Inner {
         let resolved = Resolved::new(&req, &table)?;
         let mut sources = Vec::with_capacity(segments.len());
         for s in &segments {
-            sources.push(read_segment(s, &table, &resolved)?);
+            sources.push(read_segment(s, &table, &resolved, true)?);
         }
         let merged = merge_sources(sources, table.schema.tags.len(), table.schema.append_only)?;
         let batches = merged
@@ -764,6 +764,17 @@ fn write_new_segment(
     )))
 }
 
+/// The (min, max) of a memtable batch's time column (column 0).
+fn batch_time_bounds(batch: &RecordBatch) -> Option<(i64, i64)> {
+    use arrow::array::AsArray;
+    let ts = batch
+        .columns()
+        .first()?
+        .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+        .values();
+    Some((*ts.iter().min()?, *ts.iter().max()?))
+}
+
 #[derive(Debug)]
 struct PartitionWork {
     segments: Vec<SegmentRef>,
@@ -792,12 +803,26 @@ impl Scan {
     }
 
     fn load_partition(&mut self, p: PartitionWork) -> Result<()> {
+        // Sources whose time spans overlap may hold versions of the same point; only then
+        // must the series key (every tag) be decoded for the merge.
+        let mut spans: Vec<(i64, i64)> = p
+            .segments
+            .iter()
+            .map(|s| (s.entry.min_ts, s.entry.max_ts))
+            .chain(p.mem.iter().filter_map(batch_time_bounds))
+            .collect();
+        spans.sort_unstable();
+        let merge = !self.table.schema.append_only && spans.windows(2).any(|w| w[1].0 <= w[0].1);
         let mut sources = Vec::with_capacity(p.segments.len() + p.mem.len());
         for s in &p.segments {
-            sources.push(read_segment(s, &self.table, &self.resolved)?);
+            sources.push(read_segment(s, &self.table, &self.resolved, merge)?);
         }
         for m in &p.mem {
-            sources.push(read_memtable(m, &self.resolved)?.into_iter().collect());
+            sources.push(
+                read_memtable(m, &self.resolved, merge)?
+                    .into_iter()
+                    .collect(),
+            );
         }
         self.ready = merge_sources(
             sources,

@@ -116,8 +116,10 @@ pub(crate) struct Resolved {
     /// (table column index, accepted values)
     pub(crate) tags: Vec<(usize, HashSet<String>)>,
     pub(crate) projection: Vec<usize>,
-    /// Columns to decode: projection + time + (for filtering/merging) tags.
-    pub(crate) needed: Vec<bool>,
+    /// Number of tag columns (table columns `1..=tag_count`).
+    tag_count: usize,
+    /// Number of table columns.
+    width: usize,
     pub(crate) pruning: bool,
     pub(crate) output: SchemaRef,
 }
@@ -150,24 +152,49 @@ impl Resolved {
             }
             tags.push((i, f.values.iter().cloned().collect()));
         }
-        let mut needed = vec![false; names.len()];
-        needed[0] = true;
-        for &p in &projection {
-            needed[p] = true;
-        }
-        for n in needed.iter_mut().take(schema.tags.len() + 1).skip(1) {
-            *n = true;
-        }
         let output = Arc::new(table.schema.arrow_schema().project(&projection)?);
         Ok(Resolved {
             time: req.time_range,
             tags,
             projection,
-            needed,
+            tag_count: schema.tags.len(),
+            width: names.len(),
             pruning: req.pruning,
             output,
         })
     }
+}
+
+impl Resolved {
+    /// The table columns a source must decode: the time column and the projection always;
+    /// the filtered tags when the predicate is evaluated on values (memtables, or segments
+    /// with pruning off, where bitmaps are not used); every tag when the source's rows must
+    /// be merged with another source's (the series key decides which duplicate wins).
+    pub(crate) fn columns(&self, source: Source, merge: bool) -> Vec<bool> {
+        let mut needed = vec![false; self.width];
+        needed[0] = true;
+        for &p in &self.projection {
+            needed[p] = true;
+        }
+        if source == Source::Memtable || !self.pruning {
+            for (i, _) in &self.tags {
+                needed[*i] = true;
+            }
+        }
+        if merge {
+            for n in needed.iter_mut().take(self.tag_count + 1).skip(1) {
+                *n = true;
+            }
+        }
+        needed
+    }
+}
+
+/// Where rows come from, which decides how predicates are evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Segment,
+    Memtable,
 }
 
 /// Decoded columns of some rows, indexed by table column; `None` where not decoded.
@@ -275,7 +302,9 @@ pub(crate) fn read_segment(
     seg: &SegmentRef,
     table: &TableState,
     r: &Resolved,
+    merge: bool,
 ) -> Result<Vec<Cols>> {
+    let needed = r.columns(Source::Segment, merge);
     let meta = seg.segment.meta();
     if r.pruning && !r.time.overlaps(meta.min_ts, meta.max_ts) {
         return Ok(Vec::new());
@@ -324,7 +353,7 @@ pub(crate) fn read_segment(
             }
         }
         let mut cols = Vec::with_capacity(names.len());
-        for (i, &need) in r.needed.iter().enumerate() {
+        for (i, &need) in needed.iter().enumerate() {
             cols.push(match (need, mapping[i]) {
                 (true, Some(c)) => Some(seg.segment.read_column(b, c)?),
                 _ => None,
@@ -366,8 +395,12 @@ pub(crate) fn read_segment(
 }
 
 /// Filters a memtable snapshot.
-pub(crate) fn read_memtable(batch: &RecordBatch, r: &Resolved) -> Result<Option<Cols>> {
-    let cols = Cols::from_batch(batch, &r.needed);
+pub(crate) fn read_memtable(
+    batch: &RecordBatch,
+    r: &Resolved,
+    merge: bool,
+) -> Result<Option<Cols>> {
+    let cols = Cols::from_batch(batch, &r.columns(Source::Memtable, merge));
     let mask = predicate_mask(&cols, r)?;
     let cols = apply_mask(cols, mask)?;
     Ok((cols.rows > 0).then_some(cols))

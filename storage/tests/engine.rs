@@ -59,6 +59,34 @@ fn rows_of(batches: &[RecordBatch]) -> BTreeMap<Key, Row> {
     out
 }
 
+/// Rows of a `[count, ts, usage]` projection as a sorted list (duplicates kept).
+fn projected_rows(batches: &[RecordBatch]) -> Vec<(i64, Option<i64>, Option<u64>)> {
+    let mut out = Vec::new();
+    for b in batches {
+        let count = b.column(0).as_primitive::<Int64Type>();
+        let ts = b.column(1).as_primitive::<TimestampNanosecondType>();
+        let usage = b.column(2).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            out.push((
+                ts.value(i),
+                count.is_valid(i).then(|| count.value(i)),
+                usage.is_valid(i).then(|| usage.value(i).to_bits()),
+            ));
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+fn projected_answer(rows: &BTreeMap<Key, Row>) -> Vec<(i64, Option<i64>, Option<u64>)> {
+    let mut out: Vec<_> = rows
+        .iter()
+        .map(|((_, _, ts), (u, c))| (*ts, *c, u.map(f64::to_bits)))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
 fn scan_all(engine: &Engine, req: &ScanRequest) -> BTreeMap<Key, Row> {
     rows_of(&engine.scan(req).unwrap().collect_batches().unwrap())
 }
@@ -197,6 +225,13 @@ proptest! {
             let unpruned = scan_all(&engine, &request(q, false));
             prop_assert_eq!(&pruned, &expected, "pruning on, {:?}", q);
             prop_assert_eq!(&unpruned, &expected, "pruning off, {:?}", q);
+            // Without the tags in the projection the merge must still dedup by series.
+            let want = projected_answer(&expected);
+            for pruning in [true, false] {
+                let req = request(q, pruning).with_projection(["count", "ts", "usage"]);
+                let got = projected_rows(&engine.scan(&req).unwrap().collect_batches().unwrap());
+                prop_assert_eq!(&got, &want, "projection without tags, pruning {}, {:?}", pruning, q);
+            }
         }
     }
 }
