@@ -18,6 +18,9 @@
 //!   rows.
 //! - Memtable memory is bounded: past `memory_limit_bytes` writers wait, then get the
 //!   retryable [`Error::MemoryLimit`].
+//!
+//! The `internals` feature exposes the codecs and the memtable (module `internals`) to
+//! benchmarks and fuzzers; nothing else should use it.
 
 mod batch;
 mod catalog;
