@@ -30,7 +30,7 @@ use crate::catalog::{
 use crate::error::{Error, Result};
 use crate::memtable::Memtable;
 use crate::scan::{merge_sources, read_memtable, read_segment, Cols, Resolved, ScanRequest};
-use crate::schema::TableSchema;
+use crate::schema::{NewColumn, TableSchema};
 use crate::segment::{write_segment, Segment};
 
 /// Engine settings.
@@ -231,6 +231,48 @@ impl Engine {
         Ok(())
     }
 
+    /// Adds a column to a table (`ALTER TABLE ... ADD COLUMN`). Durable when this returns.
+    /// Rows already written, in memtables or segments, read the new column as NULL; writes
+    /// may use it as soon as this returns.
+    pub fn add_column(&self, table: &str, column: NewColumn) -> Result<()> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let current = inner.state.lock().version.clone();
+        let state = current
+            .tables
+            .get(table)
+            .ok_or_else(|| Error::TableNotFound {
+                table: table.into(),
+            })?;
+        let schema = state.schema.with_column(&column)?;
+        let mut next = (*current).clone();
+        next.tables.insert(
+            table.to_owned(),
+            Arc::new(TableState {
+                id: state.id,
+                schema,
+                partitions: state.partitions.clone(),
+            }),
+        );
+        next.persist(&inner.config.dir)?;
+        // Writes insert under the state lock with the schema of the version they find there,
+        // so switching the version and widening the active memtables in one critical
+        // section means no write can land in a memtable that lacks the column.
+        let mut st = inner.state.lock();
+        let mut added = 0;
+        for ((name, _), mem) in st.active.iter_mut() {
+            if name == table {
+                match &column {
+                    NewColumn::Tag(tag) => mem.add_tag(tag),
+                    NewColumn::Field(f) => added += mem.add_field(&f.name, f.ty),
+                }
+            }
+        }
+        st.active_bytes += added;
+        st.version = Arc::new(next);
+        Ok(())
+    }
+
     /// The schema of a table.
     pub fn table_schema(&self, table: &str) -> Result<TableSchema> {
         let version = self.inner.state.lock().version.clone();
@@ -286,7 +328,14 @@ impl Engine {
             let _generation = inner.generation.read();
             let lsn = inner.wal.append(WAL_KIND_WRITE, payload)?;
             let mut st = inner.state.lock();
-            let added = apply(&mut st.active, &table.schema, batch, lsn.0);
+            // The schema as of now, not as of the check above: a column added in between
+            // must exist in any memtable this write creates.
+            let current = st
+                .version
+                .tables
+                .get(&batch.table)
+                .map_or_else(|| Arc::clone(&table), Arc::clone);
+            let added = apply(&mut st.active, &current.schema, batch, lsn.0);
             st.active_bytes += added;
             (lsn, st.active_bytes)
         };

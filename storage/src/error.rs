@@ -36,6 +36,8 @@ pub enum Error {
     TableExists { table: String },
     #[error("table {table:?} has no column {column:?}")]
     ColumnNotFound { table: String, column: String },
+    #[error("column {column:?} of table {table:?} already exists")]
+    ColumnExists { table: String, column: String },
     #[error("column {column:?} of table {table:?} is {expected}, got {found}")]
     TypeMismatch {
         table: String,

@@ -75,6 +75,46 @@ impl Memtable {
         self.ts.len()
     }
 
+    /// Adds a tag column (after the existing ones, as the schema does); existing rows get
+    /// NULL for it, so their series keys and sort order are unchanged.
+    pub(crate) fn add_tag(&mut self, name: &str) {
+        if self.tag_names.iter().any(|t| t == name) {
+            return;
+        }
+        self.tag_names.push(name.to_owned());
+        for key in &mut self.series {
+            key.push(None);
+        }
+        self.series_map = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i as u32))
+            .collect();
+    }
+
+    /// Adds a field column; existing rows get NULL for it. Returns the bytes added.
+    pub(crate) fn add_field(&mut self, name: &str, ty: FieldType) -> usize {
+        if self.columns.iter().any(|c| c.name == name) {
+            return 0;
+        }
+        let n = self.ts.len();
+        let data = match ty {
+            FieldType::Float => FieldData::Float(vec![0.0; n]),
+            FieldType::Integer => FieldData::Integer(vec![0; n]),
+            FieldType::Boolean => FieldData::Boolean(vec![false; n]),
+            FieldType::Text => FieldData::Text(vec![String::new(); n]),
+        };
+        self.bytes += 9 * n;
+        self.columns.push(MemColumn {
+            name: name.to_owned(),
+            ty,
+            data,
+            validity: vec![false; n],
+        });
+        9 * n
+    }
+
     /// Appends `rows` of `batch` (all in this partition), written at `lsn`. Columns of the
     /// batch are matched by name; missing ones become NULL. Returns the bytes added.
     pub(crate) fn insert(&mut self, batch: &WriteBatch, rows: &[usize], lsn: u64) -> usize {

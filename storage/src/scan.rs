@@ -312,6 +312,7 @@ pub(crate) fn read_segment(
     let names: Vec<&str> = table.schema.column_names().collect();
     // Table column -> segment column.
     let mapping: Vec<Option<usize>> = names.iter().map(|n| meta.column_index(n)).collect();
+    let arrow_schema = table.schema.arrow_schema();
     // Rows selected by the tag bitmaps.
     let mut selection: Option<Bitmap> = None;
     if r.pruning {
@@ -356,7 +357,13 @@ pub(crate) fn read_segment(
         for (i, &need) in needed.iter().enumerate() {
             cols.push(match (need, mapping[i]) {
                 (true, Some(c)) => Some(seg.segment.read_column(b, c)?),
-                _ => None,
+                // A column added after this segment was written: NULL in all its rows, so
+                // merges and projections see the same columns from every source.
+                (true, None) => Some(new_null_array(
+                    arrow_schema.field(i).data_type(),
+                    block.rows as usize,
+                )),
+                (false, _) => None,
             });
         }
         let cols = Cols {

@@ -70,6 +70,26 @@ pub struct FieldDef {
     pub ty: FieldType,
 }
 
+/// A column added to an existing table by [`crate::Engine::add_column`]. Rows written before
+/// read it as NULL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewColumn {
+    /// A tag (part of the series key), added after the existing tags.
+    Tag(String),
+    /// A field, added after the existing fields.
+    Field(FieldDef),
+}
+
+impl NewColumn {
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        match self {
+            NewColumn::Tag(name) => name,
+            NewColumn::Field(f) => &f.name,
+        }
+    }
+}
+
 /// The shape of a table: one time column, tag columns (strings identifying a series) and
 /// field columns. Rows with equal tags and time are one point: the later write replaces the
 /// earlier one unless `append_only`.
@@ -140,6 +160,23 @@ impl TableSchema {
             }
         }
         Ok(())
+    }
+
+    /// This schema with `column` added (tags after tags, fields after fields), validated.
+    pub fn with_column(&self, column: &NewColumn) -> Result<TableSchema> {
+        if self.column_names().any(|n| n == column.name()) {
+            return Err(Error::ColumnExists {
+                table: self.name.clone(),
+                column: column.name().to_owned(),
+            });
+        }
+        let mut next = self.clone();
+        match column {
+            NewColumn::Tag(name) => next.tags.push(name.clone()),
+            NewColumn::Field(f) => next.fields.push(f.clone()),
+        }
+        next.validate()?;
+        Ok(next)
     }
 
     /// All column names in scan order: time, tags, fields.
