@@ -8,8 +8,9 @@
 //! WAL payload (record kind [`WAL_KIND_WRITE`]), little-endian:
 //!
 //! ```text
-//! u8      payload version (1)
+//! u8      payload version (2; version 1 lacks the table id and is still read)
 //! str     table name                        (str = u32 length + UTF-8)
+//! u64     table id                          (version 2 only)
 //! u32     tag count T;   T x str tag name
 //! u32     field count F; F x (str name, u8 type: 2 float, 3 integer, 4 boolean, 5 text)
 //! u32     series count S; S x T x (u8 present, [str value if present])
@@ -24,7 +25,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use crate::codec::buf::{put_str, put_u32, put_u8, Reader};
+use crate::codec::buf::{put_str, put_u32, put_u64, put_u8, Reader};
 use crate::codec::ints::{decode_u64_stream, encode_u64_stream};
 use crate::codec::misc::{decode_bits, decode_strings, encode_bits, encode_strings};
 use crate::codec::CodecError;
@@ -33,7 +34,8 @@ use crate::schema::{FieldType, TableSchema};
 
 /// WAL record kind of a write batch.
 pub(crate) const WAL_KIND_WRITE: u8 = 1;
-const PAYLOAD_VERSION: u8 = 1;
+/// The payload version written. Version 1 (no table id) is still read.
+const PAYLOAD_VERSION: u8 = 2;
 
 /// A field value of one row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -238,10 +240,13 @@ impl WriteBatch {
     }
 
     /// Encodes the batch as a WAL payload.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.ts.len() * (12 + 9 * self.fields.len()));
+    /// The WAL payload for this batch, written to the incarnation `table_id` of its table
+    /// (so replay never applies it to a table of the same name created after a drop).
+    pub(crate) fn encode(&self, table_id: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(72 + self.ts.len() * (12 + 9 * self.fields.len()));
         put_u8(&mut out, PAYLOAD_VERSION);
         put_str(&mut out, &self.table);
+        put_u64(&mut out, table_id);
         put_u32(&mut out, self.tag_names.len() as u32);
         for t in &self.tag_names {
             put_str(&mut out, t);
@@ -292,16 +297,19 @@ impl WriteBatch {
     }
 
     /// Decodes a WAL payload written by [`WriteBatch::encode`].
-    pub(crate) fn decode(payload: &[u8]) -> Result<Self, CodecError> {
+    /// Decodes a WAL payload: the batch and, from version 2 on, the table id it was
+    /// written to.
+    pub(crate) fn decode(payload: &[u8]) -> Result<(Self, Option<u64>), CodecError> {
         let mut r = Reader::new(payload);
         let version = r.u8()?;
-        if version != PAYLOAD_VERSION {
+        if version != 1 && version != PAYLOAD_VERSION {
             return Err(CodecError::UnknownEncoding {
                 what: "write batch version",
                 tag: version,
             });
         }
         let table = r.str()?.to_owned();
+        let table_id = if version >= 2 { Some(r.u64()?) } else { None };
         let n_tags = r.count(4)?;
         let tag_names = (0..n_tags)
             .map(|_| r.str().map(str::to_owned))
@@ -392,15 +400,18 @@ impl WriteBatch {
                 actual: payload.len(),
             });
         }
-        Ok(WriteBatch {
-            table,
-            tag_names,
-            series,
-            series_lookup: HashMap::new(),
-            row_series,
-            ts,
-            fields,
-        })
+        Ok((
+            WriteBatch {
+                table,
+                tag_names,
+                series,
+                series_lookup: HashMap::new(),
+                row_series,
+                ts,
+                fields,
+            },
+            table_id,
+        ))
     }
 }
 
@@ -438,9 +449,10 @@ mod tests {
                     s.as_deref().map_or(Value::Null, Value::Text),
                 ]).unwrap();
             }
-            let back = WriteBatch::decode(&b.encode()).unwrap();
+            let (back, id) = WriteBatch::decode(&b.encode(42)).unwrap();
+            prop_assert_eq!(id, Some(42));
             // Floats compare by bits (NaN).
-            prop_assert_eq!(back.encode(), b.encode());
+            prop_assert_eq!(back.encode(42), b.encode(42));
             prop_assert_eq!(back.len(), rows.len());
         }
 
@@ -476,5 +488,30 @@ mod tests {
         ));
         assert_eq!(b.len(), 1, "a rejected row leaves no trace");
         assert_eq!(b.series.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    /// A version-1 payload (written before table ids) still decodes, with no id.
+    #[test]
+    fn reads_version_1_payloads() {
+        let schema = TableSchema::new("cpu", "ts", ["host"], [("v", FieldType::Float)]);
+        let mut b = WriteBatch::new(&schema);
+        b.push_row(&[Some("a")], 5, &[Value::Float(1.5)]).unwrap();
+        let v2 = b.encode(7);
+        // version byte, then str "cpu" (4 + 3 bytes), then the 8-byte id.
+        let mut v1 = vec![1u8];
+        v1.extend_from_slice(&v2[1..8]);
+        v1.extend_from_slice(&v2[16..]);
+        let (back, id) = WriteBatch::decode(&v1).unwrap();
+        assert_eq!(id, None);
+        assert_eq!(back, b);
+        assert!(
+            WriteBatch::decode(&[3]).is_err(),
+            "unknown versions are refused"
+        );
     }
 }

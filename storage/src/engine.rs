@@ -79,7 +79,9 @@ pub struct WriteReceipt {
     pub rows: usize,
 }
 
-type MemKey = (String, i64);
+/// (table id, partition start): ids, not names, so that a table created after a drop of
+/// the same name never shares memtables with the old one.
+type MemKey = (u64, i64);
 
 #[derive(Debug)]
 struct Frozen {
@@ -150,20 +152,28 @@ impl Engine {
         let mut active: HashMap<MemKey, Memtable> = HashMap::new();
         let mut active_bytes = 0;
         let mut replayed = 0usize;
+        let mut unversioned = 0usize;
         while let Some(record) = reader.next_record()? {
             if record.lsn.0 <= version.flushed_lsn || record.kind != WAL_KIND_WRITE {
                 continue;
             }
-            let batch =
+            let (batch, table_id) =
                 WriteBatch::decode(&record.payload).map_err(|e| Error::CorruptWalRecord {
                     lsn: record.lsn.0,
                     reason: e.to_string(),
                 })?;
-            let Some(table) = version.tables.get(&batch.table) else {
-                tracing::warn!(table = %batch.table, lsn = record.lsn.0, "wal record for a table that no longer exists");
+            let Some(table) = version
+                .tables
+                .get(&batch.table)
+                .filter(|t| table_id.is_none_or(|id| id == t.id))
+            else {
+                tracing::debug!(table = %batch.table, lsn = record.lsn.0, "skipping wal record of a dropped table");
                 continue;
             };
-            active_bytes += apply(&mut active, &table.schema, &batch, record.lsn.0);
+            if table_id.is_none() {
+                unversioned += 1;
+            }
+            active_bytes += apply(&mut active, table, &batch, record.lsn.0);
             replayed += 1;
         }
         let mut recovered = reader.finish()?;
@@ -200,10 +210,21 @@ impl Engine {
         } else {
             None
         };
-        Ok(Engine {
+        let engine = Engine {
             inner,
             worker: Mutex::new(worker),
-        })
+        };
+        if unversioned > 0 {
+            // Payload-version-1 records name their table only by name. Flushing them now
+            // puts them below `flushed_lsn`, so a later drop and re-create of that name can
+            // never replay them into the new table.
+            tracing::info!(
+                records = unversioned,
+                "flushing wal records without table ids"
+            );
+            engine.flush()?;
+        }
+        Ok(engine)
     }
 
     /// Creates a table. Durable when this returns.
@@ -260,8 +281,8 @@ impl Engine {
         // section means no write can land in a memtable that lacks the column.
         let mut st = inner.state.lock();
         let mut added = 0;
-        for ((name, _), mem) in st.active.iter_mut() {
-            if name == table {
+        for ((id, _), mem) in st.active.iter_mut() {
+            if *id == state.id {
                 match &column {
                     NewColumn::Tag(tag) => mem.add_tag(tag),
                     NewColumn::Field(f) => added += mem.add_field(&f.name, f.ty),
@@ -270,6 +291,45 @@ impl Engine {
         }
         st.active_bytes += added;
         st.version = Arc::new(next);
+        Ok(())
+    }
+
+    /// Drops a table (`DROP TABLE`). Durable when this returns. Its memtables are discarded,
+    /// its WAL records are ignored from now on (they name the dropped table's id), and its
+    /// segment files are deleted once no running scan uses them.
+    pub fn drop_table(&self, table: &str) -> Result<()> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let current = inner.state.lock().version.clone();
+        let state = current
+            .tables
+            .get(table)
+            .cloned()
+            .ok_or_else(|| Error::TableNotFound {
+                table: table.into(),
+            })?;
+        let mut next = (*current).clone();
+        next.tables.remove(table);
+        next.persist(&inner.config.dir)?;
+        {
+            let mut st = inner.state.lock();
+            let mut freed = 0;
+            st.active.retain(|(id, _), mem| {
+                let keep = *id != state.id;
+                if !keep {
+                    freed += mem.bytes();
+                }
+                keep
+            });
+            st.active_bytes -= freed;
+            st.version = Arc::new(next);
+        }
+        for segments in state.partitions.values() {
+            for s in segments {
+                s.mark_obsolete();
+            }
+        }
+        inner.wake.notify_all();
         Ok(())
     }
 
@@ -323,19 +383,27 @@ impl Engine {
         };
         check_batch(&table.schema, batch)?;
         inner.wait_for_memory()?;
-        let payload = batch.encode();
+        let payload = batch.encode(table.id);
         let (lsn, active_bytes) = {
             let _generation = inner.generation.read();
             let lsn = inner.wal.append(WAL_KIND_WRITE, payload)?;
             let mut st = inner.state.lock();
             // The schema as of now, not as of the check above: a column added in between
             // must exist in any memtable this write creates.
-            let current = st
+            let Some(current) = st
                 .version
                 .tables
                 .get(&batch.table)
-                .map_or_else(|| Arc::clone(&table), Arc::clone);
-            let added = apply(&mut st.active, &current.schema, batch, lsn.0);
+                .filter(|t| t.id == table.id)
+                .cloned()
+            else {
+                // Dropped since the check. The record names the old table id, so replay
+                // ignores it too: the write did not happen.
+                return Err(Error::TableNotFound {
+                    table: batch.table.clone(),
+                });
+            };
+            let added = apply(&mut st.active, &current, batch, lsn.0);
             st.active_bytes += added;
             (lsn, st.active_bytes)
         };
@@ -373,8 +441,8 @@ impl Engine {
                     table: req.table.clone(),
                 })?;
             let mut active = Vec::new();
-            for ((name, part), mem) in &st.active {
-                if name == &req.table && mem.len() > 0 {
+            for ((id, part), mem) in &st.active {
+                if *id == table.id && mem.len() > 0 {
                     active.push((*part, mem.min_ts, mem.max_ts, mem.to_batch(&table.schema)?));
                 }
             }
@@ -385,8 +453,8 @@ impl Engine {
         // Memtable batches per partition, oldest generation first, active last.
         let mut mem: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
         for f in &frozen {
-            for ((name, part), m) in &f.tables {
-                if name == &req.table && m.len() > 0 && resolved.time.overlaps(m.min_ts, m.max_ts) {
+            for ((id, part), m) in &f.tables {
+                if *id == table.id && m.len() > 0 && resolved.time.overlaps(m.min_ts, m.max_ts) {
                     mem.entry(*part)
                         .or_default()
                         .push(m.to_batch(&table.schema)?);
@@ -507,10 +575,11 @@ fn check_batch(schema: &TableSchema, batch: &WriteBatch) -> Result<()> {
 /// Inserts a batch into the memtables of its partitions; returns bytes added.
 fn apply(
     active: &mut HashMap<MemKey, Memtable>,
-    schema: &TableSchema,
+    table: &TableState,
     batch: &WriteBatch,
     lsn: u64,
 ) -> usize {
+    let schema = &table.schema;
     let first = schema.partition_start(batch.ts[0]);
     let all_same = batch.ts.iter().all(|&t| schema.partition_start(t) == first);
     let groups: Vec<(i64, Vec<usize>)> = if all_same {
@@ -528,7 +597,7 @@ fn apply(
     let mut added = 0;
     for (part, rows) in groups {
         let mem = active
-            .entry((schema.name.clone(), part))
+            .entry((table.id, part))
             .or_insert_with(|| Memtable::new(schema));
         added += mem.insert(batch, &rows, lsn);
     }
@@ -659,7 +728,13 @@ impl Inner {
         let mut dirs = Vec::new();
         for key in keys {
             let mem = &frozen.tables[key];
-            let Some(table) = next.tables.get(&key.0).cloned() else {
+            // A table dropped since the freeze: its rows go with it.
+            let Some((name, table)) = next
+                .tables
+                .iter()
+                .find(|(_, t)| t.id == key.0)
+                .map(|(n, t)| (n.clone(), Arc::clone(t)))
+            else {
                 continue;
             };
             let batch = mem.to_batch(&table.schema)?;
@@ -672,7 +747,7 @@ impl Inner {
             dirs.push(partition_dir(dir, table.id, key.1));
             let mut t = (*table).clone();
             t.partitions.entry(key.1).or_default().push(handle);
-            next.tables.insert(key.0.clone(), Arc::new(t));
+            next.tables.insert(name, Arc::new(t));
         }
         dirs.sort();
         dirs.dedup();

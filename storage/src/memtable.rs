@@ -75,6 +75,11 @@ impl Memtable {
         self.ts.len()
     }
 
+    /// Approximate heap bytes held, as counted against the engine's memory limit.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Adds a tag column (after the existing ones, as the schema does); existing rows get
     /// NULL for it, so their series keys and sort order are unchanged.
     pub(crate) fn add_tag(&mut self, name: &str) {

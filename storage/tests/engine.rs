@@ -555,3 +555,62 @@ fn added_columns_read_null_for_older_rows_everywhere() {
     engine.compact().unwrap();
     assert_eq!(altered_rows(&engine), expected, "after compaction");
 }
+
+fn segment_files(dir: &std::path::Path) -> usize {
+    fn walk(p: &std::path::Path, n: &mut usize) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, n);
+            } else if path.extension().is_some_and(|x| x == "seg") {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(&dir.join("tables"), &mut n);
+    n
+}
+
+#[test]
+fn dropped_tables_leave_nothing_behind_even_when_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::open(config(dir.path())).unwrap();
+    engine.create_table(schema()).unwrap();
+    let k = |h: &str, ts| (Some(h.to_string()), Some("eu".to_string()), ts);
+    write_rows(&engine, &[(k("a", 1), (Some(1.0), Some(1)))]);
+    engine.flush().unwrap();
+    write_rows(&engine, &[(k("b", 2), (Some(2.0), Some(2)))]); // memtable + WAL only
+    assert_eq!(segment_files(dir.path()), 1);
+
+    // A scan started before the drop keeps its snapshot (and its file).
+    let before = engine.scan(&ScanRequest::new("cpu")).unwrap();
+    engine.drop_table("cpu").unwrap();
+    assert!(matches!(
+        engine.scan(&ScanRequest::new("cpu")),
+        Err(Error::TableNotFound { .. })
+    ));
+    assert!(matches!(
+        engine.drop_table("cpu"),
+        Err(Error::TableNotFound { .. })
+    ));
+    assert_eq!(rows_of(&before.collect_batches().unwrap()).len(), 2);
+    assert_eq!(
+        segment_files(dir.path()),
+        0,
+        "deleted once the last scan ended"
+    );
+
+    // Same name again: none of the old rows come back, before or after a restart that
+    // replays the WAL (which still holds the old table's records).
+    engine.create_table(schema()).unwrap();
+    write_rows(&engine, &[(k("c", 3), (Some(3.0), Some(3)))]);
+    let only_new: BTreeMap<Key, Row> = [(k("c", 3), (Some(3.0), Some(3)))].into();
+    assert_eq!(scan_all(&engine, &ScanRequest::new("cpu")), only_new);
+    drop(engine);
+    engine = Engine::open(config(dir.path())).unwrap();
+    assert_eq!(scan_all(&engine, &ScanRequest::new("cpu")), only_new);
+    engine.flush().unwrap();
+    assert_eq!(scan_all(&engine, &ScanRequest::new("cpu")), only_new);
+    assert_eq!(engine.table_names(), ["cpu"]);
+}
