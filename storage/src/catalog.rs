@@ -138,6 +138,13 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 impl Version {
+    /// The table called `name`, or [`Error::TableNotFound`].
+    pub(crate) fn table(&self, name: &str) -> Result<&Arc<TableState>> {
+        self.tables.get(name).ok_or_else(|| Error::TableNotFound {
+            table: name.to_owned(),
+        })
+    }
+
     /// Writes this version as the catalog of `dir`, atomically.
     pub(crate) fn persist(&self, dir: &Path) -> Result<()> {
         let data = CatalogData {

@@ -259,12 +259,7 @@ impl Engine {
         let inner = &self.inner;
         let _m = inner.maintenance.lock();
         let current = inner.state.lock().version.clone();
-        let state = current
-            .tables
-            .get(table)
-            .ok_or_else(|| Error::TableNotFound {
-                table: table.into(),
-            })?;
+        let state = current.table(table)?;
         let schema = state.schema.with_column(&column)?;
         let mut next = (*current).clone();
         next.tables.insert(
@@ -301,13 +296,7 @@ impl Engine {
         let inner = &self.inner;
         let _m = inner.maintenance.lock();
         let current = inner.state.lock().version.clone();
-        let state = current
-            .tables
-            .get(table)
-            .cloned()
-            .ok_or_else(|| Error::TableNotFound {
-                table: table.into(),
-            })?;
+        let state = Arc::clone(current.table(table)?);
         let mut next = (*current).clone();
         next.tables.remove(table);
         next.persist(&inner.config.dir)?;
@@ -336,13 +325,7 @@ impl Engine {
     /// The schema of a table.
     pub fn table_schema(&self, table: &str) -> Result<TableSchema> {
         let version = self.inner.state.lock().version.clone();
-        version
-            .tables
-            .get(table)
-            .map(|t| t.schema.clone())
-            .ok_or_else(|| Error::TableNotFound {
-                table: table.into(),
-            })
+        Ok(version.table(table)?.schema.clone())
     }
 
     /// Names of all tables.
@@ -371,16 +354,7 @@ impl Engine {
                 rows: 0,
             });
         }
-        let table = {
-            let st = inner.state.lock();
-            st.version
-                .tables
-                .get(&batch.table)
-                .cloned()
-                .ok_or_else(|| Error::TableNotFound {
-                    table: batch.table.clone(),
-                })?
-        };
+        let table = Arc::clone(inner.state.lock().version.table(&batch.table)?);
         check_batch(&table.schema, batch)?;
         inner.wait_for_memory()?;
         let payload = batch.encode(table.id);
@@ -433,17 +407,11 @@ impl Engine {
     pub fn scan(&self, req: &ScanRequest) -> Result<Scan> {
         let (version, active_batches, frozen) = {
             let st = self.inner.state.lock();
-            let table = st
-                .version
-                .tables
-                .get(&req.table)
-                .ok_or_else(|| Error::TableNotFound {
-                    table: req.table.clone(),
-                })?;
+            let table = st.version.table(&req.table)?;
             let mut active = Vec::new();
             for ((id, part), mem) in &st.active {
                 if *id == table.id && mem.len() > 0 {
-                    active.push((*part, mem.min_ts, mem.max_ts, mem.to_batch(&table.schema)?));
+                    active.push((*part, MemBatch::of(mem, &table.schema)?));
                 }
             }
             (st.version.clone(), active, st.frozen.clone())
@@ -451,19 +419,19 @@ impl Engine {
         let table = Arc::clone(&version.tables[&req.table]);
         let resolved = Resolved::new(req, &table)?;
         // Memtable batches per partition, oldest generation first, active last.
-        let mut mem: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+        let mut mem: BTreeMap<i64, Vec<MemBatch>> = BTreeMap::new();
         for f in &frozen {
             for ((id, part), m) in &f.tables {
                 if *id == table.id && m.len() > 0 && resolved.time.overlaps(m.min_ts, m.max_ts) {
                     mem.entry(*part)
                         .or_default()
-                        .push(m.to_batch(&table.schema)?);
+                        .push(MemBatch::of(m, &table.schema)?);
                 }
             }
         }
-        for (part, min, max, batch) in active_batches {
-            if resolved.time.overlaps(min, max) {
-                mem.entry(part).or_default().push(batch);
+        for (part, m) in active_batches {
+            if resolved.time.overlaps(m.min_ts, m.max_ts) {
+                mem.entry(part).or_default().push(m);
             }
         }
         let interval = table.schema.partition_interval_ns;
@@ -499,12 +467,7 @@ impl Engine {
     /// rows in segments, bytes on disk)`.
     pub fn partition_stats(&self, table: &str) -> Result<Vec<(i64, usize, u64, u64)>> {
         let version = self.inner.state.lock().version.clone();
-        let t = version
-            .tables
-            .get(table)
-            .ok_or_else(|| Error::TableNotFound {
-                table: table.into(),
-            })?;
+        let t = version.table(table)?;
         Ok(t.partitions
             .iter()
             .map(|(&p, segs)| {
@@ -888,21 +851,28 @@ fn write_new_segment(
     )))
 }
 
-/// The (min, max) of a memtable batch's time column (column 0).
-fn batch_time_bounds(batch: &RecordBatch) -> Option<(i64, i64)> {
-    use arrow::array::AsArray;
-    let ts = batch
-        .columns()
-        .first()?
-        .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
-        .values();
-    Some((*ts.iter().min()?, *ts.iter().max()?))
+/// A memtable's sorted rows, with the time span the memtable tracked while inserting.
+#[derive(Debug)]
+struct MemBatch {
+    min_ts: i64,
+    max_ts: i64,
+    batch: RecordBatch,
+}
+
+impl MemBatch {
+    fn of(mem: &Memtable, schema: &TableSchema) -> Result<Self> {
+        Ok(MemBatch {
+            min_ts: mem.min_ts,
+            max_ts: mem.max_ts,
+            batch: mem.to_batch(schema)?,
+        })
+    }
 }
 
 #[derive(Debug)]
 struct PartitionWork {
     segments: Vec<SegmentRef>,
-    mem: Vec<RecordBatch>,
+    mem: Vec<MemBatch>,
 }
 
 /// A running scan: an iterator of Arrow batches in the requested projection.
@@ -933,7 +903,7 @@ impl Scan {
             .segments
             .iter()
             .map(|s| (s.entry.min_ts, s.entry.max_ts))
-            .chain(p.mem.iter().filter_map(batch_time_bounds))
+            .chain(p.mem.iter().map(|m| (m.min_ts, m.max_ts)))
             .collect();
         spans.sort_unstable();
         let merge = !self.table.schema.append_only && spans.windows(2).any(|w| w[1].0 <= w[0].1);
@@ -943,7 +913,7 @@ impl Scan {
         }
         for m in &p.mem {
             sources.push(
-                read_memtable(m, &self.resolved, merge)?
+                read_memtable(&m.batch, &self.resolved, merge)?
                     .into_iter()
                     .collect(),
             );
