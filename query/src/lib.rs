@@ -1,6 +1,40 @@
-//! Strata's SQL layer.
+//! Strata's SQL layer: DataFusion over the storage engine.
 //!
-//! This crate will hold the DataFusion session, one `TableProvider` per Strata table over
-//! the storage scan, the time-series functions, Strata's own statements, the `system.*`
-//! tables and the `pg_catalog` subset that Postgres clients need (see `shared/DESIGN.md`,
-//! "Query path"). It is empty until the server issue builds it; nothing depends on it yet.
+//! - [`session`]: [`QueryEngine`] (one per server: the catalog and planning state) and
+//!   [`Session`] (one per connection: parameters, parse, prepare, execute).
+//! - [`provider`] and [`exec`]: each table as a DataFusion `TableProvider` whose scan runs
+//!   the storage scan with projection, limit, and time and tag filters pushed down
+//!   ([`pushdown`]); `INSERT` writes through the engine.
+//! - [`ddl`]: `CREATE TABLE`, `DROP TABLE`, `ALTER TABLE ... ADD COLUMN`.
+//! - [`copy`]: `COPY` in text, CSV and binary formats.
+//! - [`catalog`]: the `public` and `system` schemas; `pg_catalog` and
+//!   `information_schema` come from `datafusion-pg-catalog` and DataFusion.
+//! - [`types`]: SQL types and how they are stored; [`table`]: the conversions.
+//! - [`error`]: [`QueryError`] and the one mapping of every error to a SQLSTATE.
+//!
+//! Invariants:
+//! - A pushed-down predicate is evaluated exactly by the engine: results are the same with
+//!   pushdown on or off (`SET strata.pushdown = off`), only the work differs.
+//! - Every statement is durable when it completes (autocommit); nothing here buffers
+//!   acknowledged rows.
+//! - No blocking work on async threads: scans and writes run under `spawn_blocking`.
+
+pub mod catalog;
+pub mod copy;
+pub mod ddl;
+pub mod error;
+pub mod exec;
+pub mod functions;
+pub mod pgtext;
+pub mod provider;
+pub mod pushdown;
+pub mod session;
+pub mod settings;
+pub mod table;
+pub mod types;
+
+pub use error::{QueryError, Result};
+pub use session::{CommandTag, Output, Prepared, QueryEngine, Session};
+pub use settings::Settings;
+pub use table::TableDef;
+pub use types::SqlType;

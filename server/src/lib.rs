@@ -1,6 +1,73 @@
-//! The `strata` server: configuration, the PostgreSQL wire protocol, HTTP line-protocol
-//! ingestion, authentication, audit, background jobs and shutdown (see `shared/DESIGN.md`,
-//! "Wire protocols" and "Operating").
+//! The `strata` server: configuration ([`config`]), TLS ([`tls`]), the PostgreSQL wire
+//! protocol front end ([`pg`]) and the process lifecycle ([`run`]).
 //!
-//! Empty until the server issue builds it; the storage engine is usable as a library
-//! (`strata-storage`) meanwhile.
+//! Invariants:
+//! - The server never acknowledges a statement before the engine has made it durable
+//!   (the engine's WAL policy decides what durable means; `always` by default).
+//! - One client's bad input ends at most that client's statement or connection: errors
+//!   become ErrorResponses with a SQLSTATE, and no handler panics on input.
+//! - No blocking IO on runtime threads: engine calls run under `spawn_blocking` (in
+//!   `strata-query`) or before the runtime serves connections.
+//! - With the default password the server only listens on loopback.
+
+pub mod config;
+pub mod pg;
+pub mod tls;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use strata_storage::{Engine, EngineConfig};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// Opens the data directory, starts listening and serves until SIGINT or SIGTERM.
+/// `ready` is called with the bound PostgreSQL address once connections are accepted.
+pub async fn run(config: Config, ready: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+    let config = Arc::new(config);
+    let mut engine_config = EngineConfig::new(&config.data_dir);
+    engine_config.fsync = config.fsync;
+    if let Some(m) = config.memory_limit_bytes {
+        engine_config.memory_limit_bytes = m;
+    }
+    let engine = {
+        let c = engine_config.clone();
+        tokio::task::spawn_blocking(move || Engine::open(c))
+            .await?
+            .with_context(|| format!("opening data directory {}", config.data_dir.display()))?
+    };
+    let engine = Arc::new(engine);
+    let query = strata_query::QueryEngine::new(Arc::clone(&engine), &config.database)
+        .context("setting up the SQL catalog")?;
+    let tls = if config.tls.enabled {
+        let (cert, key) = tls::ensure_certificate(&config.tls, &config.data_dir)?;
+        Some(tls::acceptor(&cert, &key)?)
+    } else {
+        None
+    };
+    let listener = TcpListener::bind(config.pg_listen)
+        .await
+        .with_context(|| format!("listening on {}", config.pg_listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, tls = tls.is_some(), data_dir = %config.data_dir.display(), "serving PostgreSQL wire protocol");
+    ready(addr);
+    let shared = pg::Shared::new(query, Arc::clone(&config));
+    let server = pg::serve(listener, shared, tls);
+    tokio::select! {
+        r = server => r.context("accepting connections")?,
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    let e = Arc::clone(&engine);
+    tokio::task::spawn_blocking(move || e.close()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

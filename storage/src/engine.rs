@@ -30,7 +30,7 @@ use crate::catalog::{
 use crate::error::{Error, Result};
 use crate::memtable::Memtable;
 use crate::scan::{merge_sources, read_memtable, read_segment, Cols, Resolved, ScanRequest};
-use crate::schema::{NewColumn, TableSchema};
+use crate::schema::{NewColumn, SqlColumn, TableSchema};
 use crate::segment::{write_segment, Segment};
 
 /// Engine settings.
@@ -255,12 +255,13 @@ impl Engine {
     /// Adds a column to a table (`ALTER TABLE ... ADD COLUMN`). Durable when this returns.
     /// Rows already written, in memtables or segments, read the new column as NULL; writes
     /// may use it as soon as this returns.
-    pub fn add_column(&self, table: &str, column: NewColumn) -> Result<()> {
+    /// `sql` is the column's SQL declaration, kept in the schema for the SQL layer.
+    pub fn add_column(&self, table: &str, column: NewColumn, sql: Option<SqlColumn>) -> Result<()> {
         let inner = &self.inner;
         let _m = inner.maintenance.lock();
         let current = inner.state.lock().version.clone();
         let state = current.table(table)?;
-        let schema = state.schema.with_column(&column)?;
+        let schema = state.schema.with_column(&column, sql)?;
         let mut next = (*current).clone();
         next.tables.insert(
             table.to_owned(),
@@ -429,12 +430,25 @@ impl Engine {
                 }
             }
         }
+        let active_parts: Vec<i64> = active_batches.iter().map(|(p, _)| *p).collect();
         for (part, m) in active_batches {
             if resolved.time.overlaps(m.min_ts, m.max_ts) {
                 mem.entry(part).or_default().push(m);
             }
         }
         let interval = table.schema.partition_interval_ns;
+        let mut stats = ScanStats::default();
+        // Every partition holding data, before any pruning, for `ScanStats`.
+        let mut with_data: std::collections::BTreeSet<i64> = table.partitions.keys().copied().collect();
+        for f in &frozen {
+            with_data.extend(
+                f.tables
+                    .iter()
+                    .filter(|((id, _), m)| *id == table.id && m.len() > 0)
+                    .map(|((_, p), _)| *p),
+            );
+        }
+        with_data.extend(active_parts.iter().copied());
         let mut work = VecDeque::new();
         let mut parts: Vec<i64> = table
             .partitions
@@ -445,19 +459,28 @@ impl Engine {
         parts.sort_unstable();
         parts.dedup();
         for p in parts {
+            let segments = table.partitions.get(&p).map_or(&[][..], Vec::as_slice);
+            stats.segments_total += segments.len();
             let end = p.saturating_add(interval - 1);
             if resolved.pruning && !resolved.time.overlaps(p, end) {
                 continue;
             }
+            stats.partitions_scanned += 1;
+            stats.segments_in_time_range += segments
+                .iter()
+                .filter(|s| !resolved.pruning || resolved.time.overlaps(s.entry.min_ts, s.entry.max_ts))
+                .count();
             work.push_back(PartitionWork {
                 segments: table.partitions.get(&p).cloned().unwrap_or_default(),
                 mem: mem.remove(&p).unwrap_or_default(),
             });
         }
+        stats.partitions_total = with_data.len();
         Ok(Scan {
             _version: version,
             table,
             resolved,
+            stats,
             work,
             ready: VecDeque::new(),
         })
@@ -479,6 +502,47 @@ impl Engine {
                 )
             })
             .collect())
+    }
+
+    /// Every segment of a table, by partition (oldest first): what `system.segments` shows.
+    pub fn segments(&self, table: &str) -> Result<Vec<SegmentInfo>> {
+        let version = self.inner.state.lock().version.clone();
+        let t = version.table(table)?;
+        Ok(t.partitions
+            .iter()
+            .flat_map(|(&p, segs)| {
+                segs.iter().map(move |s| SegmentInfo {
+                    partition_start: p,
+                    id: s.entry.id,
+                    rows: s.entry.rows,
+                    bytes: s.entry.bytes,
+                    min_ts: s.entry.min_ts,
+                    max_ts: s.entry.max_ts,
+                    max_lsn: s.entry.max_lsn,
+                    path: s.segment.path().to_path_buf(),
+                })
+            })
+            .collect())
+    }
+
+    /// Rows and bytes of a table still in memtables (not yet in segments).
+    pub fn unflushed_rows(&self, table: &str) -> Result<u64> {
+        let st = self.inner.state.lock();
+        let id = st.version.table(table)?.id;
+        let active: usize = st
+            .active
+            .iter()
+            .filter(|((t, _), _)| *t == id)
+            .map(|(_, m)| m.len())
+            .sum();
+        let frozen: usize = st
+            .frozen
+            .iter()
+            .flat_map(|f| f.tables.iter())
+            .filter(|((t, _), _)| *t == id)
+            .map(|(_, m)| m.len())
+            .sum();
+        Ok((active + frozen) as u64)
     }
 
     /// Bytes held by memtables not yet flushed.
@@ -881,11 +945,42 @@ pub struct Scan {
     _version: Arc<Version>,
     table: Arc<TableState>,
     resolved: Resolved,
+    stats: ScanStats,
     work: VecDeque<PartitionWork>,
     ready: VecDeque<Cols>,
 }
 
+/// One segment file of a table, as listed by [`Engine::segments`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub partition_start: i64,
+    pub id: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub max_lsn: u64,
+    pub path: PathBuf,
+}
+
+/// What a scan will read, known when it starts (from the catalog alone): how many
+/// partitions and segments the time range kept. Segments can still be skipped later by
+/// their tag bitmaps, and blocks by their time statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    pub partitions_total: usize,
+    pub partitions_scanned: usize,
+    pub segments_total: usize,
+    /// Segments of the scanned partitions whose time span overlaps the requested range.
+    pub segments_in_time_range: usize,
+}
+
 impl Scan {
+    /// What pruning by time kept; see [`ScanStats`].
+    pub fn stats(&self) -> ScanStats {
+        self.stats
+    }
+
     /// The schema of the batches this scan yields.
     pub fn schema(&self) -> SchemaRef {
         Arc::clone(&self.resolved.output)

@@ -35,8 +35,10 @@ mod schema;
 mod segment;
 
 pub use batch::{Value, WriteBatch};
-pub use engine::{Engine, EngineConfig, Scan, WriteReceipt};
+pub use engine::{Engine, EngineConfig, Scan, ScanStats, SegmentInfo, WriteReceipt};
 pub use error::{Error, Result};
 pub use scan::{ScanRequest, TagFilter, TimeRange};
-pub use schema::{FieldDef, FieldType, NewColumn, TableSchema, DEFAULT_PARTITION_INTERVAL_NS};
+pub use schema::{
+    FieldDef, FieldType, NewColumn, SqlColumn, TableSchema, DEFAULT_PARTITION_INTERVAL_NS,
+};
 pub use strata_wal::{FsyncPolicy, Lsn};

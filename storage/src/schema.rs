@@ -1,5 +1,6 @@
 //! Table schemas.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -90,6 +91,18 @@ impl NewColumn {
     }
 }
 
+/// What the SQL layer declared for a column: its SQL type and constraints. Storage keeps it
+/// with the schema and never interprets it; `strata-query` maps it to Arrow and Postgres
+/// types and enforces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlColumn {
+    /// The declared type in canonical form, e.g. `integer`, `numeric(10,2)`, `timestamptz`.
+    pub sql_type: String,
+    /// Declared `NOT NULL`.
+    #[serde(default)]
+    pub not_null: bool,
+}
+
 /// The shape of a table: one time column, tag columns (strings identifying a series) and
 /// field columns. Rows with equal tags and time are one point: the later write replaces the
 /// earlier one unless `append_only`.
@@ -105,6 +118,14 @@ pub struct TableSchema {
     /// Keep every written row, even with the same series and time.
     #[serde(default)]
     pub append_only: bool,
+    /// The time column is internal: the SQL layer fills it with the write time and hides
+    /// it. Ordinary tables without a timestamp column (reference data) are stored this way.
+    #[serde(default)]
+    pub hidden_time: bool,
+    /// SQL declarations by column name (see [`SqlColumn`]); empty for tables made through
+    /// the storage API alone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sql_columns: BTreeMap<String, SqlColumn>,
 }
 
 fn default_interval() -> i64 {
@@ -132,6 +153,8 @@ impl TableSchema {
                 .collect(),
             partition_interval_ns: DEFAULT_PARTITION_INTERVAL_NS,
             append_only: false,
+            hidden_time: false,
+            sql_columns: BTreeMap::new(),
         }
     }
 
@@ -159,11 +182,15 @@ impl TableSchema {
                 return Err(invalid(format!("column {name:?} is declared twice")));
             }
         }
+        if let Some(name) = self.sql_columns.keys().find(|n| !seen.contains(n.as_str())) {
+            return Err(invalid(format!("SQL declaration for unknown column {name:?}")));
+        }
         Ok(())
     }
 
-    /// This schema with `column` added (tags after tags, fields after fields), validated.
-    pub fn with_column(&self, column: &NewColumn) -> Result<TableSchema> {
+    /// This schema with `column` added (tags after tags, fields after fields) and its SQL
+    /// declaration recorded, validated.
+    pub fn with_column(&self, column: &NewColumn, sql: Option<SqlColumn>) -> Result<TableSchema> {
         if self.column_names().any(|n| n == column.name()) {
             return Err(Error::ColumnExists {
                 table: self.name.clone(),
@@ -174,6 +201,9 @@ impl TableSchema {
         match column {
             NewColumn::Tag(name) => next.tags.push(name.clone()),
             NewColumn::Field(f) => next.fields.push(f.clone()),
+        }
+        if let Some(sql) = sql {
+            next.sql_columns.insert(column.name().to_owned(), sql);
         }
         next.validate()?;
         Ok(next)

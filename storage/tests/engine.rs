@@ -495,7 +495,7 @@ fn added_columns_read_null_for_older_rows_everywhere() {
     engine.flush().unwrap();
     write_old(&engine, "a", 20, 2.0);
 
-    engine.add_column("m", NewColumn::Tag("dc".into())).unwrap();
+    engine.add_column("m", NewColumn::Tag("dc".into()), None).unwrap();
     engine
         .add_column(
             "m",
@@ -503,14 +503,15 @@ fn added_columns_read_null_for_older_rows_everywhere() {
                 name: "note".into(),
                 ty: FieldType::Text,
             }),
+            None,
         )
         .unwrap();
     assert!(matches!(
-        engine.add_column("m", NewColumn::Tag("usage".into())),
+        engine.add_column("m", NewColumn::Tag("usage".into()), None),
         Err(Error::ColumnExists { .. })
     ));
     assert!(matches!(
-        engine.add_column("nope", NewColumn::Tag("x".into())),
+        engine.add_column("nope", NewColumn::Tag("x".into()), None),
         Err(Error::TableNotFound { .. })
     ));
 

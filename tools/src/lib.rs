@@ -1,7 +1,8 @@
-//! Strata tools: data generators for benchmarks and tests (today the TSBS cpu-only data
-//! set, [`tsbs`]), with load drivers and inspection tools to come.
+//! Strata tools: data generators for benchmarks and tests (the TSBS cpu-only data set,
+//! [`tsbs`]) and load drivers ([`bench_e2e`]: the end-to-end benchmark over the wire).
 //!
 //! Everything here is deterministic for a given seed, so a benchmark or a test can
 //! regenerate exactly the data another run used.
 
+pub mod bench_e2e;
 pub mod tsbs;

@@ -3,6 +3,8 @@
 //! ```text
 //! strata-tools gen-cpu [--hosts 100] [--start 2016-01-01T00:00:00Z] [--duration 1d]
 //!                      [--seed 123] [--decimals 2|full] [--format csv|lp] [--out FILE]
+//! strata-tools bench-e2e [--strata target/release/strata] [--python PY|none]
+//!                        [--hosts 100] [--duration 1d] [--runs 5] [--dir DIR]
 //! ```
 
 use std::fs::File;
@@ -24,6 +26,29 @@ struct Cli {
 enum Command {
     /// Generate the TSBS cpu-only data set (deterministic for a seed).
     GenCpu(GenCpu),
+    /// End-to-end benchmark: TSBS cpu-only loaded by COPY and queried over the wire,
+    /// next to DuckDB on the same data in the same run.
+    BenchE2e(BenchE2e),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchE2e {
+    /// The strata binary (default: `strata` next to this executable).
+    #[arg(long)]
+    strata: Option<PathBuf>,
+    /// Python with the `duckdb` package, or `none` to skip DuckDB.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    #[arg(long, default_value_t = 100)]
+    hosts: usize,
+    #[arg(long, default_value = "1d", value_parser = tsbs::parse_duration)]
+    duration: i64,
+    /// Timed runs per query (after one warm-up run).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Working directory (CSV, data directories).
+    #[arg(long, default_value = "target/bench-e2e")]
+    dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -75,7 +100,31 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::GenCpu(args) => gen_cpu(args),
+        Command::BenchE2e(args) => bench_e2e(args),
     }
+}
+
+fn bench_e2e(args: BenchE2e) -> anyhow::Result<()> {
+    let strata = match args.strata {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .context("executable has no directory")?
+            .join("strata"),
+    };
+    let opts = strata_tools::bench_e2e::Options {
+        strata,
+        python: (args.python != "none").then(|| PathBuf::from(args.python)),
+        dir: args.dir,
+        hosts: args.hosts,
+        duration_ns: args.duration,
+        runs: args.runs.max(1),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(strata_tools::bench_e2e::run(&opts))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(report.as_bytes())?;
+    Ok(())
 }
 
 fn gen_cpu(args: GenCpu) -> anyhow::Result<()> {

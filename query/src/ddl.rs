@@ -1,0 +1,438 @@
+//! `CREATE TABLE`, `DROP TABLE` and `ALTER TABLE ... ADD COLUMN`, translated to engine
+//! schemas.
+//!
+//! A table whose columns include a `timestamptz` is a time-series table: the first such
+//! column (or `WITH (time_column = '...')`) is its time column, its text columns are tags
+//! (or exactly those named by `WITH (tags = 'a,b')`), and the rest are fields. A table with
+//! no `timestamptz` column (and no `time_column` option) is an ordinary unpartitioned table:
+//! every column is a field, rows are kept in insertion order and never deduplicated.
+//!
+//! Options: `time_column`, `tags`, `partition_interval` (`'1 day'`, `'6h'`, ...),
+//! `append_only` (keep every row even with the same series and time; the default is that a
+//! later write of the same point replaces the earlier one).
+
+use datafusion::sql::sqlparser::ast::{
+    self, AlterTableOperation, ColumnOption, CreateTable, CreateTableOptions, Expr, Ident,
+    ObjectName, ObjectType, SqlOption, Value,
+};
+use strata_storage::{
+    Engine, FieldDef, NewColumn, SqlColumn, TableSchema, DEFAULT_PARTITION_INTERVAL_NS,
+};
+
+use crate::error::{QueryError, Result};
+use crate::types::SqlType;
+
+/// Name of the internal time column of unpartitioned tables.
+pub const HIDDEN_TIME_COLUMN: &str = "_strata_inserted_at";
+
+/// Postgres folds unquoted identifiers to lower case.
+pub fn ident_name(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// A table name: `t` or `public.t` (or `<database>.public.t`).
+pub fn table_name(name: &ObjectName, database: &str) -> Result<String> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| {
+            p.as_ident()
+                .map(ident_name)
+                .ok_or_else(|| QueryError::Syntax(format!("invalid table name {name}")))
+        })
+        .collect::<Result<_>>()?;
+    match parts.as_slice() {
+        [t] => Ok(t.clone()),
+        [s, t] if s == "public" => Ok(t.clone()),
+        [d, s, t] if s == "public" && d == database => Ok(t.clone()),
+        _ => Err(QueryError::Unsupported(format!(
+            "tables outside schema \"public\" ({name})"
+        ))),
+    }
+}
+
+/// Options given in `WITH (...)`.
+#[derive(Debug, Default)]
+struct TableOptions {
+    time_column: Option<String>,
+    tags: Option<Vec<String>>,
+    partition_interval_ns: Option<i64>,
+    append_only: Option<bool>,
+}
+
+fn option_text(key: &str, value: &Expr) -> Result<String> {
+    match value {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
+            Value::Number(n, _) => Ok(n.clone()),
+            Value::Boolean(b) => Ok(b.to_string()),
+            _ => Err(QueryError::InvalidDefinition(format!(
+                "option {key} needs a value, got {value}"
+            ))),
+        },
+        Expr::Identifier(i) => Ok(i.value.clone()),
+        _ => Err(QueryError::InvalidDefinition(format!(
+            "option {key} needs a value, got {value}"
+        ))),
+    }
+}
+
+fn parse_bool(key: &str, s: &str) -> Result<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        _ => Err(QueryError::InvalidDefinition(format!(
+            "option {key} must be true or false, got {s:?}"
+        ))),
+    }
+}
+
+/// `'1 day'`, `'6h'`, `'30 minutes'`, `'1w'`: an interval in nanoseconds.
+pub fn parse_interval(s: &str) -> Result<i64> {
+    let bad = || {
+        QueryError::InvalidDefinition(format!(
+            "partition_interval {s:?} is not an interval like '1 day', '6h' or '30 minutes'"
+        ))
+    };
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(bad)?;
+    let (n, unit) = t.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let unit_ns: i64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "ns" | "nanosecond" | "nanoseconds" => 1,
+        "us" | "microsecond" | "microseconds" => 1_000,
+        "ms" | "millisecond" | "milliseconds" => 1_000_000,
+        "s" | "sec" | "second" | "seconds" => 1_000_000_000,
+        "m" | "min" | "minute" | "minutes" => 60_000_000_000,
+        "h" | "hour" | "hours" => 3_600_000_000_000,
+        "d" | "day" | "days" => 86_400_000_000_000,
+        "w" | "week" | "weeks" => 7 * 86_400_000_000_000,
+        _ => return Err(bad()),
+    };
+    let ns = n.checked_mul(unit_ns).ok_or_else(bad)?;
+    if ns <= 0 {
+        return Err(bad());
+    }
+    Ok(ns)
+}
+
+fn table_options(opts: &CreateTableOptions) -> Result<TableOptions> {
+    let list = match opts {
+        CreateTableOptions::None => return Ok(TableOptions::default()),
+        CreateTableOptions::With(list) => list,
+        other => {
+            return Err(QueryError::Unsupported(format!("table options {other}")));
+        }
+    };
+    let mut out = TableOptions::default();
+    for o in list {
+        let SqlOption::KeyValue { key, value } = o else {
+            return Err(QueryError::Unsupported(format!("table option {o}")));
+        };
+        let k = key.value.to_ascii_lowercase();
+        let v = option_text(&k, value)?;
+        match k.as_str() {
+            "time_column" => out.time_column = Some(v.to_lowercase()),
+            "tags" => {
+                out.tags = Some(
+                    v.split(',')
+                        .map(|t| t.trim().to_lowercase())
+                        .filter(|t| !t.is_empty())
+                        .collect(),
+                )
+            }
+            "partition_interval" => out.partition_interval_ns = Some(parse_interval(&v)?),
+            "append_only" => out.append_only = Some(parse_bool(&k, &v)?),
+            _ => {
+                return Err(QueryError::InvalidDefinition(format!(
+                    "unknown table option {k:?} (known: time_column, tags, partition_interval, append_only)"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A column definition's type and NOT NULL; anything else is unsupported.
+fn column(def: &ast::ColumnDef) -> Result<(String, SqlType, bool)> {
+    let name = ident_name(&def.name);
+    let ty = SqlType::from_ast(&def.data_type)?;
+    let mut not_null = false;
+    for o in &def.options {
+        match &o.option {
+            ColumnOption::NotNull => not_null = true,
+            ColumnOption::Null => not_null = false,
+            ColumnOption::Default(_) => {
+                return Err(QueryError::Unsupported(format!(
+                    "DEFAULT values (column \"{name}\")"
+                )))
+            }
+            ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {
+                return Err(QueryError::Unsupported(format!(
+                    "PRIMARY KEY and UNIQUE constraints (column \"{name}\")"
+                )))
+            }
+            ColumnOption::ForeignKey(_) => {
+                return Err(QueryError::Unsupported(format!(
+                    "foreign keys (column \"{name}\")"
+                )))
+            }
+            ColumnOption::Check(_) => {
+                return Err(QueryError::Unsupported(format!(
+                    "CHECK constraints (column \"{name}\")"
+                )))
+            }
+            other => {
+                return Err(QueryError::Unsupported(format!(
+                    "column option {other} (column \"{name}\")"
+                )))
+            }
+        }
+    }
+    Ok((name, ty, not_null))
+}
+
+/// Builds the engine schema for a `CREATE TABLE`.
+pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema> {
+    if ct.or_replace {
+        return Err(QueryError::Unsupported("CREATE OR REPLACE TABLE".into()));
+    }
+    if ct.temporary {
+        return Err(QueryError::Unsupported("temporary tables".into()));
+    }
+    if ct.external {
+        return Err(QueryError::Unsupported("external tables".into()));
+    }
+    if ct.query.is_some() {
+        return Err(QueryError::Unsupported("CREATE TABLE ... AS".into()));
+    }
+    if ct.like.is_some() || ct.clone.is_some() {
+        return Err(QueryError::Unsupported("CREATE TABLE ... LIKE".into()));
+    }
+    if !ct.constraints.is_empty() {
+        return Err(QueryError::Unsupported(
+            "table constraints (PRIMARY KEY, UNIQUE, FOREIGN KEY, CHECK)".into(),
+        ));
+    }
+    let name = table_name(&ct.name, database)?;
+    if ct.columns.is_empty() {
+        return Err(QueryError::InvalidDefinition(format!(
+            "table \"{name}\" needs at least one column"
+        )));
+    }
+    let opts = table_options(&ct.table_options)?;
+    let cols: Vec<(String, SqlType, bool)> = ct.columns.iter().map(column).collect::<Result<_>>()?;
+    let find = |n: &str| cols.iter().find(|c| c.0 == n);
+
+    let time_column = match &opts.time_column {
+        Some(t) => {
+            let c = find(t).ok_or_else(|| {
+                QueryError::InvalidDefinition(format!("time_column \"{t}\" is not a column"))
+            })?;
+            if !c.1.is_timestamp() {
+                return Err(QueryError::InvalidDefinition(format!(
+                    "time_column \"{t}\" must be timestamptz or timestamp, not {}",
+                    c.1
+                )));
+            }
+            Some(t.clone())
+        }
+        None => cols
+            .iter()
+            .find(|c| c.1 == SqlType::Timestamptz)
+            .map(|c| c.0.clone()),
+    };
+
+    let mut sql_columns = std::collections::BTreeMap::new();
+    for (n, t, not_null) in &cols {
+        sql_columns.insert(
+            n.clone(),
+            SqlColumn {
+                sql_type: t.to_string(),
+                not_null: *not_null,
+            },
+        );
+    }
+
+    let Some(time_column) = time_column else {
+        for o in [opts.tags.is_some(), opts.partition_interval_ns.is_some()] {
+            if o {
+                return Err(QueryError::InvalidDefinition(format!(
+                    "table \"{name}\" has no timestamptz column, so it is unpartitioned and takes no tags or partition_interval"
+                )));
+            }
+        }
+        if find(HIDDEN_TIME_COLUMN).is_some() {
+            return Err(QueryError::InvalidDefinition(format!(
+                "column name \"{HIDDEN_TIME_COLUMN}\" is reserved"
+            )));
+        }
+        let mut schema = TableSchema::new(
+            name,
+            HIDDEN_TIME_COLUMN,
+            Vec::<String>::new(),
+            cols.iter().map(|(n, t, _)| (n.clone(), t.field_type())),
+        );
+        // One partition, however the hidden times spread.
+        schema.partition_interval_ns = i64::MAX;
+        schema.append_only = true;
+        schema.hidden_time = true;
+        schema.sql_columns = sql_columns;
+        schema.validate()?;
+        return Ok(schema);
+    };
+
+    let tags: Vec<String> = match &opts.tags {
+        Some(list) => {
+            for t in list {
+                let c = find(t).ok_or_else(|| {
+                    QueryError::InvalidDefinition(format!("tag \"{t}\" is not a column"))
+                })?;
+                if c.1 != SqlType::Text {
+                    return Err(QueryError::InvalidDefinition(format!(
+                        "tag \"{t}\" must be a text column, not {}",
+                        c.1
+                    )));
+                }
+            }
+            list.clone()
+        }
+        None => cols
+            .iter()
+            .filter(|c| c.1 == SqlType::Text)
+            .map(|c| c.0.clone())
+            .collect(),
+    };
+    let fields: Vec<(String, strata_storage::FieldType)> = cols
+        .iter()
+        .filter(|c| c.0 != time_column && !tags.contains(&c.0))
+        .map(|c| (c.0.clone(), c.1.field_type()))
+        .collect();
+    let mut schema = TableSchema::new(name, time_column, tags, fields);
+    schema.partition_interval_ns = opts
+        .partition_interval_ns
+        .unwrap_or(DEFAULT_PARTITION_INTERVAL_NS);
+    schema.append_only = opts.append_only.unwrap_or(false);
+    schema.sql_columns = sql_columns;
+    schema.validate()?;
+    Ok(schema)
+}
+
+/// Runs `CREATE TABLE`; returns false if it existed and `IF NOT EXISTS` was given.
+pub fn create_table(engine: &Engine, ct: &CreateTable, database: &str) -> Result<bool> {
+    let schema = schema_for_create(ct, database)?;
+    let name = schema.name.clone();
+    match engine.create_table(schema) {
+        Ok(()) => Ok(true),
+        Err(strata_storage::Error::TableExists { .. }) if ct.if_not_exists => Ok(false),
+        Err(strata_storage::Error::TableExists { .. }) => Err(QueryError::DuplicateTable(name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs `DROP TABLE`.
+pub fn drop_tables(
+    engine: &Engine,
+    object_type: ObjectType,
+    if_exists: bool,
+    names: &[ObjectName],
+    database: &str,
+) -> Result<()> {
+    if object_type != ObjectType::Table {
+        return Err(QueryError::Unsupported(format!("DROP {object_type}")));
+    }
+    let names: Vec<String> = names
+        .iter()
+        .map(|n| table_name(n, database))
+        .collect::<Result<_>>()?;
+    if !if_exists {
+        if let Some(missing) = names.iter().find(|n| engine.table_schema(n).is_err()) {
+            return Err(QueryError::UndefinedTable(missing.clone()));
+        }
+    }
+    for n in names {
+        match engine.drop_table(&n) {
+            Ok(()) => {}
+            Err(strata_storage::Error::TableNotFound { .. }) if if_exists => {}
+            Err(strata_storage::Error::TableNotFound { .. }) => {
+                return Err(QueryError::UndefinedTable(n))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Runs `ALTER TABLE ... ADD COLUMN`. A text column added to a time-series table becomes a
+/// tag, as in `CREATE TABLE`; existing rows read NULL in it.
+pub fn alter_table(engine: &Engine, alter: &ast::AlterTable, database: &str) -> Result<()> {
+    let name = table_name(&alter.name, database)?;
+    let schema = match engine.table_schema(&name) {
+        Ok(s) => s,
+        Err(strata_storage::Error::TableNotFound { .. }) if alter.if_exists => return Ok(()),
+        Err(strata_storage::Error::TableNotFound { .. }) => {
+            return Err(QueryError::UndefinedTable(name))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for op in &alter.operations {
+        let AlterTableOperation::AddColumn {
+            if_not_exists,
+            column_def,
+            ..
+        } = op
+        else {
+            return Err(QueryError::Unsupported(format!("ALTER TABLE {op}")));
+        };
+        let (col, ty, not_null) = column(column_def)?;
+        if not_null {
+            return Err(QueryError::Unsupported(format!(
+                "adding a NOT NULL column (\"{col}\") to a table with rows"
+            )));
+        }
+        if schema.column_names().any(|c| c == col) {
+            if *if_not_exists {
+                continue;
+            }
+            return Err(QueryError::DuplicateColumn {
+                table: name.clone(),
+                column: col,
+            });
+        }
+        let new = if ty == SqlType::Text && !schema.hidden_time {
+            NewColumn::Tag(col.clone())
+        } else {
+            NewColumn::Field(FieldDef {
+                name: col.clone(),
+                ty: ty.field_type(),
+            })
+        };
+        let sql = SqlColumn {
+            sql_type: ty.to_string(),
+            not_null: false,
+        };
+        engine.add_column(&name, new, Some(sql))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse_with_units() {
+        assert_eq!(parse_interval("1 day").unwrap(), 86_400_000_000_000);
+        assert_eq!(parse_interval("6h").unwrap(), 6 * 3_600_000_000_000);
+        assert_eq!(parse_interval(" 30 minutes ").unwrap(), 30 * 60_000_000_000);
+        assert!(parse_interval("day").is_err());
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("5 fortnights").is_err());
+    }
+}

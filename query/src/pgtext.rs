@@ -1,0 +1,119 @@
+//! PostgreSQL's text output for floating-point values, which clients and tools compare
+//! against: `20` (not `20.0`), `1e+20`, `1.5e-05`, `Infinity`, `NaN`.
+//!
+//! With `extra_float_digits` >= 1 (the default) Postgres prints the shortest string that
+//! reads back as the same value, in exponent form when the decimal exponent is below -4 or
+//! at least 15 (`double precision`) or 6 (`real`). With 0 or less it rounds to 15 (6)
+//! significant digits plus the setting, `%g` style.
+
+/// `double precision` text.
+pub fn float8(v: f64, extra_float_digits: i32) -> String {
+    format_float(v, extra_float_digits, 15, |d| format!("{d:e}"))
+}
+
+/// `real` text.
+pub fn float4(v: f32, extra_float_digits: i32) -> String {
+    format_float(v as f64, extra_float_digits, 6, |_| format!("{v:e}"))
+}
+
+fn format_float(v: f64, extra: i32, dig: i32, shortest: impl Fn(f64) -> String) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let (negative, digits, exp) = if extra >= 1 {
+        // Rust's `{:e}` is the shortest round-trip form: `d.ddde[-]x`.
+        let s = shortest(v);
+        decompose(&s)
+    } else {
+        let sig = (dig + extra).max(1) as usize;
+        let s = format!("{:.*e}", sig - 1, v);
+        let (n, d, e) = decompose(&s);
+        (n, d.trim_end_matches('0').to_owned(), e)
+    };
+    let digits = if digits.is_empty() { "0".to_owned() } else { digits };
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    if exp < -4 || exp >= dig {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        out.push_str(&format!("{:02}", exp.abs()));
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
+}
+
+/// `-1.2345e-7` into (negative, "12345", -7).
+fn decompose(s: &str) -> (bool, String, i32) {
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (mantissa, exp) = s.split_once('e').unwrap_or((s, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    (negative, digits, exp.parse().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_postgres_output() {
+        let cases: &[(f64, &str)] = &[
+            (20.0, "20"),
+            (10.5, "10.5"),
+            (0.1, "0.1"),
+            (-2.25, "-2.25"),
+            (1e20, "1e+20"),
+            (1e15, "1e+15"),
+            (1e14, "100000000000000"),
+            (123456.789, "123456.789"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (0.0, "0"),
+            (1.0 / 3.0, "0.3333333333333333"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(float8(*v, 1), *want, "{v}");
+        }
+        assert!(float8(f64::NAN, 1) == "NaN");
+        assert_eq!(float8(1.0 / 3.0, 0), "0.333333333333333");
+        assert_eq!(float4(1.5, 1), "1.5");
+        assert_eq!(float4(1e6, 1), "1e+06");
+        assert_eq!(float4(100000.0, 1), "100000");
+        assert_eq!(float4(0.1, 1), "0.1");
+    }
+}

@@ -1,0 +1,197 @@
+//! `StrataTable`: a Strata table as a DataFusion `TableProvider`, for reads (projection,
+//! filter and limit pushdown into the storage scan) and for `INSERT`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
+use futures::StreamExt;
+use strata_storage::{Engine, ScanRequest};
+
+use crate::error::QueryError;
+use crate::exec::StrataScanExec;
+use crate::pushdown;
+use crate::session::SessionFlags;
+use crate::table::TableDef;
+
+/// One table of the engine, as DataFusion sees it.
+#[derive(Debug)]
+pub struct StrataTable {
+    engine: Arc<Engine>,
+    def: Arc<TableDef>,
+}
+
+impl StrataTable {
+    pub fn new(engine: Arc<Engine>, def: TableDef) -> Self {
+        StrataTable {
+            engine,
+            def: Arc::new(def),
+        }
+    }
+
+    pub fn def(&self) -> &TableDef {
+        &self.def
+    }
+}
+
+fn pushdown_enabled(state: &dyn Session) -> bool {
+    state
+        .config()
+        .get_extension::<SessionFlags>()
+        .is_none_or(|f| f.pushdown())
+}
+
+#[async_trait]
+impl TableProvider for StrataTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.def.arrow)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Whether pushdown is on is decided per session in `scan`; here a conjunct the
+        // engine can evaluate is claimed as exact, and `scan` applies it either way (with
+        // pushdown off it is evaluated without pruning, which gives the same rows).
+        Ok(filters
+            .iter()
+            .map(|f| match pushdown::translate(&self.def, f) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let projection: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.def.columns.len()).collect(),
+        };
+        let mut names: Vec<&str> = projection
+            .iter()
+            .map(|&i| self.def.columns[i].name.as_str())
+            .collect();
+        if names.is_empty() {
+            // Only the row count is needed (count(*)); the time column is the cheapest.
+            names.push(self.def.storage.time_column.as_str());
+        }
+        let pushed: Vec<_> = filters
+            .iter()
+            .filter_map(|f| pushdown::translate(&self.def, f))
+            .collect();
+        let request = pushdown::apply(
+            ScanRequest::new(self.def.name()).with_projection(names),
+            &pushed,
+        )
+        .with_pruning(pushdown_enabled(state));
+        let exec = StrataScanExec::new(
+            Arc::clone(&self.engine),
+            Arc::clone(&self.def),
+            projection,
+            request,
+            limit,
+        )?;
+        Ok(Arc::new(exec))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(QueryError::Unsupported(format!("INSERT mode {insert_op}")).into());
+        }
+        let sink = StrataSink {
+            engine: Arc::clone(&self.engine),
+            def: Arc::clone(&self.def),
+        };
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}
+
+/// Writes inserted rows through the engine (WAL first; durable when the statement ends).
+#[derive(Debug)]
+struct StrataSink {
+    engine: Arc<Engine>,
+    def: Arc<TableDef>,
+}
+
+impl DisplayAs for StrataSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StrataSink: table={}", self.def.name())
+    }
+}
+
+#[async_trait]
+impl DataSink for StrataSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.def.arrow
+    }
+
+    async fn write_all(
+        &self,
+        mut data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> DfResult<u64> {
+        let mut rows = 0u64;
+        while let Some(batch) = data.next().await {
+            let batch = batch?;
+            rows += write_batch(&self.engine, &self.def, batch).await?;
+        }
+        Ok(rows)
+    }
+}
+
+/// Converts and writes one batch on a blocking thread (the WAL fsyncs); returns its rows.
+pub async fn write_batch(
+    engine: &Arc<Engine>,
+    def: &Arc<TableDef>,
+    batch: RecordBatch,
+) -> Result<u64, DataFusionError> {
+    if batch.num_rows() == 0 {
+        return Ok(0);
+    }
+    let engine = Arc::clone(engine);
+    let def = Arc::clone(def);
+    tokio::task::spawn_blocking(move || -> Result<u64, QueryError> {
+        let now = chrono::Utc::now()
+            .timestamp_nanos_opt()
+            .unwrap_or(i64::MAX / 2);
+        let wb = def.to_write_batch(&batch, now)?;
+        engine.write(&wb)?;
+        Ok(batch.num_rows() as u64)
+    })
+    .await
+    .map_err(|e| DataFusionError::External(Box::new(e)))?
+    .map_err(DataFusionError::from)
+}
+
+/// The single-row `count` batch DataFusion expects from DML.
+pub fn count_batch(rows: u64) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
+    let col: ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
+    RecordBatch::try_new(schema, vec![col]).expect("count batch matches its schema")
+}

@@ -1,0 +1,621 @@
+//! The SQL front door: [`QueryEngine`] (shared, one per server) and [`Session`] (one per
+//! client connection).
+//!
+//! A statement goes through [`Session::parse`], [`Session::prepare`] (planning, parameter
+//! and result types, which the extended protocol's Describe needs) and [`Session::execute`].
+//! Queries and `INSERT` are planned and run by DataFusion; Strata's own statements (DDL,
+//! `SET`/`SHOW`/`RESET`, transactions, `COPY`) are handled here; anything else fails with
+//! 0A000 naming the statement.
+//!
+//! Transactions: `BEGIN`, `COMMIT` and `ROLLBACK` are accepted so drivers that wrap work
+//! in transactions run, but each statement takes effect (and is durable) when it
+//! completes, as in autocommit. `ROLLBACK` therefore does not undo earlier statements; it
+//! says so in a warning.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::common::ParamValues;
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{self, Expr, Set, Statement};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use parking_lot::RwLock;
+use strata_storage::Engine;
+
+use crate::catalog::{StrataSchema, SystemSchema};
+use crate::copy::{CopyIn, CopyOut};
+use crate::ddl;
+use crate::error::{QueryError, Result};
+use crate::functions;
+use crate::settings::Settings;
+
+/// Per-session switches read by table providers through the session config.
+#[derive(Debug)]
+pub struct SessionFlags {
+    pushdown: std::sync::atomic::AtomicBool,
+}
+
+impl SessionFlags {
+    pub fn pushdown(&self) -> bool {
+        self.pushdown.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// What a statement produced.
+pub enum Output {
+    /// Rows, with their schema.
+    Rows(SendableRecordBatchStream),
+    /// A command tag (`CREATE TABLE`, `INSERT 0 5`, ...).
+    Command(CommandTag),
+    /// `COPY ... FROM STDIN`: the caller feeds the data to this, then calls
+    /// [`Session::finish_copy`].
+    CopyIn(Box<CopyIn>),
+    /// `COPY ... TO STDOUT`.
+    CopyOut(Box<CopyOut>),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Rows(s) => write!(f, "Rows({:?})", s.schema()),
+            Output::Command(t) => write!(f, "Command({t:?})"),
+            Output::CopyIn(_) => write!(f, "CopyIn"),
+            Output::CopyOut(_) => write!(f, "CopyOut"),
+        }
+    }
+}
+
+/// A command completion tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandTag {
+    pub tag: String,
+    pub rows: Option<u64>,
+    /// A notice to send before completion (e.g. ROLLBACK in autocommit).
+    pub notice: Option<String>,
+}
+
+impl CommandTag {
+    fn new(tag: &str) -> Self {
+        CommandTag {
+            tag: tag.to_owned(),
+            rows: None,
+            notice: None,
+        }
+    }
+}
+
+/// A statement ready to run (the extended protocol's prepared statement).
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// Planned by DataFusion: a query, `INSERT` or `EXPLAIN`.
+    Plan {
+        statement: Box<Statement>,
+        plan: Box<LogicalPlan>,
+    },
+    /// Handled by Strata at execution.
+    Utility(Box<Statement>),
+}
+
+impl Prepared {
+    /// The statement as parsed.
+    pub fn statement(&self) -> &Statement {
+        match self {
+            Prepared::Plan { statement, .. } | Prepared::Utility(statement) => statement,
+        }
+    }
+
+    /// Parameter types in `$1, $2, ...` order (`None` where nothing constrains one).
+    pub fn param_types(&self) -> Result<Vec<Option<DataType>>> {
+        let Prepared::Plan { plan, .. } = self else {
+            return Ok(vec![]);
+        };
+        let types = plan.get_parameter_types()?;
+        let mut entries: Vec<(usize, Option<DataType>)> = types
+            .into_iter()
+            .filter_map(|(k, v)| k.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, v)))
+            .collect();
+        entries.sort_by_key(|(i, _)| *i);
+        let n = entries.last().map_or(0, |(i, _)| *i);
+        let mut out = vec![None; n];
+        for (i, t) in entries {
+            out[i - 1] = t;
+        }
+        Ok(out)
+    }
+
+    /// The schema of the rows it returns, or `None` for a command.
+    pub fn result_schema(&self) -> Option<SchemaRef> {
+        match self {
+            Prepared::Plan { statement, plan } => match statement.as_ref() {
+                Statement::Insert(_) => None,
+                _ => Some(Arc::new(plan.schema().as_arrow().clone())),
+            },
+            Prepared::Utility(s) => match s.as_ref() {
+                Statement::ShowVariable { variable } => Some(show_schema(&show_name(variable))),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Everything sessions share: the engine and the planning state.
+#[derive(Debug)]
+pub struct QueryEngine {
+    engine: Arc<Engine>,
+    database: String,
+    base: SessionState,
+}
+
+impl QueryEngine {
+    /// Sets up the catalog (`public`, `system`, `pg_catalog`, `information_schema`) and
+    /// functions over `engine`, as database `database`.
+    pub fn new(engine: Arc<Engine>, database: &str) -> Result<Arc<QueryEngine>> {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(database, "public")
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let catalog = MemoryCatalogProvider::new();
+        catalog
+            .register_schema("public", Arc::new(StrataSchema::new(Arc::clone(&engine))))?;
+        catalog
+            .register_schema("system", Arc::new(SystemSchema::new(Arc::clone(&engine))))?;
+        ctx.register_catalog(database, Arc::new(catalog));
+        datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
+            .map_err(|e| QueryError::from(*e))?;
+        ctx.register_udf(functions::version());
+        ctx.register_udf(functions::pg_sleep());
+        Ok(Arc::new(QueryEngine {
+            engine,
+            database: database.to_owned(),
+            base: ctx.state(),
+        }))
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// A new session for `user`.
+    pub fn session(self: &Arc<Self>, user: &str) -> Session {
+        let settings = Arc::new(RwLock::new(Settings::default()));
+        let flags = Arc::new(SessionFlags {
+            pushdown: std::sync::atomic::AtomicBool::new(true),
+        });
+        let ctx = build_context(&self.base, &settings, &flags, true);
+        Session {
+            shared: Arc::clone(self),
+            ctx,
+            settings,
+            flags,
+            user: user.to_owned(),
+            parser: PostgresCompatibilityParser::new(),
+        }
+    }
+}
+
+fn build_context(
+    base: &SessionState,
+    settings: &Arc<RwLock<Settings>>,
+    flags: &Arc<SessionFlags>,
+    pushdown: bool,
+) -> SessionContext {
+    let config = base.config().clone().with_extension(Arc::clone(flags));
+    let mut builder = SessionStateBuilder::new_from_existing(base.clone())
+        .with_session_id(uuid_like())
+        .with_config(config);
+    if !pushdown {
+        // Without these rules no filter or limit reaches a table scan: DataFusion
+        // evaluates them all, and the engine reads everything (pruning is off too).
+        let rules: Vec<_> = base
+            .optimizers()
+            .iter()
+            .filter(|r| !matches!(r.name(), "push_down_filter" | "push_down_limit"))
+            .cloned()
+            .collect();
+        builder = builder.with_optimizer_rules(rules);
+    }
+    let ctx = SessionContext::new_with_state(builder.build());
+    ctx.register_udf(functions::current_setting(Arc::clone(settings)));
+    ctx
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("strata-session-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One client's session: parameters and planning context.
+pub struct Session {
+    shared: Arc<QueryEngine>,
+    ctx: SessionContext,
+    settings: Arc<RwLock<Settings>>,
+    flags: Arc<SessionFlags>,
+    user: String,
+    parser: PostgresCompatibilityParser,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("user", &self.user).finish()
+    }
+}
+
+impl Session {
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.shared.engine
+    }
+
+    /// A snapshot of the session parameters.
+    pub fn settings(&self) -> Settings {
+        self.settings.read().clone()
+    }
+
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.settings.read().statement_timeout()
+    }
+
+    /// Splits and parses a query string (Postgres dialect).
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        self.parser
+            .parse(sql)
+            .map_err(|e| QueryError::Syntax(e.to_string().trim_start_matches("sql parser error: ").to_owned()))
+    }
+
+    /// Plans a statement. `param_hints` are the parameter types a client declared (Parse
+    /// message); they are used where the statement itself does not decide a type.
+    pub async fn prepare(&self, statement: Statement) -> Result<Prepared> {
+        match &statement {
+            Statement::Query(_) | Statement::Insert(_) => self.plan(statement).await,
+            Statement::Explain { statement: inner, .. }
+                if matches!(inner.as_ref(), Statement::Query(_) | Statement::Insert(_)) =>
+            {
+                self.plan(statement).await
+            }
+            Statement::Explain { .. } => {
+                Err(QueryError::Unsupported("EXPLAIN of this statement".into()))
+            }
+            _ => {
+                check_utility(&statement)?;
+                Ok(Prepared::Utility(Box::new(statement)))
+            }
+        }
+    }
+
+    async fn plan(&self, statement: Statement) -> Result<Prepared> {
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .await?;
+        Ok(Prepared::Plan {
+            statement: Box::new(statement),
+            plan: Box::new(plan),
+        })
+    }
+
+    /// Runs a prepared statement with parameter values (extended protocol) or none.
+    pub async fn execute(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+        match prepared {
+            Prepared::Plan { statement, plan } => {
+                let mut plan = (**plan).clone();
+                if let Some(p) = params {
+                    plan = plan.replace_params_with_values(&p)?;
+                }
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                if matches!(statement.as_ref(), Statement::Insert(_)) {
+                    let batches = df.collect().await?;
+                    let rows = batches
+                        .first()
+                        .and_then(|b| b.column_by_name("count"))
+                        .and_then(|c| c.as_any().downcast_ref::<arrow::array::UInt64Array>())
+                        .map_or(0, |a| a.value(0));
+                    return Ok(Output::Command(CommandTag {
+                        tag: "INSERT".into(),
+                        rows: Some(rows),
+                        notice: None,
+                    }));
+                }
+                Ok(Output::Rows(df.execute_stream().await?))
+            }
+            Prepared::Utility(statement) => self.utility(statement).await,
+        }
+    }
+
+    async fn utility(&self, statement: &Statement) -> Result<Output> {
+        let engine = Arc::clone(&self.shared.engine);
+        let db = self.shared.database.clone();
+        match statement {
+            Statement::CreateTable(ct) => {
+                let ct = ct.clone();
+                blocking(move || ddl::create_table(&engine, &ct, &db)).await?;
+                Ok(Output::Command(CommandTag::new("CREATE TABLE")))
+            }
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => {
+                let (object_type, if_exists, names) = (*object_type, *if_exists, names.clone());
+                blocking(move || ddl::drop_tables(&engine, object_type, if_exists, &names, &db))
+                    .await?;
+                Ok(Output::Command(CommandTag::new("DROP TABLE")))
+            }
+            Statement::AlterTable(alter) => {
+                let alter = alter.clone();
+                blocking(move || ddl::alter_table(&engine, &alter, &db)).await?;
+                Ok(Output::Command(CommandTag::new("ALTER TABLE")))
+            }
+            Statement::Set(set) => self.set(set),
+            Statement::Reset(r) => {
+                match &r.reset {
+                    ast::Reset::ALL => self.settings.write().reset_all(),
+                    ast::Reset::ConfigurationParameter(name) => {
+                        self.settings.write().reset(&name.to_string())?
+                    }
+                }
+                self.sync_flags();
+                Ok(Output::Command(CommandTag::new("RESET")))
+            }
+            Statement::Discard { .. } => {
+                self.settings.write().reset_all();
+                self.sync_flags();
+                Ok(Output::Command(CommandTag::new("DISCARD ALL")))
+            }
+            Statement::ShowVariable { variable } => self.show(&show_name(variable)),
+            Statement::StartTransaction { .. } => Ok(Output::Command(CommandTag::new("BEGIN"))),
+            Statement::Commit { .. } => Ok(Output::Command(CommandTag::new("COMMIT"))),
+            Statement::Rollback { savepoint: None, .. } => Ok(Output::Command(CommandTag {
+                tag: "ROLLBACK".into(),
+                rows: None,
+                notice: Some(
+                    "Strata runs every statement in autocommit: ROLLBACK does not undo statements that already completed"
+                        .into(),
+                ),
+            })),
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                ..
+            } => {
+                let format = crate::copy::CopyFormat::from_options(options, legacy_options)?;
+                match (to, target) {
+                    (false, ast::CopyTarget::Stdin) => {
+                        let ast::CopySource::Table {
+                            table_name,
+                            columns,
+                        } = source
+                        else {
+                            return Err(QueryError::Syntax("COPY FROM needs a table".into()));
+                        };
+                        let name = ddl::table_name(table_name, &db)?;
+                        let schema = match engine.table_schema(&name) {
+                            Ok(s) => s,
+                            Err(strata_storage::Error::TableNotFound { .. }) => {
+                                return Err(QueryError::UndefinedTable(name))
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
+                        let def = crate::table::TableDef::new(schema)?;
+                        let cols: Vec<String> = columns.iter().map(ddl::ident_name).collect();
+                        Ok(Output::CopyIn(Box::new(CopyIn::new(def, &cols, format)?)))
+                    }
+                    (true, ast::CopyTarget::Stdout) => {
+                        let query = match source {
+                            ast::CopySource::Table {
+                                table_name,
+                                columns,
+                            } => {
+                                let cols = if columns.is_empty() {
+                                    "*".to_owned()
+                                } else {
+                                    columns
+                                        .iter()
+                                        .map(|c| format!("\"{}\"", ddl::ident_name(c)))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                };
+                                let name = ddl::table_name(table_name, &db)?;
+                                format!("SELECT {cols} FROM \"{name}\"")
+                            }
+                            ast::CopySource::Query(q) => q.to_string(),
+                        };
+                        let mut statements = self.parse(&query)?;
+                        let prepared = self.plan(statements.remove(0)).await?;
+                        let Output::Rows(stream) = Box::pin(self.execute(&prepared, None)).await? else {
+                            return Err(QueryError::Syntax("COPY TO needs a query".into()));
+                        };
+                        Ok(Output::CopyOut(Box::new(CopyOut::new(stream, format))))
+                    }
+                    (false, _) => Err(QueryError::Unsupported(
+                        "COPY FROM a file or program (use COPY ... FROM STDIN, or psql's \\copy)"
+                            .into(),
+                    )),
+                    (true, _) => Err(QueryError::Unsupported(
+                        "COPY TO a file or program (use COPY ... TO STDOUT, or psql's \\copy)".into(),
+                    )),
+                }
+            }
+            other => Err(unsupported_statement(other)),
+        }
+    }
+
+    /// Completes a `COPY ... FROM STDIN`: writes every parsed row (nothing is written
+    /// if the data had an error). Returns the row count.
+    pub async fn finish_copy(&self, copy: CopyIn) -> Result<u64> {
+        let engine = Arc::clone(&self.shared.engine);
+        blocking(move || copy.write(&engine)).await
+    }
+
+    fn set(&self, set: &Set) -> Result<Output> {
+        let assign = |name: &str, value: String| -> Result<()> {
+            self.settings.write().set(name, &value)?;
+            Ok(())
+        };
+        match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = variable.to_string();
+                if values.len() == 1 && is_default(&values[0]) {
+                    self.settings.write().reset(&name)?;
+                } else {
+                    let value = values.iter().map(set_value).collect::<Vec<_>>().join(", ");
+                    assign(&name, value)?;
+                }
+            }
+            Set::SetTimeZone { value, .. } => assign("timezone", set_value(value))?,
+            Set::SetNames { charset_name, .. } => {
+                assign("client_encoding", charset_name.value.clone())?
+            }
+            Set::SetNamesDefault {} => self.settings.write().reset("client_encoding")?,
+            Set::SetTransaction { .. } => {}
+            Set::MultipleAssignments { assignments } => {
+                for a in assignments {
+                    assign(&a.name.to_string(), set_value(&a.value))?;
+                }
+            }
+            other => return Err(QueryError::Unsupported(format!("{other}"))),
+        }
+        self.sync_flags();
+        Ok(Output::Command(CommandTag::new("SET")))
+    }
+
+    fn sync_flags(&self) {
+        let pushdown = self.settings.read().pushdown();
+        if pushdown != self.flags.pushdown() {
+            self.flags
+                .pushdown
+                .store(pushdown, std::sync::atomic::Ordering::Relaxed);
+            // SessionContext is shared by reference inside; rebuild its state in place.
+            let fresh = build_context(&self.shared.base, &self.settings, &self.flags, pushdown);
+            let state = fresh.state();
+            *self.ctx.state_ref().write() = state;
+        }
+    }
+
+    fn show(&self, name: &str) -> Result<Output> {
+        let settings = self.settings.read();
+        let batch = if name == "all" {
+            let (names, values): (Vec<&str>, Vec<&str>) = settings.all().unzip();
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, false),
+                Field::new("setting", DataType::Utf8, false),
+            ]));
+            RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(StringArray::from(names)),
+                    Arc::new(StringArray::from(values)),
+                ],
+            )
+        } else {
+            let value = settings.get(name)?;
+            RecordBatch::try_new(show_schema(name), vec![Arc::new(StringArray::from(vec![value]))])
+        }
+        .map_err(|e| QueryError::DataFusion(Box::new(e.into())))?;
+        let schema = batch.schema();
+        let stream = futures::stream::iter(vec![Ok(batch)]);
+        Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(schema, stream))))
+    }
+}
+
+fn show_schema(name: &str) -> SchemaRef {
+    if name == "all" {
+        return Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("setting", DataType::Utf8, false),
+        ]));
+    }
+    Arc::new(Schema::new(vec![Field::new(
+        crate::settings::display_name(name),
+        DataType::Utf8,
+        false,
+    )]))
+}
+
+fn show_name(variable: &[ast::Ident]) -> String {
+    let words: Vec<String> = variable.iter().map(|i| i.value.to_ascii_lowercase()).collect();
+    match words.join(" ").as_str() {
+        "transaction isolation level" => "transaction_isolation".into(),
+        "time zone" => "timezone".into(),
+        _ => words.join("."),
+    }
+}
+
+fn is_default(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default"))
+}
+
+fn set_value(e: &Expr) -> String {
+    match e {
+        Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Rejects, at prepare time, statements Strata will not run.
+fn check_utility(s: &Statement) -> Result<()> {
+    match s {
+        Statement::CreateTable(_)
+        | Statement::Drop { .. }
+        | Statement::AlterTable(_)
+        | Statement::Set(_)
+        | Statement::Reset(_)
+        | Statement::Discard { .. }
+        | Statement::ShowVariable { .. }
+        | Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { savepoint: None, .. }
+        | Statement::Copy { .. } => Ok(()),
+        other => Err(unsupported_statement(other)),
+    }
+}
+
+fn unsupported_statement(s: &Statement) -> QueryError {
+    let text = s.to_string();
+    let kind: String = text
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase();
+    QueryError::Unsupported(format!("the statement {kind}"))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| QueryError::DataFusion(Box::new(datafusion::error::DataFusionError::External(Box::new(e)))))?
+}

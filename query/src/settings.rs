@@ -1,0 +1,304 @@
+//! Session parameters: `SET`, `SHOW`, `RESET` and `current_setting()`.
+//!
+//! The parameters Postgres drivers send or read are known here with their Postgres
+//! defaults; a known parameter's value is validated where Strata acts on it
+//! (`client_encoding`, `standard_conforming_strings`, `statement_timeout`,
+//! `extra_float_digits`, `TimeZone`, `DateStyle`, `strata.pushdown`) and stored otherwise.
+//! Unknown plain names are an error (42704), as in Postgres; names with a dot are custom
+//! parameters and are accepted.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{QueryError, Result};
+
+/// The server version reported to clients (`server_version`, `version()`). Drivers decide
+/// which catalog queries to send from it, so it names the Postgres release whose catalog
+/// and protocol behaviour Strata follows.
+pub const SERVER_VERSION: &str = "16.4";
+
+/// Known parameters and their defaults (lower-case names).
+const DEFAULTS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("bytea_output", "hex"),
+    ("client_encoding", "UTF8"),
+    ("client_min_messages", "notice"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "read committed"),
+    ("default_transaction_read_only", "off"),
+    ("extra_float_digits", "1"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("integer_datetimes", "on"),
+    ("intervalstyle", "postgres"),
+    ("is_superuser", "on"),
+    ("lc_messages", "C"),
+    ("lc_monetary", "C"),
+    ("lc_numeric", "C"),
+    ("lc_time", "C"),
+    ("lock_timeout", "0"),
+    ("max_identifier_length", "63"),
+    ("search_path", "\"$user\", public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", SERVER_VERSION),
+    ("server_version_num", "160004"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("strata.pushdown", "on"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+];
+
+/// Parameters whose changes are reported to the client (ParameterStatus), as Postgres does.
+pub const REPORTED: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "datestyle",
+    "intervalstyle",
+    "is_superuser",
+    "server_encoding",
+    "server_version",
+    "standard_conforming_strings",
+    "timezone",
+    "integer_datetimes",
+];
+
+/// Read-only parameters.
+const READ_ONLY: &[&str] = &[
+    "integer_datetimes",
+    "is_superuser",
+    "max_identifier_length",
+    "server_encoding",
+    "server_version",
+    "server_version_num",
+];
+
+/// The Postgres spelling of a parameter name, for `SHOW` column headers and
+/// ParameterStatus messages.
+pub fn display_name(name: &str) -> &str {
+    match name {
+        "datestyle" => "DateStyle",
+        "timezone" => "TimeZone",
+        "intervalstyle" => "IntervalStyle",
+        other => other,
+    }
+}
+
+/// One session's parameters.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    values: BTreeMap<String, String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            values: DEFAULTS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+}
+
+impl Settings {
+    /// The value of a parameter.
+    pub fn get(&self, name: &str) -> Result<&str> {
+        let name = name.to_ascii_lowercase();
+        self.values
+            .get(&name)
+            .map(String::as_str)
+            .ok_or(QueryError::UnknownSetting(name))
+    }
+
+    /// Every parameter, sorted by name.
+    pub fn all(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Sets a parameter, validating the values Strata acts on. Returns the stored value.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<String> {
+        let name = name.to_ascii_lowercase();
+        let known = self.values.contains_key(&name);
+        if !known && !name.contains('.') {
+            return Err(QueryError::UnknownSetting(name));
+        }
+        if READ_ONLY.contains(&name.as_str()) {
+            return Err(QueryError::ReadOnlySetting(name));
+        }
+        let invalid = || QueryError::InvalidSetting {
+            name: name.clone(),
+            value: value.to_owned(),
+        };
+        let stored = match name.as_str() {
+            "client_encoding" => match value.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+                "utf8" | "unicode" => "UTF8".to_owned(),
+                _ => {
+                    return Err(QueryError::Unsupported(format!(
+                        "client_encoding {value:?} (only UTF8)"
+                    )))
+                }
+            },
+            "standard_conforming_strings" => match parse_bool(value) {
+                Some(true) => "on".to_owned(),
+                Some(false) => {
+                    return Err(QueryError::Unsupported(
+                        "standard_conforming_strings = off".into(),
+                    ))
+                }
+                None => return Err(invalid()),
+            },
+            "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => {
+                parse_duration_ms(value).ok_or_else(invalid)?.to_string()
+            }
+            "extra_float_digits" => match value.trim().parse::<i32>() {
+                Ok(n) if (-15..=3).contains(&n) => n.to_string(),
+                _ => return Err(invalid()),
+            },
+            "timezone" => {
+                let v = value.trim();
+                if v.eq_ignore_ascii_case("utc") || v.eq_ignore_ascii_case("gmt") || v == "Z" {
+                    "UTC".to_owned()
+                } else if v.parse::<arrow::array::timezone::Tz>().is_ok() {
+                    v.to_owned()
+                } else {
+                    return Err(invalid());
+                }
+            }
+            "datestyle" => {
+                let mut out = Vec::new();
+                for part in value.split(',') {
+                    let p = part.trim().to_ascii_uppercase();
+                    match p.as_str() {
+                        "ISO" | "SQL" | "POSTGRES" | "GERMAN" => out.insert(0, titled(&p)),
+                        "MDY" | "DMY" | "YMD" | "US" | "EUROPEAN" | "EURO" | "NONEURO"
+                        | "NONEUROPEAN" => out.push(p),
+                        _ => return Err(invalid()),
+                    }
+                }
+                if out.is_empty() {
+                    return Err(invalid());
+                }
+                if out.len() == 1 {
+                    let current = self.values["datestyle"].clone();
+                    if matches!(out[0].as_str(), "MDY" | "DMY" | "YMD") {
+                        let style = current.split(',').next().unwrap_or("ISO").trim().to_owned();
+                        out.insert(0, style);
+                    } else {
+                        let order = current.split(',').nth(1).unwrap_or(" MDY").trim().to_owned();
+                        out.push(order);
+                    }
+                }
+                out.join(", ")
+            }
+            "strata.pushdown" => match parse_bool(value) {
+                Some(true) => "on".to_owned(),
+                Some(false) => "off".to_owned(),
+                None => return Err(invalid()),
+            },
+            "transaction_isolation" | "default_transaction_isolation" => {
+                let v = value.trim().to_ascii_lowercase();
+                match v.as_str() {
+                    "read uncommitted" | "read committed" | "repeatable read" | "serializable" => v,
+                    _ => return Err(invalid()),
+                }
+            }
+            _ => value.to_owned(),
+        };
+        self.values.insert(name, stored.clone());
+        Ok(stored)
+    }
+
+    /// Back to the default (custom parameters are removed).
+    pub fn reset(&mut self, name: &str) -> Result<()> {
+        let name = name.to_ascii_lowercase();
+        match DEFAULTS.iter().find(|(k, _)| *k == name) {
+            Some((_, v)) => {
+                self.values.insert(name, v.to_string());
+                Ok(())
+            }
+            None if name.contains('.') => {
+                self.values.remove(&name);
+                Ok(())
+            }
+            None => Err(QueryError::UnknownSetting(name)),
+        }
+    }
+
+    /// `RESET ALL`.
+    pub fn reset_all(&mut self) {
+        *self = Settings::default();
+    }
+
+    /// `statement_timeout`, if set.
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        let ms: u64 = self.values.get("statement_timeout")?.parse().ok()?;
+        (ms > 0).then(|| Duration::from_millis(ms))
+    }
+
+    /// Whether filter pushdown and pruning are on (`strata.pushdown`).
+    pub fn pushdown(&self) -> bool {
+        self.values.get("strata.pushdown").is_none_or(|v| v == "on")
+    }
+}
+
+fn titled(s: &str) -> String {
+    match s {
+        "ISO" | "SQL" => s.to_owned(),
+        "POSTGRES" => "Postgres".to_owned(),
+        "GERMAN" => "German".to_owned(),
+        _ => s.to_owned(),
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Some(true),
+        "off" | "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Postgres time parameters: a bare number is milliseconds; units ms, s, min, h, d.
+fn parse_duration_ms(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_parameters_validate_and_reset() {
+        let mut s = Settings::default();
+        assert_eq!(s.set("statement_timeout", "5s").unwrap(), "5000");
+        assert_eq!(s.statement_timeout(), Some(Duration::from_secs(5)));
+        assert!(matches!(
+            s.set("statement_timeout", "soon"),
+            Err(QueryError::InvalidSetting { .. })
+        ));
+        assert_eq!(s.set("DateStyle", "ISO").unwrap(), "ISO, MDY");
+        assert_eq!(s.set("datestyle", "DMY").unwrap(), "ISO, DMY");
+        assert!(matches!(s.set("no_such_thing", "1"), Err(QueryError::UnknownSetting(_))));
+        assert!(s.set("myapp.flag", "x").is_ok());
+        assert_eq!(s.get("myapp.flag").unwrap(), "x");
+        assert!(matches!(s.set("client_encoding", "LATIN1"), Err(QueryError::Unsupported(_))));
+        assert!(s.set("TimeZone", "Europe/Berlin").is_ok());
+        assert!(s.set("TimeZone", "Mars/Olympus").is_err());
+        s.reset("timezone").unwrap();
+        assert_eq!(s.get("TimeZone").unwrap(), "UTC");
+        assert!(s.set("server_version", "1").is_err());
+    }
+}

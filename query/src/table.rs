@@ -1,0 +1,266 @@
+//! A storage table seen from SQL: its visible columns with their declared types, and the
+//! conversions between Arrow batches in those types and the engine's physical batches.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, TimestampNanosecondArray,
+};
+use arrow::compute::{cast, CastOptions};
+use arrow::datatypes::{
+    DataType, Date32Type, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit,
+    TimestampNanosecondType,
+};
+use arrow::util::display::FormatOptions;
+use strata_storage::{FieldType, TableSchema, Value, WriteBatch};
+
+use crate::error::{QueryError, Result};
+use crate::types::SqlType;
+
+/// What a column is to the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Time,
+    Tag,
+    Field(FieldType),
+}
+
+/// One visible column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub sql_type: SqlType,
+    pub role: Role,
+    pub not_null: bool,
+}
+
+/// A table's SQL view over its storage schema.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub storage: TableSchema,
+    /// Visible columns in storage order (time, tags, fields); the hidden time column of an
+    /// unpartitioned table is not among them.
+    pub columns: Vec<Column>,
+    pub arrow: SchemaRef,
+}
+
+impl TableDef {
+    pub fn new(storage: TableSchema) -> Result<TableDef> {
+        let declared = |name: &str, default: SqlType| -> Result<(SqlType, bool)> {
+            match storage.sql_columns.get(name) {
+                None => Ok((default, false)),
+                Some(c) => {
+                    let t = SqlType::parse_canonical(&c.sql_type).ok_or_else(|| {
+                        QueryError::InvalidDefinition(format!(
+                            "table {:?} column {name:?} has unknown stored type {:?}",
+                            storage.name, c.sql_type
+                        ))
+                    })?;
+                    Ok((t, c.not_null))
+                }
+            }
+        };
+        let mut columns = Vec::with_capacity(storage.num_columns());
+        if !storage.hidden_time {
+            let (t, _) = declared(&storage.time_column, SqlType::Timestamptz)?;
+            columns.push(Column {
+                name: storage.time_column.clone(),
+                sql_type: t,
+                role: Role::Time,
+                not_null: true,
+            });
+        }
+        for tag in &storage.tags {
+            let (t, not_null) = declared(tag, SqlType::Text)?;
+            columns.push(Column {
+                name: tag.clone(),
+                sql_type: t,
+                role: Role::Tag,
+                not_null,
+            });
+        }
+        for f in &storage.fields {
+            let (t, not_null) = declared(&f.name, SqlType::of_field(f.ty))?;
+            columns.push(Column {
+                name: f.name.clone(),
+                sql_type: t,
+                role: Role::Field(f.ty),
+                not_null,
+            });
+        }
+        let arrow = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.sql_type.arrow_type(), !c.not_null))
+                .collect::<Vec<_>>(),
+        ));
+        Ok(TableDef {
+            storage,
+            columns,
+            arrow,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.storage.name
+    }
+
+    /// The Arrow schema of `projection` (indices into `columns`).
+    pub fn project(&self, projection: &[usize]) -> SchemaRef {
+        Arc::new(self.arrow.project(projection).expect("projection within schema"))
+    }
+
+    /// Converts a batch the engine returned for `projection` to the declared types.
+    pub fn from_storage(&self, projection: &[usize], batch: &RecordBatch) -> Result<RecordBatch> {
+        let schema = self.project(projection);
+        let columns = projection
+            .iter()
+            .zip(batch.columns())
+            .map(|(&i, a)| to_declared(a, self.columns[i].sql_type))
+            .collect::<Result<Vec<_>>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        Ok(RecordBatch::try_new_with_options(schema, columns, &options)
+            .map_err(|e| QueryError::DataFusion(Box::new(e.into())))?)
+    }
+
+    /// Builds an engine write batch from rows in the table's declared types (the whole
+    /// visible schema, in order). `now_ns` fills the hidden time column of unpartitioned
+    /// tables (plus the row index, so rows keep their order).
+    pub fn to_write_batch(&self, batch: &RecordBatch, now_ns: i64) -> Result<WriteBatch> {
+        if batch.num_columns() != self.columns.len() {
+            return Err(QueryError::InvalidText(format!(
+                "table \"{}\" has {} columns, got {} values",
+                self.name(),
+                self.columns.len(),
+                batch.num_columns()
+            )));
+        }
+        for (c, a) in self.columns.iter().zip(batch.columns()) {
+            if c.not_null && a.null_count() > 0 {
+                return Err(QueryError::NotNullViolation {
+                    table: self.name().to_owned(),
+                    column: c.name.clone(),
+                });
+            }
+        }
+        let mut time: Option<&TimestampNanosecondArray> = None;
+        let mut time_holder: Option<ArrayRef> = None;
+        let mut tags: Vec<ArrayRef> = Vec::new();
+        let mut fields: Vec<(FieldType, ArrayRef)> = Vec::new();
+        for (c, a) in self.columns.iter().zip(batch.columns()) {
+            match c.role {
+                Role::Time => {
+                    time_holder = Some(cast_checked(
+                        a,
+                        &DataType::Timestamp(TimeUnit::Nanosecond, None),
+                    )?);
+                }
+                Role::Tag => tags.push(cast_checked(a, &DataType::Utf8)?),
+                Role::Field(ty) => fields.push((ty, to_physical(a, c.sql_type)?)),
+            }
+        }
+        if let Some(t) = &time_holder {
+            time = Some(t.as_primitive::<TimestampNanosecondType>());
+        }
+        let mut out = WriteBatch::new(&self.storage);
+        let mut tag_values: Vec<Option<&str>> = vec![None; tags.len()];
+        let mut field_values: Vec<Value<'_>> = vec![Value::Null; fields.len()];
+        for row in 0..batch.num_rows() {
+            let ts = match time {
+                Some(t) => t.value(row),
+                None => now_ns.saturating_add(row as i64),
+            };
+            for (slot, a) in tag_values.iter_mut().zip(&tags) {
+                let s = a.as_string::<i32>();
+                *slot = s.is_valid(row).then(|| s.value(row));
+            }
+            for (slot, (ty, a)) in field_values.iter_mut().zip(&fields) {
+                *slot = if a.is_null(row) {
+                    Value::Null
+                } else {
+                    match ty {
+                        FieldType::Float => Value::Float(a.as_primitive::<Float64Type>().value(row)),
+                        FieldType::Integer => {
+                            Value::Integer(a.as_primitive::<Int64Type>().value(row))
+                        }
+                        FieldType::Boolean => Value::Boolean(a.as_boolean().value(row)),
+                        FieldType::Text => Value::Text(a.as_string::<i32>().value(row)),
+                    }
+                };
+            }
+            out.push_row(&tag_values, ts, &field_values)?;
+        }
+        Ok(out)
+    }
+}
+
+fn cast_checked(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    if a.data_type() == to {
+        return Ok(Arc::clone(a));
+    }
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    arrow::compute::cast_with_options(a, to, &options)
+        .map_err(|e| QueryError::InvalidText(e.to_string()))
+}
+
+/// A stored array to its declared type.
+fn to_declared(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
+    let target = t.arrow_type();
+    if a.data_type() == &target {
+        return Ok(Arc::clone(a));
+    }
+    let out = match (t, a.data_type()) {
+        // Dates are stored as days in an integer field.
+        (SqlType::Date, DataType::Int64) => {
+            let days = cast_checked(a, &DataType::Int32)?;
+            Arc::new(days.as_primitive::<Int32Type>().reinterpret_cast::<Date32Type>())
+        }
+        // Timestamps stored in an integer field are nanoseconds.
+        (SqlType::Timestamp | SqlType::Timestamptz, DataType::Int64) => {
+            let ns = a.as_primitive::<Int64Type>().reinterpret_cast::<TimestampNanosecondType>();
+            let ns: ArrayRef = Arc::new(ns);
+            cast(&ns, &target).map_err(|e| QueryError::InvalidText(e.to_string()))?
+        }
+        _ => cast(a, &target).map_err(|e| QueryError::InvalidText(e.to_string()))?,
+    };
+    Ok(out)
+}
+
+/// A declared-type array to its physical storage type.
+fn to_physical(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
+    let out: ArrayRef = match t {
+        SqlType::Date => {
+            let d = cast_checked(a, &DataType::Date32)?;
+            let days = d.as_primitive::<Date32Type>().reinterpret_cast::<Int32Type>();
+            cast_checked(&(Arc::new(days) as ArrayRef), &DataType::Int64)?
+        }
+        SqlType::Timestamp | SqlType::Timestamptz => {
+            let ts = cast_checked(a, &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
+            let ns = ts
+                .as_primitive::<TimestampNanosecondType>()
+                .reinterpret_cast::<Int64Type>();
+            Arc::new(ns)
+        }
+        SqlType::SmallInt | SqlType::Integer | SqlType::BigInt => {
+            cast_checked(a, &DataType::Int64)?
+        }
+        SqlType::Real | SqlType::Double => cast_checked(a, &DataType::Float64)?,
+        SqlType::Boolean => cast_checked(a, &DataType::Boolean)?,
+        SqlType::Text => cast_checked(a, &DataType::Utf8)?,
+        SqlType::Numeric { .. } => {
+            // Stored exactly, as the decimal's text.
+            let d = cast_checked(a, &t.arrow_type())?;
+            let options = FormatOptions::default();
+            let formatter = arrow::util::display::ArrayFormatter::try_new(d.as_ref(), &options)
+                .map_err(|e| QueryError::InvalidText(e.to_string()))?;
+            let strings: arrow::array::StringArray = (0..d.len())
+                .map(|i| d.is_valid(i).then(|| formatter.value(i).to_string()))
+                .collect();
+            Arc::new(strings)
+        }
+    };
+    Ok(out)
+}

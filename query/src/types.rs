@@ -1,0 +1,233 @@
+//! SQL column types: what `CREATE TABLE` accepts, how each is stored by the engine and what
+//! Arrow (and so Postgres) type queries see.
+//!
+//! Storage has four physical field types (float, integer, boolean, text) plus the time
+//! column and string tags. Every SQL type maps onto one of them without loss, and the
+//! declared type is kept in the table schema ([`strata_storage::SqlColumn`]) so scans can
+//! give clients back exactly the type they declared:
+//!
+//! | SQL                                 | stored as          | Arrow                    |
+//! |-------------------------------------|--------------------|--------------------------|
+//! | `timestamptz`                       | time / integer ns  | `Timestamp(ns, "UTC")`   |
+//! | `timestamp`                         | time / integer ns  | `Timestamp(ns)`          |
+//! | `date`                              | integer (days)     | `Date32`                 |
+//! | `smallint`, `integer`, `bigint`     | integer            | `Int16`, `Int32`, `Int64`|
+//! | `real`, `double precision`          | float              | `Float32`, `Float64`     |
+//! | `boolean`                           | boolean            | `Boolean`                |
+//! | `text`, `varchar(n)`, `char(n)`, `json`, `jsonb`, `uuid` | tag or text | `Utf8`  |
+//! | `numeric(p,s)`                      | text (exact)       | `Decimal128(p,s)`        |
+//!
+//! `numeric` without a precision is `numeric(38,10)`: Arrow decimals have a fixed scale.
+
+use std::fmt;
+
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::sql::sqlparser::ast::{self, ExactNumberInfo, TimezoneInfo};
+use strata_storage::FieldType;
+
+use crate::error::{QueryError, Result};
+
+/// A column type as declared in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    Timestamptz,
+    Timestamp,
+    Date,
+    SmallInt,
+    Integer,
+    BigInt,
+    Real,
+    Double,
+    Boolean,
+    Text,
+    Numeric { precision: u8, scale: i8 },
+}
+
+impl SqlType {
+    /// The Arrow type queries see.
+    pub fn arrow_type(self) -> DataType {
+        match self {
+            SqlType::Timestamptz => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            SqlType::Timestamp => DataType::Timestamp(TimeUnit::Nanosecond, None),
+            SqlType::Date => DataType::Date32,
+            SqlType::SmallInt => DataType::Int16,
+            SqlType::Integer => DataType::Int32,
+            SqlType::BigInt => DataType::Int64,
+            SqlType::Real => DataType::Float32,
+            SqlType::Double => DataType::Float64,
+            SqlType::Boolean => DataType::Boolean,
+            SqlType::Text => DataType::Utf8,
+            SqlType::Numeric { precision, scale } => DataType::Decimal128(precision, scale),
+        }
+    }
+
+    /// How a field of this type is stored.
+    pub fn field_type(self) -> FieldType {
+        match self {
+            SqlType::Timestamptz
+            | SqlType::Timestamp
+            | SqlType::Date
+            | SqlType::SmallInt
+            | SqlType::Integer
+            | SqlType::BigInt => FieldType::Integer,
+            SqlType::Real | SqlType::Double => FieldType::Float,
+            SqlType::Boolean => FieldType::Boolean,
+            SqlType::Text | SqlType::Numeric { .. } => FieldType::Text,
+        }
+    }
+
+    /// The type a column stored as `ty` has when no SQL declaration was recorded (tables
+    /// made through the storage API or by line protocol).
+    pub fn of_field(ty: FieldType) -> SqlType {
+        match ty {
+            FieldType::Float => SqlType::Double,
+            FieldType::Integer => SqlType::BigInt,
+            FieldType::Boolean => SqlType::Boolean,
+            FieldType::Text => SqlType::Text,
+        }
+    }
+
+    /// True for the types a time column may have.
+    pub fn is_timestamp(self) -> bool {
+        matches!(self, SqlType::Timestamptz | SqlType::Timestamp)
+    }
+
+    /// Parses the canonical spelling written by `Display` (as stored in the catalog).
+    pub fn parse_canonical(s: &str) -> Option<SqlType> {
+        Some(match s {
+            "timestamptz" => SqlType::Timestamptz,
+            "timestamp" => SqlType::Timestamp,
+            "date" => SqlType::Date,
+            "smallint" => SqlType::SmallInt,
+            "integer" => SqlType::Integer,
+            "bigint" => SqlType::BigInt,
+            "real" => SqlType::Real,
+            "double precision" => SqlType::Double,
+            "boolean" => SqlType::Boolean,
+            "text" => SqlType::Text,
+            _ => {
+                let inner = s.strip_prefix("numeric(")?.strip_suffix(')')?;
+                let (p, sc) = inner.split_once(',')?;
+                SqlType::Numeric {
+                    precision: p.trim().parse().ok()?,
+                    scale: sc.trim().parse().ok()?,
+                }
+            }
+        })
+    }
+
+    /// Maps a parsed SQL data type; anything unsupported is a 0A000 naming the type.
+    pub fn from_ast(dt: &ast::DataType) -> Result<SqlType> {
+        use ast::DataType as D;
+        let unsupported = || QueryError::Unsupported(format!("column type {dt}"));
+        Ok(match dt {
+            D::Timestamp(_, TimezoneInfo::Tz | TimezoneInfo::WithTimeZone) => SqlType::Timestamptz,
+            D::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+                SqlType::Timestamp
+            }
+            D::Datetime(_) => SqlType::Timestamp,
+            D::Date => SqlType::Date,
+            D::SmallInt(_) | D::Int2(_) => SqlType::SmallInt,
+            D::Int(_) | D::Integer(_) | D::Int4(_) => SqlType::Integer,
+            D::BigInt(_) | D::Int8(_) => SqlType::BigInt,
+            D::Real | D::Float4 => SqlType::Real,
+            D::Float(info) => match info {
+                ExactNumberInfo::Precision(p) | ExactNumberInfo::PrecisionAndScale(p, _)
+                    if *p <= 24 =>
+                {
+                    SqlType::Real
+                }
+                _ => SqlType::Double,
+            },
+            D::Double(_) | D::DoublePrecision | D::Float8 | D::Float64 => SqlType::Double,
+            D::Boolean | D::Bool => SqlType::Boolean,
+            D::Text
+            | D::String(_)
+            | D::Varchar(_)
+            | D::CharacterVarying(_)
+            | D::Char(_)
+            | D::Character(_)
+            | D::Uuid
+            | D::JSON
+            | D::JSONB => SqlType::Text,
+            D::Numeric(info) | D::Decimal(info) | D::Dec(info) => {
+                let (precision, scale) = match info {
+                    ExactNumberInfo::None => (38, 10),
+                    ExactNumberInfo::Precision(p) => (*p, 0),
+                    ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+                };
+                if !(1..=38).contains(&precision) || scale < 0 || scale as u64 > precision {
+                    return Err(QueryError::Unsupported(format!(
+                        "column type {dt} (numeric precision must be 1 to 38 and scale 0 to the precision)"
+                    )));
+                }
+                SqlType::Numeric {
+                    precision: precision as u8,
+                    scale: scale as i8,
+                }
+            }
+            D::Custom(name, args) if args.is_empty() => {
+                match name.to_string().to_ascii_lowercase().as_str() {
+                    "timestamptz" => SqlType::Timestamptz,
+                    "text" | "varchar" | "uuid" | "json" | "jsonb" | "citext" | "name" => {
+                        SqlType::Text
+                    }
+                    "int2" => SqlType::SmallInt,
+                    "int4" => SqlType::Integer,
+                    "int8" => SqlType::BigInt,
+                    "float4" => SqlType::Real,
+                    "float8" => SqlType::Double,
+                    "bool" => SqlType::Boolean,
+                    _ => return Err(unsupported()),
+                }
+            }
+            _ => return Err(unsupported()),
+        })
+    }
+}
+
+impl fmt::Display for SqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SqlType::Timestamptz => f.write_str("timestamptz"),
+            SqlType::Timestamp => f.write_str("timestamp"),
+            SqlType::Date => f.write_str("date"),
+            SqlType::SmallInt => f.write_str("smallint"),
+            SqlType::Integer => f.write_str("integer"),
+            SqlType::BigInt => f.write_str("bigint"),
+            SqlType::Real => f.write_str("real"),
+            SqlType::Double => f.write_str("double precision"),
+            SqlType::Boolean => f.write_str("boolean"),
+            SqlType::Text => f.write_str("text"),
+            SqlType::Numeric { precision, scale } => write!(f, "numeric({precision},{scale})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_spelling_round_trips() {
+        for t in [
+            SqlType::Timestamptz,
+            SqlType::Timestamp,
+            SqlType::Date,
+            SqlType::SmallInt,
+            SqlType::Integer,
+            SqlType::BigInt,
+            SqlType::Real,
+            SqlType::Double,
+            SqlType::Boolean,
+            SqlType::Text,
+            SqlType::Numeric {
+                precision: 12,
+                scale: 3,
+            },
+        ] {
+            assert_eq!(SqlType::parse_canonical(&t.to_string()), Some(t));
+        }
+        assert_eq!(SqlType::parse_canonical("blob"), None);
+    }
+}

@@ -1,0 +1,117 @@
+//! Query cancellation: cancel requests (which arrive on a separate connection, naming a
+//! backend key) and `statement_timeout`.
+//!
+//! Each connection registers a [`CancelToken`] under its (pid, secret key). A cancel sets
+//! the token; every running statement races its work (and each batch of its result
+//! stream) against the token and its deadline, and stops with 57014 when either fires.
+//! A cancel that arrives while the connection is idle is forgotten when the next
+//! statement starts, as in Postgres.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// One connection's cancel state.
+#[derive(Debug, Default)]
+pub(crate) struct CancelToken {
+    cancelled: AtomicBool,
+    notify: Notify,
+}
+
+impl CancelToken {
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Forgets an earlier cancel: called when a statement starts.
+    pub(crate) fn reset(&self) {
+        self.cancelled.store(false, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when the token is cancelled.
+    pub(crate) async fn cancelled(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Why a statement stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interrupt {
+    Cancelled,
+    TimedOut,
+}
+
+/// Runs `work` until it finishes, the token is cancelled or the timeout passes.
+pub(crate) async fn guard<T>(
+    token: &CancelToken,
+    timeout: Option<Duration>,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Interrupt> {
+    let deadline = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = work => Ok(r),
+        _ = token.cancelled() => Err(Interrupt::Cancelled),
+        _ = deadline => Err(Interrupt::TimedOut),
+    }
+}
+
+/// Backend keys of live connections.
+#[derive(Debug, Default)]
+pub(crate) struct CancelRegistry {
+    tokens: Mutex<HashMap<(i32, Bytes), Arc<CancelToken>>>,
+}
+
+impl CancelRegistry {
+    pub(crate) fn register(self: &Arc<Self>, pid: i32, key: Bytes, token: Arc<CancelToken>) -> Registration {
+        self.tokens.lock().insert((pid, key.clone()), token);
+        Registration {
+            registry: Arc::clone(self),
+            pid,
+            key,
+        }
+    }
+
+    /// Cancels the connection with this key, if there is one; a wrong key does nothing
+    /// (and says nothing, as in Postgres).
+    pub(crate) fn cancel(&self, pid: i32, key: &Bytes) {
+        let token = self.tokens.lock().get(&(pid, key.clone())).cloned();
+        if let Some(t) = token {
+            t.cancel();
+        }
+    }
+}
+
+/// Removes a connection's key when the connection ends.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    registry: Arc<CancelRegistry>,
+    pid: i32,
+    key: Bytes,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.tokens.lock().remove(&(self.pid, self.key.clone()));
+    }
+}

@@ -1,0 +1,299 @@
+//! From query outputs and errors to protocol messages.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::results::QueryResponse;
+use pgwire::api::ClientInfo;
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
+use pgwire::messages::response::NoticeResponse;
+use pgwire::messages::startup::ParameterStatus;
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::types::format::FormatOptions;
+use strata_query::copy::CopyOut;
+use strata_query::settings::{display_name, REPORTED};
+use strata_query::{QueryError, Settings};
+use tokio::io::AsyncWriteExt;
+
+use super::cancel::{guard, CancelToken, Interrupt};
+
+/// The ErrorResponse fields for an error: its SQLSTATE and message.
+pub(crate) fn error_info(e: &QueryError) -> ErrorInfo {
+    let code = e.sqlstate();
+    let message = match e {
+        // DataFusion prefixes its messages with the error kind; clients want the message.
+        QueryError::DataFusion(d) => clean_datafusion_message(&d.to_string()),
+        other => other.to_string(),
+    };
+    ErrorInfo::new("ERROR".into(), code.into(), message)
+}
+
+fn clean_datafusion_message(m: &str) -> String {
+    let mut s = m;
+    for prefix in [
+        "Error during planning: ",
+        "Execution error: ",
+        "Schema error: ",
+        "SQL error: ",
+        "This feature is not implemented: ",
+        "Arrow error: ",
+        "External error: ",
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    s.trim().to_owned()
+}
+
+pub(crate) fn error(e: &QueryError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(e)))
+}
+
+pub(crate) fn error_code(code: &str, message: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into())))
+}
+
+pub(crate) fn notice(message: &str) -> PgWireBackendMessage {
+    PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
+        "WARNING".into(),
+        "01000".into(),
+        message.into(),
+    )))
+}
+
+/// Reports changed parameters (ParameterStatus), as Postgres does after `SET`.
+pub(crate) async fn parameter_status<C>(client: &mut C, before: &Settings, after: &Settings) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for name in REPORTED {
+        let (b, a) = (before.get(name).ok(), after.get(name).ok());
+        if let (Some(b), Some(a)) = (b, a) {
+            if a != b {
+                client
+                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                        display_name(name).to_owned(),
+                        a.to_owned(),
+                    )))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How values are printed for this session.
+pub(crate) fn format_options(settings: &Settings) -> Arc<FormatOptions> {
+    let mut f = FormatOptions::default();
+    if let Ok(v) = settings.get("datestyle") {
+        f.date_style = v.to_owned();
+    }
+    if let Ok(v) = settings.get("intervalstyle") {
+        f.interval_style = v.to_owned();
+    }
+    if let Ok(v) = settings.get("bytea_output") {
+        f.bytea_output = v.to_owned();
+    }
+    if let Ok(v) = settings.get("timezone") {
+        f.time_zone = v.to_owned();
+    }
+    if let Some(v) = settings.get("extra_float_digits").ok().and_then(|v| v.parse().ok()) {
+        f.extra_float_digits = v;
+    }
+    Arc::new(f)
+}
+
+/// A result stream that stops with 57014 when the statement is cancelled or times out.
+pub(crate) fn guarded(
+    stream: SendableRecordBatchStream,
+    token: Arc<CancelToken>,
+    timeout: Option<Duration>,
+) -> impl Stream<Item = Result<RecordBatch, QueryError>> + Send {
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    futures::stream::unfold(Some(stream), move |state| {
+        let token = Arc::clone(&token);
+        async move {
+            let mut stream = state?;
+            let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+            match guard(&token, left, stream.next()).await {
+                Ok(Some(Ok(b))) => Some((Ok(b), Some(stream))),
+                Ok(Some(Err(e))) => Some((Err(QueryError::from(e)), None)),
+                Ok(None) => None,
+                Err(Interrupt::Cancelled) => Some((Err(QueryError::Canceled), None)),
+                Err(Interrupt::TimedOut) => Some((Err(QueryError::StatementTimeout), None)),
+            }
+        }
+    })
+}
+
+/// Row description and data rows for a result, in the portal's formats.
+pub(crate) fn rows_response<C: ClientInfo>(
+    batches: impl Stream<Item = Result<RecordBatch, QueryError>> + Send + 'static,
+    schema: &arrow::datatypes::Schema,
+    format: &Format,
+    settings: &Settings,
+    tag: &str,
+    _client: &C,
+) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
+        schema,
+        format,
+        Some(format_options(settings)),
+    )?);
+    let row_fields = Arc::clone(&fields);
+    let text_columns: Vec<bool> = (0..schema.fields().len())
+        .map(|i| format.format_for(i) == pgwire::api::results::FieldFormat::Text)
+        .collect();
+    let extra_digits: i32 = settings
+        .get("extra_float_digits")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let rows = batches
+        .map(move |b| {
+            let rows: Box<dyn Iterator<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send> =
+                match b.map(|b| pg_float_text(b, &text_columns, extra_digits)) {
+                    Ok(b) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&row_fields), b),
+                    Err(e) => Box::new(std::iter::once(Err(error(&e)))),
+                };
+            futures::stream::iter(rows)
+        })
+        .flatten();
+    let mut response = QueryResponse::new(fields, rows);
+    response.command_tag = tag.to_owned();
+    Ok(response)
+}
+
+/// Floats in text format as Postgres prints them (`20`, not `20.0`; `Infinity`), by
+/// handing the encoder their text (the column keeps its float type in RowDescription).
+fn pg_float_text(batch: RecordBatch, text: &[bool], extra_digits: i32) -> RecordBatch {
+    use arrow::array::{Array, AsArray, StringArray};
+    use arrow::datatypes::{DataType, Float32Type, Float64Type};
+    let needs = batch
+        .columns()
+        .iter()
+        .zip(text)
+        .any(|(c, t)| *t && matches!(c.data_type(), DataType::Float32 | DataType::Float64));
+    if !needs {
+        return batch;
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for ((field, col), t) in batch.schema().fields().iter().zip(batch.columns()).zip(text) {
+        let converted: Option<StringArray> = match (t, col.data_type()) {
+            (true, DataType::Float64) => {
+                let f = col.as_primitive::<Float64Type>();
+                Some((0..f.len()).map(|i| f.is_valid(i).then(|| strata_query::pgtext::float8(f.value(i), extra_digits))).collect())
+            }
+            (true, DataType::Float32) => {
+                let f = col.as_primitive::<Float32Type>();
+                Some((0..f.len()).map(|i| f.is_valid(i).then(|| strata_query::pgtext::float4(f.value(i), extra_digits))).collect())
+            }
+            _ => None,
+        };
+        match converted {
+            Some(s) => {
+                fields.push(Arc::new(arrow::datatypes::Field::new(field.name(), DataType::Utf8, true)));
+                columns.push(Arc::new(s) as arrow::array::ArrayRef);
+            }
+            None => {
+                fields.push(Arc::clone(field));
+                columns.push(Arc::clone(col));
+            }
+        }
+    }
+    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    RecordBatch::try_new(schema, columns).unwrap_or(batch)
+}
+
+/// Sends a COPY TO STDOUT: CopyOutResponse, the data, CopyDone. Returns the row count
+/// (the caller sends CommandComplete).
+pub(crate) async fn send_copy_out<C>(
+    client: &mut C,
+    copy: CopyOut,
+    token: &CancelToken,
+    timeout: Option<Duration>,
+) -> PgWireResult<u64>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let format = copy.format().wire_format();
+    let columns = copy.column_count();
+    let formats = vec![format as i16; columns];
+    client
+        .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+            format,
+            columns as i16,
+            formats,
+        )))
+        .await?;
+    let mut chunks = Box::pin(copy.into_chunks());
+    let mut rows = 0u64;
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+        let next = match guard(token, left, chunks.next()).await {
+            Ok(n) => n,
+            Err(Interrupt::Cancelled) => return Err(error(&QueryError::Canceled)),
+            Err(Interrupt::TimedOut) => return Err(error(&QueryError::StatementTimeout)),
+        };
+        match next {
+            None => break,
+            Some(Err(e)) => return Err(error(&e)),
+            Some(Ok((data, n))) => {
+                rows += n;
+                if !data.is_empty() {
+                    client
+                        .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(data))))
+                        .await?;
+                }
+            }
+        }
+    }
+    client.send(PgWireBackendMessage::CopyDone(CopyDone::new())).await?;
+    Ok(rows)
+}
+
+/// Answers a connection over the limit with Postgres' error and closes it (before
+/// startup, so no TLS or protocol state is involved).
+pub(crate) async fn reject_too_many(mut socket: tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    // Read (and drop) the startup or SSL request so the client sees the error.
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut buf)).await;
+    let fields = [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "53300"),
+        (b'M', "sorry, too many clients already"),
+    ];
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.push(k);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let is_ssl_request = buf[..8] == [0, 0, 0, 8, 4, 210, 22, 47];
+    let mut msg = Vec::new();
+    if is_ssl_request {
+        msg.push(b'N'); // no TLS for this one; then the error
+    }
+    msg.push(b'E');
+    msg.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    msg.extend_from_slice(&body);
+    let _ = socket.write_all(&msg).await;
+    let _ = socket.shutdown().await;
+}

@@ -1,0 +1,122 @@
+//! Starts the real `strata` binary for a test: a fresh data directory, a free port, and
+//! clients connected over TCP.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const PASSWORD: &str = "strata";
+
+/// A running server; killed (SIGKILL) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A server on a fresh data directory.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut s = Server::start_in(&data, &[]);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// A server on `data_dir` with extra `strata serve` arguments.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with(data_dir, extra, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--pg-listen")
+            .arg("127.0.0.1:0")
+            .args(extra)
+            .env("STRATA_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting strata");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("strata: listening for PostgreSQL connections on ") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(Ok(addr.parse::<SocketAddr>().unwrap()));
+                    }
+                } else if let Some(tx) = &tx {
+                    if line.starts_with("strata: ") {
+                        let _ = tx.send(Err(line.clone()));
+                    }
+                }
+                // Keep draining so the server never blocks on a full pipe.
+                if std::env::var_os("STRATA_TEST_LOG").is_some() {
+                    eprintln!("[server] {line}");
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(a)) => a,
+            Ok(Err(line)) => panic!("strata failed to start: {line}"),
+            Err(_) => panic!("strata did not start within 60 s"),
+        };
+        Server {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
+        }
+    }
+
+    pub fn conn_str(&self) -> String {
+        format!(
+            "host={} port={} user=strata password={PASSWORD} dbname=strata sslmode=disable",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgresql://strata:{PASSWORD}@{}:{}/strata", self.addr.ip(), self.addr.port())
+    }
+
+    /// A connected tokio-postgres client (its connection task runs on the current runtime).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.conn_str(), tokio_postgres::NoTls)
+            .await
+            .expect("connecting");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

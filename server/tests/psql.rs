@@ -1,0 +1,81 @@
+//! `psql` against the real server: meta-commands (`\dt`, `\d`, `\l`, `\dn`, `\du`), `\copy`,
+//! and TLS with `sslmode=require` on the self-signed certificate made at first start.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::Server;
+
+/// Runs psql with `script` on stdin; returns stdout, panicking with stderr on failure.
+fn psql(s: &Server, sslmode: &str, script: &str) -> String {
+    let mut child = Command::new("psql")
+        .args([
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &s.addr.ip().to_string(),
+            "-p",
+            &s.addr.port().to_string(),
+            "-U",
+            "strata",
+            "-d",
+            "strata",
+        ])
+        .env("PGPASSWORD", common::PASSWORD)
+        .env("PGSSLMODE", sslmode)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql must be installed (Debian package postgresql-client)");
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "psql failed:\nscript:\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    stdout
+}
+
+#[test]
+fn psql_quick_start_and_meta_commands() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("cpu.csv");
+    std::fs::write(
+        &csv,
+        "time,host,usage\n2024-01-01T00:00:00Z,a,1.5\n2024-01-01T00:00:10Z,b,2.5\n2024-01-01T00:00:20Z,a,3.5\n",
+    )
+    .unwrap();
+    let out = psql(
+        &s,
+        "require",
+        &format!(
+            "CREATE TABLE cpu (time timestamptz NOT NULL, host text, usage double precision);\n\
+             \\copy cpu FROM '{}' WITH (FORMAT csv, HEADER true)\n\
+             SELECT host, count(*), max(usage) FROM cpu GROUP BY host ORDER BY host;\n",
+            csv.display()
+        ),
+    );
+    assert!(out.contains("COPY 3"), "{out}");
+    assert!(out.contains(" a    |     2 | 3.5"), "{out}");
+    assert!(out.contains(" b    |     1 | 2.5"), "{out}");
+
+    let out = psql(&s, "disable", "\\dt\n");
+    assert!(out.contains("cpu"), "\\dt:\n{out}");
+    let out = psql(&s, "disable", "\\d cpu\n");
+    for col in ["time", "host", "usage", "timestamp with time zone", "double precision"] {
+        assert!(out.contains(col), "\\d cpu lacks {col}:\n{out}");
+    }
+    let out = psql(&s, "disable", "\\l\n");
+    assert!(out.contains("strata"), "\\l:\n{out}");
+    let out = psql(&s, "disable", "\\dn\n");
+    assert!(out.contains("public"), "\\dn:\n{out}");
+    let out = psql(&s, "disable", "\\du\n");
+    assert!(out.contains("strata") || out.contains("Role name"), "\\du:\n{out}");
+    let out = psql(&s, "require", "SELECT table_name, segments FROM system.tables;\n");
+    assert!(out.contains("cpu"), "{out}");
+}

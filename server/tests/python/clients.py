@@ -1,0 +1,142 @@
+"""Real Python Postgres clients against a running Strata server.
+
+Usage: python clients.py HOST PORT
+
+Each check prints its name; any failure raises and exits non-zero.
+"""
+import asyncio
+import datetime as dt
+import sys
+
+import asyncpg
+import psycopg
+import sqlalchemy as sa
+
+HOST, PORT = sys.argv[1], int(sys.argv[2])
+DSN = f"postgresql://strata:strata@{HOST}:{PORT}/strata"
+
+
+def check(name):
+    def wrap(f):
+        def run():
+            print(f"-- {name}", flush=True)
+            f()
+        return run
+    return wrap
+
+
+@check("psycopg: DDL, parameters, COPY, types, errors, TLS")
+def psycopg_checks():
+    with psycopg.connect(DSN + "?sslmode=require", autocommit=True) as conn:
+        assert conn.pgconn.ssl_in_use, "sslmode=require did not negotiate TLS"
+        conn.execute(
+            "CREATE TABLE py_cpu (time timestamptz, host text, usage double precision, cores integer)"
+        )
+        t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO py_cpu (time, host, usage, cores) VALUES (%s, %s, %s, %s)",
+                [(t0 + dt.timedelta(seconds=i), f"h{i % 3}", i * 1.5, i) for i in range(30)],
+            )
+            with cur.copy("COPY py_cpu (time, host, usage, cores) FROM STDIN") as copy:
+                for i in range(30, 60):
+                    copy.write_row((t0 + dt.timedelta(seconds=i), f"h{i % 3}", i * 1.5, i))
+            cur.execute("SELECT count(*), max(usage), min(time) FROM py_cpu WHERE host = %s", ("h1",))
+            n, mx, tmin = cur.fetchone()
+            assert n == 20, n
+            assert mx == 58 * 1.5, mx
+            assert tmin == t0 + dt.timedelta(seconds=1), tmin
+            cur.execute("SELECT cores FROM py_cpu WHERE time = %s", (t0 + dt.timedelta(seconds=7),))
+            assert cur.fetchone() == (7,)
+            # Binary results.
+            cur = conn.cursor(binary=True)
+            cur.execute("SELECT host, usage, cores, time FROM py_cpu ORDER BY time LIMIT 2")
+            rows = cur.fetchall()
+            assert rows[1] == ("h1", 1.5, 1, t0 + dt.timedelta(seconds=1)), rows
+        try:
+            conn.execute("SELECT * FROM no_such_table")
+            raise AssertionError("expected an error")
+        except psycopg.errors.UndefinedTable:
+            pass
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    # Transactions in psycopg's default (non-autocommit) mode.
+    with psycopg.connect(DSN) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM py_cpu")
+            assert cur.fetchone()[0] == 60
+        conn.commit()
+    # psycopg's type introspection of a type by name.
+    with psycopg.connect(DSN) as conn:
+        from psycopg.types import TypeInfo
+        info = TypeInfo.fetch(conn, "text")
+        assert info is not None and info.oid == 25, info
+
+
+@check("asyncpg: prepared statements, binary types, copy_records_to_table")
+def asyncpg_checks():
+    async def main():
+        conn = await asyncpg.connect(DSN)
+        try:
+            await conn.execute(
+                "CREATE TABLE apg (time timestamptz, host text, v double precision, n bigint, ok boolean)"
+            )
+            t0 = dt.datetime(2024, 2, 1, tzinfo=dt.timezone.utc)
+            await conn.executemany(
+                "INSERT INTO apg VALUES ($1, $2, $3, $4, $5)",
+                [(t0 + dt.timedelta(minutes=i), "x", i / 4, i, i % 2 == 0) for i in range(20)],
+            )
+            await conn.copy_records_to_table(
+                "apg",
+                records=[(t0 + dt.timedelta(minutes=i), "y", i / 4, i, True) for i in range(20, 25)],
+                columns=["time", "host", "v", "n", "ok"],
+            )
+            rows = await conn.fetch("SELECT host, count(*) AS c, sum(n) AS s FROM apg GROUP BY host ORDER BY host")
+            assert [(r["host"], r["c"], r["s"]) for r in rows] == [("x", 20, 190), ("y", 5, 110)], rows
+            stmt = await conn.prepare("SELECT v, ok, time FROM apg WHERE n = $1")
+            r = await stmt.fetchrow(6)
+            assert r["v"] == 1.5 and r["ok"] is True and r["time"] == t0 + dt.timedelta(minutes=6), r
+            try:
+                await conn.fetch("SELECT nope FROM apg")
+                raise AssertionError("expected an error")
+            except asyncpg.exceptions.UndefinedColumnError:
+                pass
+            assert await conn.fetchval("SELECT count(*) FROM apg") == 25
+        finally:
+            await conn.close()
+    asyncio.run(main())
+
+
+@check("SQLAlchemy: inspect, Core insert/select")
+def sqlalchemy_checks():
+    engine = sa.create_engine(f"postgresql+psycopg://strata:strata@{HOST}:{PORT}/strata")
+    with engine.connect() as conn:
+        conn.execute(sa.text(
+            "CREATE TABLE sa_devices (id bigint, name text, weight real, added date)"
+        ))
+        conn.commit()
+    insp = sa.inspect(engine)
+    names = insp.get_table_names()
+    assert "sa_devices" in names and "py_cpu" in names, names
+    cols = {c["name"]: c for c in insp.get_columns("sa_devices")}
+    assert list(cols) == ["id", "name", "weight", "added"], list(cols)
+    assert isinstance(cols["id"]["type"], sa.BigInteger), cols["id"]
+    assert isinstance(cols["name"]["type"], sa.Text), cols["name"]
+    assert isinstance(cols["weight"]["type"], sa.REAL), cols["weight"]
+    assert isinstance(cols["added"]["type"], sa.Date), cols["added"]
+    md = sa.MetaData()
+    devices = sa.Table("sa_devices", md, autoload_with=engine)
+    with engine.begin() as conn:
+        conn.execute(devices.insert(), [
+            {"id": 1, "name": "probe", "weight": 1.5, "added": dt.date(2024, 3, 1)},
+            {"id": 2, "name": "relay", "weight": 0.25, "added": dt.date(2024, 3, 2)},
+        ])
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(devices.c.name).where(devices.c.weight > 1).order_by(devices.c.id)).all()
+        assert [r.name for r in rows] == ["probe"], rows
+
+
+if __name__ == "__main__":
+    psycopg_checks()
+    asyncpg_checks()
+    sqlalchemy_checks()
+    print("all client checks passed", flush=True)

@@ -1,0 +1,380 @@
+//! The PostgreSQL wire protocol against the real `strata` binary, with tokio-postgres:
+//! simple and extended query, text and binary formats, DDL, INSERT, COPY, SET/SHOW,
+//! errors and their SQLSTATEs, cancellation, pushdown on and off.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+use futures::{SinkExt, StreamExt};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+use tokio_postgres::SimpleQueryMessage;
+
+fn code(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.code().code().to_owned())
+        .unwrap_or_else(|| format!("not a server error: {e}"))
+}
+
+fn simple_rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(
+                (0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn setup_cpu(c: &tokio_postgres::Client) {
+    c.batch_execute(
+        "CREATE TABLE cpu (time timestamptz, host text, region text, usage double precision, cores integer)
+           WITH (partition_interval = '1 hour');
+         INSERT INTO cpu VALUES
+           ('2024-01-01 00:00:00+00', 'a', 'eu', 10.5, 4),
+           ('2024-01-01 00:30:00+00', 'b', 'us', 20.0, 8),
+           ('2024-01-01 01:00:00+00', 'a', 'eu', 30.25, 4),
+           ('2024-01-01 02:00:00+00', 'c', 'us', NULL, 2);",
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simple_and_extended_queries_return_typed_rows() {
+    let s = Server::start();
+    let c = s.client().await;
+    setup_cpu(&c).await;
+
+    // Simple protocol, text format.
+    let msgs = c
+        .simple_query("SELECT host, usage, cores FROM cpu ORDER BY time")
+        .await
+        .unwrap();
+    assert_eq!(
+        simple_rows(&msgs),
+        vec![
+            vec![Some("a".into()), Some("10.5".into()), Some("4".into())],
+            vec![Some("b".into()), Some("20".into()), Some("8".into())],
+            vec![Some("a".into()), Some("30.25".into()), Some("4".into())],
+            vec![Some("c".into()), None, Some("2".into())],
+        ]
+    );
+
+    // Extended protocol, binary results, typed parameters.
+    let stmt = c
+        .prepare("SELECT host, usage, cores, time FROM cpu WHERE host = $1 AND cores >= $2 ORDER BY time")
+        .await
+        .unwrap();
+    assert_eq!(stmt.columns()[0].type_(), &Type::TEXT);
+    assert_eq!(stmt.columns()[1].type_(), &Type::FLOAT8);
+    assert_eq!(stmt.columns()[2].type_(), &Type::INT4);
+    assert_eq!(stmt.columns()[3].type_(), &Type::TIMESTAMPTZ);
+    let rows = c.query(&stmt, &[&"a", &4i32]).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let usage: Vec<f64> = rows.iter().map(|r| r.get(1)).collect();
+    assert_eq!(usage, vec![10.5, 30.25]);
+    let t: std::time::SystemTime = rows[1].get(3);
+    assert_eq!(
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+        1_704_070_800
+    );
+
+    // INSERT with parameters reports its row count.
+    let n = c
+        .execute(
+            "INSERT INTO cpu (time, host, region, usage, cores) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &(std::time::UNIX_EPOCH + Duration::from_secs(1_704_081_600)),
+                &"d",
+                &"ap",
+                &99.5f64,
+                &16i32,
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let row = c
+        .query_one("SELECT count(*), max(usage) FROM cpu", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 5);
+    assert_eq!(row.get::<_, f64>(1), 99.5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
+    let s = Server::start();
+    let c = s.client().await;
+    setup_cpu(&c).await;
+    let cases: &[(&str, &str)] = &[
+        ("SELEC 1", "42601"),
+        ("SELECT * FROM nope", "42P01"),
+        ("SELECT nope FROM cpu", "42703"),
+        ("CREATE TABLE cpu (time timestamptz, v double precision)", "42P07"),
+        ("INSERT INTO cpu (time, host, usage) VALUES ('2024-01-01', 'x', 'lots')", "22P02"),
+        ("UPDATE cpu SET usage = 1", "0A000"),
+        ("DELETE FROM cpu", "0A000"),
+        ("CREATE TABLE t2 (id integer PRIMARY KEY)", "0A000"),
+        ("CREATE TABLE t3 (b bytea)", "0A000"),
+        ("SET no_such_parameter = 1", "42704"),
+        ("SET statement_timeout = 'soon'", "22023"),
+        ("CREATE TABLE t4 (id integer NOT NULL, name text)", ""),
+        ("INSERT INTO t4 (name) VALUES ('x')", "23502"),
+        ("SELECT 'a' + 1", "42804"),
+    ];
+    for (sql, want) in cases {
+        let r = c.simple_query(sql).await;
+        match (want.is_empty(), r) {
+            (true, Ok(_)) => {}
+            (true, Err(e)) => panic!("{sql}: {e}"),
+            (false, Ok(_)) => panic!("{sql}: expected {want}, succeeded"),
+            (false, Err(e)) => assert_eq!(&code(&e), want, "{sql}: {e}"),
+        }
+        // The connection is still fine.
+        let r = c.query_one("SELECT count(*) FROM cpu", &[]).await.unwrap();
+        assert_eq!(r.get::<_, i64>(0), 4, "after {sql}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ddl_covers_unpartitioned_tables_add_column_and_drop() {
+    let s = Server::start();
+    let c = s.client().await;
+    setup_cpu(&c).await;
+    // Reference data without a timestamp: every row kept, joinable.
+    c.batch_execute(
+        "CREATE TABLE hosts (host text NOT NULL, owner varchar(20), rack smallint, price numeric(10,2), since date);
+         INSERT INTO hosts VALUES ('a', 'ann', 1, 12.34, '2023-05-01'), ('b', 'bob', 2, 0.5, '2023-06-01'),
+                                  ('a', 'ann', 1, 12.34, '2023-05-01');",
+    )
+    .await
+    .unwrap();
+    let r = c.query_one("SELECT count(*) FROM hosts", &[]).await.unwrap();
+    assert_eq!(r.get::<_, i64>(0), 3, "unpartitioned tables keep duplicate rows");
+    let rows = c
+        .query(
+            "SELECT h.owner, max(c.usage) FROM cpu c JOIN (SELECT DISTINCT host, owner FROM hosts) h ON c.host = h.host GROUP BY h.owner ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, f64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, vec![("ann".into(), 30.25), ("bob".into(), 20.0)]);
+    let types = c.prepare("SELECT rack, price, since FROM hosts").await.unwrap();
+    assert_eq!(types.columns()[0].type_(), &Type::INT2);
+    assert_eq!(types.columns()[1].type_(), &Type::NUMERIC);
+    assert_eq!(types.columns()[2].type_(), &Type::DATE);
+    let msgs = c.simple_query("SELECT price, since FROM hosts WHERE owner = 'bob'").await.unwrap();
+    assert_eq!(simple_rows(&msgs), vec![vec![Some("0.50".into()), Some("2023-06-01".into())]]);
+
+    // ADD COLUMN: old rows read NULL.
+    c.batch_execute("ALTER TABLE cpu ADD COLUMN note text").await.unwrap();
+    c.batch_execute("INSERT INTO cpu (time, host, note) VALUES ('2024-01-01 03:00:00+00', 'a', 'new')")
+        .await
+        .unwrap();
+    let msgs = c
+        .simple_query("SELECT count(note), count(*) FROM cpu")
+        .await
+        .unwrap();
+    assert_eq!(simple_rows(&msgs), vec![vec![Some("1".into()), Some("5".into())]]);
+
+    // DROP, IF EXISTS.
+    c.batch_execute("DROP TABLE hosts").await.unwrap();
+    assert_eq!(code(&c.simple_query("SELECT * FROM hosts").await.unwrap_err()), "42P01");
+    assert_eq!(code(&c.simple_query("DROP TABLE hosts").await.unwrap_err()), "42P01");
+    c.batch_execute("DROP TABLE IF EXISTS hosts").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_in_text_csv_binary_and_copy_out() {
+    let s = Server::start();
+    let c = s.client().await;
+    c.batch_execute("CREATE TABLE m (time timestamptz, host text, v double precision, n bigint)")
+        .await
+        .unwrap();
+
+    let text = "2024-01-01 00:00:00+00\ta\t1.5\t1\n2024-01-01 00:00:01+00\tb\t\\N\t2\n";
+    let sink = c.copy_in("COPY m FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from(text)).await.unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 2);
+
+    let csv = "time,host,v,n\n2024-01-01T00:00:02Z,\"c,d\",2.5,3\n";
+    let sink = c.copy_in("COPY m FROM STDIN WITH (FORMAT csv, HEADER true)").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from(csv)).await.unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 1);
+
+    let sink = c.copy_in("COPY m (time, host, n) FROM STDIN BINARY").await.unwrap();
+    let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(
+        sink,
+        &[Type::TIMESTAMPTZ, Type::TEXT, Type::INT8],
+    );
+    futures::pin_mut!(writer);
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_704_067_203);
+    writer.as_mut().write(&[&t, &"e", &4i64]).await.unwrap();
+    assert_eq!(writer.finish().await.unwrap(), 1);
+
+    // A bad row stores nothing and says where it is.
+    let sink = c.copy_in("COPY m FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from("2024-01-01 00:00:09+00\tz\t1\t1\n2024-01-01 00:00:10+00\tz\tnot-a-number\t1\n"))
+        .await
+        .unwrap();
+    let e = sink.finish().await.unwrap_err();
+    assert_eq!(code(&e), "22P02", "{e}");
+    assert!(e.as_db_error().unwrap().message().contains("line 2"), "{e}");
+    let sink = c.copy_in("COPY m FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from("2024-01-01 00:00:11+00\tz\t1\n")).await.unwrap();
+    assert_eq!(code(&sink.finish().await.unwrap_err()), "22P04");
+
+    let r = c.query_one("SELECT count(*) FROM m", &[]).await.unwrap();
+    assert_eq!(r.get::<_, i64>(0), 4);
+
+    // COPY TO STDOUT in text and CSV.
+    let out = c.copy_out("COPY (SELECT host, v, n FROM m ORDER BY time) TO STDOUT").await.unwrap();
+    let chunks: Vec<_> = out.collect::<Vec<_>>().await;
+    let text: String = chunks
+        .into_iter()
+        .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(text, "a\t1.5\t1\nb\t\\N\t2\nc,d\t2.5\t3\ne\t\\N\t4\n");
+    let out = c.copy_out("COPY m (host, n) TO STDOUT WITH (FORMAT csv)").await.unwrap();
+    let chunks: Vec<_> = out.collect::<Vec<_>>().await;
+    let csv: String = chunks
+        .into_iter()
+        .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
+        .collect();
+    let mut lines: Vec<&str> = csv.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["\"c,d\",3", "a,1", "b,2", "e,4"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_transactions_and_functions() {
+    let s = Server::start();
+    let c = s.client().await;
+    c.batch_execute("SET application_name = 'wire-test'; SET TimeZone = 'UTC'; SET extra_float_digits = 3")
+        .await
+        .unwrap();
+    let r = c.query_one("SHOW application_name", &[]).await.unwrap();
+    assert_eq!(r.get::<_, String>(0), "wire-test");
+    let r = c
+        .query_one("SELECT current_setting('application_name'), current_database(), current_schema(), version()", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, String>(0), "wire-test");
+    assert_eq!(r.get::<_, String>(1), "strata");
+    assert_eq!(r.get::<_, String>(2), "public");
+    assert!(r.get::<_, String>(3).starts_with("PostgreSQL 16"));
+    c.batch_execute("RESET application_name").await.unwrap();
+    let r = c.query_one("SHOW application_name", &[]).await.unwrap();
+    assert_eq!(r.get::<_, String>(0), "");
+    // Transactions are accepted (autocommit semantics).
+    c.batch_execute("BEGIN; CREATE TABLE tx (time timestamptz, v double precision); COMMIT;")
+        .await
+        .unwrap();
+    c.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(code(&c.simple_query("SELECT * FROM missing").await.unwrap_err()), "42P01");
+    // In a failed transaction block only ROLLBACK/COMMIT are accepted, as in Postgres.
+    assert_eq!(code(&c.simple_query("SELECT 1").await.unwrap_err()), "25P02");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    c.simple_query("SELECT 1").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_and_statement_timeout_stop_a_running_query() {
+    let s = Server::start();
+    let c = s.client().await;
+    let token = c.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    });
+    let started = std::time::Instant::now();
+    let e = c.simple_query("SELECT pg_sleep(30)").await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    canceller.await.unwrap();
+    c.batch_execute("SET statement_timeout = '200ms'").await.unwrap();
+    let e = c.simple_query("SELECT pg_sleep(30)").await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
+    c.batch_execute("SET statement_timeout = 0").await.unwrap();
+    c.simple_query("SELECT pg_sleep(0.01)").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_password_and_unknown_database_are_rejected() {
+    let s = Server::start();
+    let bad = format!(
+        "host={} port={} user=strata password=wrong dbname=strata sslmode=disable",
+        s.addr.ip(),
+        s.addr.port()
+    );
+    let e = tokio_postgres::connect(&bad, tokio_postgres::NoTls).await.err().unwrap();
+    assert_eq!(code(&e), "28P01");
+    let nobody = bad.replace("user=strata", "user=nobody");
+    let e = tokio_postgres::connect(&nobody, tokio_postgres::NoTls).await.err().unwrap();
+    assert_eq!(code(&e), "28P01");
+    let other_db = s.conn_str().replace("dbname=strata", "dbname=postgres");
+    let e = tokio_postgres::connect(&other_db, tokio_postgres::NoTls).await.err().unwrap();
+    assert_eq!(code(&e), "3D000");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushdown_on_and_off_give_identical_results_and_explain_shows_pruning() {
+    let s = Server::start();
+    let c = s.client().await;
+    c.batch_execute(
+        "CREATE TABLE p (time timestamptz, host text, v double precision) WITH (partition_interval = '1 hour')",
+    )
+    .await
+    .unwrap();
+    let mut values = Vec::new();
+    for h in 0..6 {
+        for m in 0..(6 * 60) {
+            values.push(format!(
+                "('2024-01-01 00:00:00+00'::timestamptz + interval '{m} minutes', 'h{h}', {})",
+                (h * 1000 + m) as f64 / 7.0
+            ));
+        }
+    }
+    for chunk in values.chunks(500) {
+        c.batch_execute(&format!("INSERT INTO p VALUES {}", chunk.join(",")))
+            .await
+            .unwrap();
+    }
+    let queries = [
+        "SELECT count(*), sum(v) FROM p WHERE time >= '2024-01-01 01:00:00+00' AND time < '2024-01-01 02:30:00+00'",
+        "SELECT host, max(v) FROM p WHERE host IN ('h1', 'h3') GROUP BY host ORDER BY host",
+        "SELECT * FROM p WHERE host = 'h2' AND time > '2024-01-01 05:00:00+00' ORDER BY time",
+        "SELECT * FROM p WHERE host = 'h4' OR host = 'h5' ORDER BY time, host LIMIT 7",
+        "SELECT time, v FROM p WHERE time BETWEEN '2024-01-01 00:10:00+00' AND '2024-01-01 00:20:00+00' AND v > 100 ORDER BY time, v",
+        "SELECT count(*) FROM p WHERE time = '2024-01-01 03:03:00+00'",
+        "SELECT * FROM p ORDER BY time DESC, host LIMIT 3",
+    ];
+    let mut on = Vec::new();
+    for q in queries {
+        on.push(simple_rows(&c.simple_query(q).await.unwrap()));
+    }
+    c.batch_execute("SET strata.pushdown = off").await.unwrap();
+    for (q, want) in queries.iter().zip(&on) {
+        assert_eq!(&simple_rows(&c.simple_query(q).await.unwrap()), want, "{q}");
+        assert!(!want.is_empty(), "{q} returned nothing");
+    }
+    let plan = simple_rows(&c.simple_query(&format!("EXPLAIN {}", queries[0])).await.unwrap());
+    let text = format!("{plan:?}");
+    assert!(text.contains("pruning=off"), "{text}");
+    c.batch_execute("SET strata.pushdown = on").await.unwrap();
+    let plan = simple_rows(&c.simple_query(&format!("EXPLAIN {}", queries[0])).await.unwrap());
+    let text = format!("{plan:?}");
+    assert!(text.contains("StrataScanExec"), "{text}");
+    assert!(text.contains("partitions=2/6"), "{text}");
+    assert!(text.contains("time=[2024-01-01T01:00:00Z, 2024-01-01T02:30:00Z)"), "{text}");
+}

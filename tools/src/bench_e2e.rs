@@ -1,0 +1,332 @@
+//! The end-to-end benchmark: TSBS cpu-only through the real server, next to DuckDB.
+//!
+//! 1. Generates the data set as CSV.
+//! 2. Starts `strata serve` on a fresh data directory and loads the CSV with
+//!    `COPY cpu FROM STDIN (FORMAT csv)` over the PostgreSQL wire protocol.
+//! 3. Runs each query shape once to warm up, then `runs` times, over the wire.
+//! 4. Runs `benches/compare/e2e_duckdb.py`: DuckDB (in-process, Python package) loads the
+//!    same CSV and runs the same shapes the same way, in the same invocation.
+//! 5. Prints load rows/s and per-query medians for both, with their ratio.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures::SinkExt;
+
+use crate::tsbs::{CpuOnly, CpuOnlyConfig, DEFAULT_START_NS, FIELD_NAMES, TAG_NAMES};
+
+/// One query shape, in each engine's spelling.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub name: &'static str,
+    pub strata: String,
+    pub duckdb: String,
+}
+
+fn same(name: &'static str, sql: String) -> Shape {
+    Shape {
+        name,
+        strata: sql.clone(),
+        duckdb: sql,
+    }
+}
+
+/// The query shapes of the issue, over data starting at 2016-01-01 (one day).
+pub fn shapes() -> Vec<Shape> {
+    let host = "host_7";
+    let t = |h: u32| format!("'2016-01-01T{h:02}:00:00Z'");
+    vec![
+        same(
+            "1 host, max per minute, 1 h",
+            format!(
+                "SELECT date_trunc('minute', time) AS minute, max(usage_user) FROM cpu \
+                 WHERE hostname = '{host}' AND time >= {} AND time < {} GROUP BY minute ORDER BY minute",
+                t(5),
+                t(6)
+            ),
+        ),
+        same(
+            "1 host, max of 5 fields per minute, 12 h",
+            format!(
+                "SELECT date_trunc('minute', time) AS minute, max(usage_user), max(usage_system), \
+                 max(usage_idle), max(usage_nice), max(usage_iowait) FROM cpu \
+                 WHERE hostname = '{host}' AND time >= {} AND time < {} GROUP BY minute ORDER BY minute",
+                t(4),
+                t(16)
+            ),
+        ),
+        same(
+            "avg per host per hour, 12 h",
+            format!(
+                "SELECT hostname, date_trunc('hour', time) AS hour, avg(usage_user) FROM cpu \
+                 WHERE time >= {} AND time < {} GROUP BY hostname, hour ORDER BY hostname, hour",
+                t(4),
+                t(16)
+            ),
+        ),
+        same(
+            "1 host, usage_user > 90, 12 h",
+            format!(
+                "SELECT * FROM cpu WHERE hostname = '{host}' AND usage_user > 90 \
+                 AND time >= {} AND time < {} ORDER BY time",
+                t(4),
+                t(16)
+            ),
+        ),
+        same(
+            "latest row of every host",
+            "SELECT DISTINCT ON (hostname) * FROM cpu ORDER BY hostname, time DESC".into(),
+        ),
+        same(
+            "max per minute, 5 min before t, top 5",
+            format!(
+                "SELECT date_trunc('minute', time) AS minute, max(usage_user) FROM cpu \
+                 WHERE time < {} GROUP BY minute ORDER BY minute DESC LIMIT 5",
+                t(12)
+            ),
+        ),
+        Shape {
+            name: "count, avg, approx distinct hosts",
+            strata: "SELECT count(*), avg(usage_user), approx_distinct(hostname) FROM cpu".into(),
+            duckdb: "SELECT count(*), avg(usage_user), approx_count_distinct(hostname) FROM cpu"
+                .into(),
+        },
+    ]
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub strata: PathBuf,
+    pub python: Option<PathBuf>,
+    pub dir: PathBuf,
+    pub hosts: usize,
+    pub duration_ns: i64,
+    pub runs: usize,
+}
+
+/// One engine's results.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub rows: u64,
+    pub load: Duration,
+    /// Per shape: median, and result rows.
+    pub queries: Vec<(Duration, u64)>,
+}
+
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Runs the whole benchmark and returns the printed report.
+pub async fn run(opts: &Options) -> Result<String> {
+    std::fs::create_dir_all(&opts.dir)?;
+    let csv = opts.dir.join("cpu.csv");
+    {
+        let mut gen = CpuOnly::new(CpuOnlyConfig {
+            hosts: opts.hosts,
+            start_ns: DEFAULT_START_NS,
+            duration_ns: opts.duration_ns,
+            ..CpuOnlyConfig::default()
+        });
+        let mut out = BufWriter::new(std::fs::File::create(&csv)?);
+        gen.write_csv(&mut out)?;
+        out.flush()?;
+    }
+    let shapes = shapes();
+    let strata = measure_strata(opts, &csv, &shapes).await?;
+    let duck = match &opts.python {
+        Some(py) => Some(measure_duckdb(py, &opts.dir, &csv, &shapes, opts.runs)?),
+        None => None,
+    };
+    Ok(report(opts, &shapes, &strata, duck.as_ref()))
+}
+
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(bin: &Path, data: &Path) -> Result<(ServerProcess, std::net::SocketAddr)> {
+    let mut child = Command::new(bin)
+        .args(["serve", "--pg-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("STRATA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let stderr = child.stderr.take().expect("piped");
+    let server = ServerProcess(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+            if let Some(a) = line.strip_prefix("strata: listening for PostgreSQL connections on ") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(a.to_owned());
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .context("strata did not start")?
+        .parse()?;
+    Ok((server, addr))
+}
+
+async fn measure_strata(opts: &Options, csv: &Path, shapes: &[Shape]) -> Result<Measured> {
+    let data = opts.dir.join("strata-data");
+    if data.exists() {
+        std::fs::remove_dir_all(&data)?;
+    }
+    let (_server, addr) = start_server(&opts.strata, &data)?;
+    let conn = format!(
+        "host={} port={} user=strata password=strata dbname=strata sslmode=disable",
+        addr.ip(),
+        addr.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let columns: Vec<String> = std::iter::once("time timestamptz NOT NULL".to_owned())
+        .chain(TAG_NAMES.iter().map(|t| format!("{t} text")))
+        .chain(FIELD_NAMES.iter().map(|f| format!("{f} double precision")))
+        .collect();
+    client
+        .batch_execute(&format!("CREATE TABLE cpu ({})", columns.join(", ")))
+        .await?;
+    let bytes = std::fs::read(csv)?;
+    let start = Instant::now();
+    let sink = client
+        .copy_in("COPY cpu FROM STDIN WITH (FORMAT csv, HEADER true)")
+        .await?;
+    futures::pin_mut!(sink);
+    for chunk in bytes.chunks(1 << 20) {
+        sink.send(bytes::Bytes::copy_from_slice(chunk)).await?;
+    }
+    let rows = sink.finish().await?;
+    let load = start.elapsed();
+    let mut queries = Vec::new();
+    for s in shapes {
+        let warm = client.simple_query(&s.strata).await.with_context(|| s.strata.clone())?;
+        let n = count_rows(&warm);
+        let mut times = Vec::new();
+        for _ in 0..opts.runs {
+            let t = Instant::now();
+            client.simple_query(&s.strata).await?;
+            times.push(t.elapsed());
+        }
+        queries.push((median(times), n));
+    }
+    Ok(Measured {
+        rows,
+        load,
+        queries,
+    })
+}
+
+fn count_rows(msgs: &[tokio_postgres::SimpleQueryMessage]) -> u64 {
+    msgs.iter()
+        .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+        .count() as u64
+}
+
+fn measure_duckdb(py: &Path, dir: &Path, csv: &Path, shapes: &[Shape], runs: usize) -> Result<Measured> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/compare/e2e_duckdb.py");
+    let queries: Vec<serde_json::Value> = shapes
+        .iter()
+        .map(|s| serde_json::json!({"name": s.name, "sql": s.duckdb}))
+        .collect();
+    let mut child = Command::new(py)
+        .arg(&script)
+        .arg(csv)
+        .arg(dir)
+        .arg(runs.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("running {} {}", py.display(), script.display()))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(serde_json::to_string(&queries)?.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("{} failed", script.display());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let secs = |x: &serde_json::Value| Duration::from_secs_f64(x.as_f64().unwrap_or(0.0));
+    let mut queries = Vec::new();
+    for s in shapes {
+        let q = &v["queries"][s.name];
+        let times: Vec<Duration> = q["times"].as_array().into_iter().flatten().map(secs).collect();
+        if times.is_empty() {
+            bail!("no DuckDB times for {}", s.name);
+        }
+        queries.push((median(times), q["rows"].as_u64().unwrap_or(0)));
+    }
+    Ok(Measured {
+        rows: v["rows"].as_u64().unwrap_or(0),
+        load: secs(&v["load_s"]),
+        queries,
+    })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e3)
+}
+
+fn report(opts: &Options, shapes: &[Shape], s: &Measured, d: Option<&Measured>) -> String {
+    let mut out = String::new();
+    let rate = |m: &Measured| m.rows as f64 / m.load.as_secs_f64().max(1e-9);
+    out.push_str(&format!(
+        "TSBS cpu-only, {} hosts, {} rows; medians of {} warm runs\n\n",
+        opts.hosts, s.rows, opts.runs
+    ));
+    out.push_str("| load | Strata (COPY over the wire) | DuckDB (in-process) | Strata / DuckDB |\n|---|---|---|---|\n");
+    match d {
+        Some(d) => out.push_str(&format!(
+            "| rows/s | {:.0} | {:.0} | {:.2}x |\n",
+            rate(s),
+            rate(d),
+            rate(s) / rate(d)
+        )),
+        None => out.push_str(&format!("| rows/s | {:.0} | - | - |\n", rate(s))),
+    }
+    out.push_str("\n| query | rows | Strata ms | DuckDB ms | DuckDB / Strata (>1: Strata faster) |\n|---|---|---|---|---|\n");
+    for (i, shape) in shapes.iter().enumerate() {
+        let (st, rows) = s.queries[i];
+        match d {
+            Some(d) => {
+                let (dt, drows) = d.queries[i];
+                let note = if drows != rows {
+                    format!(" (DuckDB rows {drows})")
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!(
+                    "| {} | {rows}{note} | {} | {} | {:.2}x |\n",
+                    shape.name,
+                    ms(st),
+                    ms(dt),
+                    dt.as_secs_f64() / st.as_secs_f64().max(1e-9)
+                ));
+            }
+            None => out.push_str(&format!("| {} | {rows} | {} | - | - |\n", shape.name, ms(st))),
+        }
+    }
+    out
+}
