@@ -1102,18 +1102,14 @@ pub(crate) fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
         DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
             let t = a.as_primitive::<TimestampNanosecondType>();
             for i in 0..n {
-                out.push(t.is_valid(i).then(|| {
-                    let dt = chrono::DateTime::from_timestamp_nanos(t.value(i));
-                    let mut s = dt.format("%Y-%m-%d %H:%M:%S%.f").to_string();
-                    if tz.is_some() {
-                        s.push_str("+00");
-                    }
-                    s
+                out.push(t.is_valid(i).then(|| match tz {
+                    Some(_) => crate::pgtext::timestamptz(t.value(i), "UTC"),
+                    None => crate::pgtext::timestamp(t.value(i)),
                 }));
             }
         }
-        DataType::Timestamp(..) => {
-            let t = arrow::compute::cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())))?;
+        DataType::Timestamp(_, tz) => {
+            let t = arrow::compute::cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, tz.clone()))?;
             return text_values(&t);
         }
         _ => {

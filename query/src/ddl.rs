@@ -284,6 +284,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         schema.append_only = true;
         schema.hidden_time = true;
         schema.sql_columns = sql_columns;
+        schema.column_order = cols.iter().map(|c| c.0.clone()).collect();
         schema.validate()?;
         return Ok(schema);
     };
@@ -320,6 +321,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         .unwrap_or(DEFAULT_PARTITION_INTERVAL_NS);
     schema.append_only = opts.append_only.unwrap_or(false);
     schema.sql_columns = sql_columns;
+    schema.column_order = cols.iter().map(|c| c.0.clone()).collect();
     schema.validate()?;
     Ok(schema)
 }

@@ -37,6 +37,10 @@ pub enum QueryError {
     #[error("{0}")]
     OutOfRange(String),
     #[error("{0}")]
+    TooComplex(String),
+    #[error("prepared statement \"{0}\" does not exist")]
+    UndefinedPreparedStatement(String),
+    #[error("{0}")]
     BadCopyFormat(String),
     #[error("{0}")]
     InvalidBinary(String),
@@ -109,6 +113,8 @@ impl QueryError {
             QueryError::InvalidText(_) => "22P02",
             QueryError::DatatypeMismatch(_) => "42804",
             QueryError::OutOfRange(_) => "22003",
+            QueryError::TooComplex(_) => "54001",
+            QueryError::UndefinedPreparedStatement(_) => "26000",
             QueryError::BadCopyFormat(_) => "22P04",
             QueryError::InvalidBinary(_) => "22P03",
             QueryError::Canceled | QueryError::StatementTimeout => "57014",

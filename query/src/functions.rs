@@ -81,6 +81,99 @@ pub fn current_setting(settings: Arc<RwLock<Settings>>) -> ScalarUDF {
     )
 }
 
+/// `to_regtype(name)`: the OID of a built-in type by name or alias (NULL if unknown), as
+/// psycopg's type introspection (`TypeInfo.fetch`) asks for it.
+pub fn to_regtype() -> ScalarUDF {
+    create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let lookup = |s: Option<&str>| s.and_then(type_oid);
+            match &args[0] {
+                ColumnarValue::Scalar(s) => {
+                    let name = match s {
+                        ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v) => v.clone(),
+                        _ => None,
+                    };
+                    Ok(ColumnarValue::Scalar(ScalarValue::Int32(lookup(name.as_deref()))))
+                }
+                ColumnarValue::Array(a) => {
+                    let a = arrow::compute::cast(a, &DataType::Utf8)?;
+                    let out: arrow::array::Int32Array = a.as_string::<i32>().iter().map(lookup).collect();
+                    Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+                }
+            }
+        }),
+    )
+}
+
+/// `pg_get_serial_sequence(table, column)`: always NULL, since Strata has no sequences
+/// (SQLAlchemy's inspector asks it for every column).
+pub fn pg_get_serial_sequence() -> ScalarUDF {
+    create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let rows = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(a) => Some(a.len()),
+                    ColumnarValue::Scalar(_) => None,
+                });
+            Ok(match rows {
+                Some(n) => ColumnarValue::Array(arrow::array::new_null_array(&DataType::Utf8, n)),
+                None => ColumnarValue::Scalar(ScalarValue::Utf8(None)),
+            })
+        }),
+    )
+}
+
+/// OIDs of the built-in types Strata uses, by name and common alias.
+fn type_oid(name: &str) -> Option<i32> {
+    let n = name.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
+    Some(match n.as_str() {
+        "bool" | "boolean" => 16,
+        "bytea" => 17,
+        "char" => 18,
+        "name" => 19,
+        "int8" | "bigint" => 20,
+        "int2" | "smallint" => 21,
+        "int4" | "integer" | "int" => 23,
+        "text" => 25,
+        "oid" => 26,
+        "json" => 114,
+        "float4" | "real" => 700,
+        "float8" | "double precision" => 701,
+        "unknown" => 705,
+        "varchar" | "character varying" => 1043,
+        "bpchar" | "character" => 1042,
+        "date" => 1082,
+        "time" | "time without time zone" => 1083,
+        "timestamp" | "timestamp without time zone" => 1114,
+        "timestamptz" | "timestamp with time zone" => 1184,
+        "interval" => 1186,
+        "numeric" | "decimal" => 1700,
+        "uuid" => 2950,
+        "jsonb" => 3802,
+        "_bool" => 1000,
+        "_int2" => 1005,
+        "_int4" => 1007,
+        "_text" => 1009,
+        "_int8" => 1016,
+        "_float4" => 1021,
+        "_float8" => 1022,
+        "_varchar" => 1015,
+        "_timestamp" => 1115,
+        "_timestamptz" => 1185,
+        "_numeric" => 1231,
+        _ => return None,
+    })
+}
+
 /// `pg_sleep(seconds)`: sleeps without holding a runtime thread, so a cancel request or
 /// statement timeout interrupts it like any other query.
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -5,6 +5,9 @@
 //! reads back as the same value, in exponent form when the decimal exponent is below -4 or
 //! at least 15 (`double precision`) or 6 (`real`). With 0 or less it rounds to 15 (6)
 //! significant digits plus the setting, `%g` style.
+//!
+//! Timestamps print as `2024-01-01 00:00:00+00` (fraction only when non-zero, at most
+//! microseconds); `timestamptz` in the session's `TimeZone`.
 
 /// `double precision` text.
 pub fn float8(v: f64, extra_float_digits: i32) -> String {
@@ -72,6 +75,52 @@ fn format_float(v: f64, extra: i32, dig: i32, shortest: impl Fn(f64) -> String) 
     out
 }
 
+/// `timestamp` text from nanoseconds.
+pub fn timestamp(ns: i64) -> String {
+    let dt = chrono::DateTime::from_timestamp_nanos(ns).naive_utc();
+    let mut s = dt.format("%Y-%m-%d %H:%M:%S").to_string();
+    push_fraction(&mut s, ns);
+    s
+}
+
+/// `timestamptz` text from nanoseconds, in time zone `tz` (an IANA name or offset;
+/// UTC if it does not parse).
+pub fn timestamptz(ns: i64, tz: &str) -> String {
+    use chrono::{Offset, TimeZone};
+    let utc = chrono::DateTime::from_timestamp_nanos(ns);
+    let zone: Option<arrow::array::timezone::Tz> = if tz.eq_ignore_ascii_case("utc") {
+        None
+    } else {
+        tz.parse().ok()
+    };
+    let (local, offset_secs) = match zone {
+        Some(z) => {
+            let d = z.from_utc_datetime(&utc.naive_utc());
+            (d.naive_local(), d.offset().fix().local_minus_utc())
+        }
+        None => (utc.naive_utc(), 0),
+    };
+    let mut s = local.format("%Y-%m-%d %H:%M:%S").to_string();
+    push_fraction(&mut s, ns);
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let off = offset_secs.abs();
+    s.push(sign);
+    s.push_str(&format!("{:02}", off / 3600));
+    if off % 3600 != 0 {
+        s.push_str(&format!(":{:02}", (off % 3600) / 60));
+    }
+    s
+}
+
+fn push_fraction(s: &mut String, ns: i64) {
+    let micros = ns.rem_euclid(1_000_000_000) / 1_000;
+    if micros != 0 {
+        let frac = format!("{micros:06}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+}
+
 /// `-1.2345e-7` into (negative, "12345", -7).
 fn decompose(s: &str) -> (bool, String, i32) {
     let (negative, s) = match s.strip_prefix('-') {
@@ -115,5 +164,15 @@ mod tests {
         assert_eq!(float4(1e6, 1), "1e+06");
         assert_eq!(float4(100000.0, 1), "100000");
         assert_eq!(float4(0.1, 1), "0.1");
+    }
+
+    #[test]
+    fn timestamps_print_like_postgres() {
+        let t = 1_704_067_200_000_000_000; // 2024-01-01 00:00:00 UTC
+        assert_eq!(timestamptz(t, "UTC"), "2024-01-01 00:00:00+00");
+        assert_eq!(timestamptz(t + 1_500_000, "UTC"), "2024-01-01 00:00:00.0015+00");
+        assert_eq!(timestamptz(t, "Asia/Kolkata"), "2024-01-01 05:30:00+05:30");
+        assert_eq!(timestamptz(t, "America/New_York"), "2023-12-31 19:00:00-05");
+        assert_eq!(timestamp(t - 1_000), "2023-12-31 23:59:59.999999");
     }
 }

@@ -101,6 +101,8 @@ pub enum Prepared {
     Plan {
         statement: Box<Statement>,
         plan: Box<LogicalPlan>,
+        /// The result schema with Postgres' column names (see [`crate::names`]).
+        output: Option<SchemaRef>,
     },
     /// Handled by Strata at execution.
     Utility(Box<Statement>),
@@ -119,7 +121,15 @@ impl Prepared {
         let Prepared::Plan { plan, .. } = self else {
             return Ok(vec![]);
         };
-        let types = plan.get_parameter_types()?;
+        let mut types = plan.get_parameter_types()?;
+        // `$1::bigint` leaves the placeholder itself untyped; the cast says what it is.
+        if types.values().any(Option::is_none) {
+            for (id, t) in cast_placeholder_types(plan) {
+                if let Some(slot @ None) = types.get_mut(&id) {
+                    *slot = Some(t);
+                }
+            }
+        }
         let mut entries: Vec<(usize, Option<DataType>)> = types
             .into_iter()
             .filter_map(|(k, v)| k.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, v)))
@@ -136,9 +146,17 @@ impl Prepared {
     /// The schema of the rows it returns, or `None` for a command.
     pub fn result_schema(&self) -> Option<SchemaRef> {
         match self {
-            Prepared::Plan { statement, plan } => match statement.as_ref() {
+            Prepared::Plan {
+                statement,
+                plan,
+                output,
+            } => match statement.as_ref() {
                 Statement::Insert(_) => None,
-                _ => Some(Arc::new(plan.schema().as_arrow().clone())),
+                _ => Some(
+                    output
+                        .clone()
+                        .unwrap_or_else(|| Arc::new(plan.schema().as_arrow().clone())),
+                ),
             },
             Prepared::Utility(s) => match s.as_ref() {
                 Statement::ShowVariable { variable } => Some(show_schema(&show_name(variable))),
@@ -146,6 +164,27 @@ impl Prepared {
             },
         }
     }
+}
+
+/// `CAST($n AS t)` anywhere in a plan: placeholder id to `t`.
+fn cast_placeholder_types(plan: &LogicalPlan) -> Vec<(String, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::Expr as DfExpr;
+    let mut out = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        for e in node.expressions() {
+            let _ = e.apply(|e| {
+                if let DfExpr::Cast(c) = e {
+                    if let DfExpr::Placeholder(p) = c.expr.as_ref() {
+                        out.push((p.id.clone(), c.field.data_type().clone()));
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
 }
 
 /// Everything sessions share: the engine and the planning state.
@@ -179,6 +218,8 @@ impl QueryEngine {
             .map_err(|e| QueryError::from(*e))?;
         ctx.register_udf(functions::version());
         ctx.register_udf(functions::pg_sleep());
+        ctx.register_udf(functions::to_regtype());
+        ctx.register_udf(functions::pg_get_serial_sequence());
         Ok(Arc::new(QueryEngine {
             engine,
             database: database.to_owned(),
@@ -280,9 +321,11 @@ impl Session {
 
     /// Splits and parses a query string (Postgres dialect).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        self.parser
-            .parse(sql)
-            .map_err(|e| QueryError::Syntax(e.to_string().trim_start_matches("sql parser error: ").to_owned()))
+        crate::limits::check_depth(sql)?;
+        let statements = self.parser.parse(sql).map_err(|e| {
+            QueryError::Syntax(e.to_string().trim_start_matches("sql parser error: ").to_owned())
+        })?;
+        Ok(statements.into_iter().map(crate::rewrite::rewrite).collect())
     }
 
     /// Plans a statement. `param_hints` are the parameter types a client declared (Parse
@@ -311,16 +354,35 @@ impl Session {
             .state()
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
             .await?;
+        let arrow = plan.schema().as_arrow();
+        let current: Vec<String> = arrow.fields().iter().map(|f| f.name().clone()).collect();
+        let output = crate::names::output_names(&statement, &current)
+            .filter(|names| names != &current)
+            .map(|names| {
+                Arc::new(Schema::new(
+                    arrow
+                        .fields()
+                        .iter()
+                        .zip(names)
+                        .map(|(f, n)| f.as_ref().clone().with_name(n))
+                        .collect::<Vec<_>>(),
+                ))
+            });
         Ok(Prepared::Plan {
             statement: Box::new(statement),
             plan: Box::new(plan),
+            output,
         })
     }
 
     /// Runs a prepared statement with parameter values (extended protocol) or none.
     pub async fn execute(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
         match prepared {
-            Prepared::Plan { statement, plan } => {
+            Prepared::Plan {
+                statement,
+                plan,
+                output,
+            } => {
                 let mut plan = (**plan).clone();
                 if let Some(p) = params {
                     plan = plan.replace_params_with_values(&p)?;
@@ -339,7 +401,11 @@ impl Session {
                         notice: None,
                     }));
                 }
-                Ok(Output::Rows(df.execute_stream().await?))
+                let stream = df.execute_stream().await?;
+                Ok(Output::Rows(match output {
+                    None => stream,
+                    Some(schema) => renamed(stream, Arc::clone(schema)),
+                }))
             }
             Prepared::Utility(statement) => self.utility(statement).await,
         }
@@ -389,6 +455,22 @@ impl Session {
             Statement::ShowVariable { variable } => self.show(&show_name(variable)),
             Statement::StartTransaction { .. } => Ok(Output::Command(CommandTag::new("BEGIN"))),
             Statement::Commit { .. } => Ok(Output::Command(CommandTag::new("COMMIT"))),
+            // Prepared statements live in the protocol layer; SQL-level PREPARE is not
+            // supported, so there is never a named one to drop.
+            Statement::Deallocate { name, .. } if name.value.eq_ignore_ascii_case("all") => {
+                Ok(Output::Command(CommandTag::new("DEALLOCATE ALL")))
+            }
+            Statement::Deallocate { name, .. } => Err(QueryError::UndefinedPreparedStatement(name.value.clone())),
+            Statement::Savepoint { .. } => Ok(Output::Command(CommandTag::new("SAVEPOINT"))),
+            Statement::ReleaseSavepoint { .. } => Ok(Output::Command(CommandTag::new("RELEASE"))),
+            Statement::Rollback { savepoint: Some(_), .. } => Ok(Output::Command(CommandTag {
+                tag: "ROLLBACK".into(),
+                rows: None,
+                notice: Some(
+                    "Strata runs every statement in autocommit: ROLLBACK TO SAVEPOINT does not undo statements that already completed"
+                        .into(),
+                ),
+            })),
             Statement::Rollback { savepoint: None, .. } => Ok(Output::Command(CommandTag {
                 tag: "ROLLBACK".into(),
                 rows: None,
@@ -547,6 +629,26 @@ impl Session {
     }
 }
 
+/// The same batches under another schema (same types, other names).
+fn renamed(stream: SendableRecordBatchStream, schema: SchemaRef) -> SendableRecordBatchStream {
+    use futures::StreamExt;
+    let out = Arc::clone(&schema);
+    let batches = stream.map(move |b| {
+        b.and_then(|b| {
+            // Types match the planned schema; only names and nullability come from `schema`.
+            let fields: Vec<Field> = schema
+                .fields()
+                .iter()
+                .zip(b.schema().fields())
+                .map(|(want, got)| Field::new(want.name(), got.data_type().clone(), got.is_nullable()))
+                .collect();
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), b.columns().to_vec())
+                .map_err(Into::into)
+        })
+    });
+    Box::pin(RecordBatchStreamAdapter::new(out, batches))
+}
+
 fn show_schema(name: &str) -> SchemaRef {
     if name == "all" {
         return Arc::new(Schema::new(vec![
@@ -597,7 +699,10 @@ fn check_utility(s: &Statement) -> Result<()> {
         | Statement::ShowVariable { .. }
         | Statement::StartTransaction { .. }
         | Statement::Commit { .. }
-        | Statement::Rollback { savepoint: None, .. }
+        | Statement::Rollback { .. }
+        | Statement::Savepoint { .. }
+        | Statement::ReleaseSavepoint { .. }
+        | Statement::Deallocate { .. }
         | Statement::Copy { .. } => Ok(()),
         other => Err(unsupported_statement(other)),
     }

@@ -88,6 +88,16 @@ impl TableDef {
                 not_null,
             });
         }
+        if !storage.column_order.is_empty() {
+            let position = |name: &str| {
+                storage
+                    .column_order
+                    .iter()
+                    .position(|n| n == name)
+                    .unwrap_or(usize::MAX)
+            };
+            columns.sort_by_key(|c| position(&c.name));
+        }
         let arrow = Arc::new(Schema::new(
             columns
                 .iter()
@@ -145,8 +155,9 @@ impl TableDef {
         }
         let mut time: Option<&TimestampNanosecondArray> = None;
         let mut time_holder: Option<ArrayRef> = None;
-        let mut tags: Vec<ArrayRef> = Vec::new();
-        let mut fields: Vec<(FieldType, ArrayRef)> = Vec::new();
+        // Tags and fields in storage order, whatever the visible order.
+        let mut tags: Vec<Option<ArrayRef>> = vec![None; self.storage.tags.len()];
+        let mut fields: Vec<Option<(FieldType, ArrayRef)>> = vec![None; self.storage.fields.len()];
         for (c, a) in self.columns.iter().zip(batch.columns()) {
             match c.role {
                 Role::Time => {
@@ -155,10 +166,19 @@ impl TableDef {
                         &DataType::Timestamp(TimeUnit::Nanosecond, None),
                     )?);
                 }
-                Role::Tag => tags.push(cast_checked(a, &DataType::Utf8)?),
-                Role::Field(ty) => fields.push((ty, to_physical(a, c.sql_type)?)),
+                Role::Tag => {
+                    let i = self.storage.tags.iter().position(|t| *t == c.name).expect("tag of this table");
+                    tags[i] = Some(cast_checked(a, &DataType::Utf8)?);
+                }
+                Role::Field(ty) => {
+                    let i = self.storage.fields.iter().position(|f| f.name == c.name).expect("field of this table");
+                    fields[i] = Some((ty, to_physical(a, c.sql_type)?));
+                }
             }
         }
+        let tags: Vec<ArrayRef> = tags.into_iter().map(|t| t.expect("every tag is a column")).collect();
+        let fields: Vec<(FieldType, ArrayRef)> =
+            fields.into_iter().map(|f| f.expect("every field is a column")).collect();
         if let Some(t) = &time_holder {
             time = Some(t.as_primitive::<TimestampNanosecondType>());
         }

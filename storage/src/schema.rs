@@ -126,6 +126,10 @@ pub struct TableSchema {
     /// the storage API alone.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sql_columns: BTreeMap<String, SqlColumn>,
+    /// The order the SQL layer shows columns in (as declared by `CREATE TABLE`, then
+    /// `ADD COLUMN`s); empty means storage order (time, tags, fields).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub column_order: Vec<String>,
 }
 
 fn default_interval() -> i64 {
@@ -155,6 +159,7 @@ impl TableSchema {
             append_only: false,
             hidden_time: false,
             sql_columns: BTreeMap::new(),
+            column_order: Vec::new(),
         }
     }
 
@@ -185,6 +190,14 @@ impl TableSchema {
         if let Some(name) = self.sql_columns.keys().find(|n| !seen.contains(n.as_str())) {
             return Err(invalid(format!("SQL declaration for unknown column {name:?}")));
         }
+        if !self.column_order.is_empty() {
+            let mut ordered = std::collections::HashSet::new();
+            for name in &self.column_order {
+                if !seen.contains(name.as_str()) || !ordered.insert(name.as_str()) {
+                    return Err(invalid(format!("column order names {name:?} wrongly")));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -204,6 +217,9 @@ impl TableSchema {
         }
         if let Some(sql) = sql {
             next.sql_columns.insert(column.name().to_owned(), sql);
+        }
+        if !next.column_order.is_empty() {
+            next.column_order.push(column.name().to_owned());
         }
         next.validate()?;
         Ok(next)

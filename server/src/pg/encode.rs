@@ -154,15 +154,18 @@ pub(crate) fn rows_response<C: ClientInfo>(
     let text_columns: Vec<bool> = (0..schema.fields().len())
         .map(|i| format.format_for(i) == pgwire::api::results::FieldFormat::Text)
         .collect();
-    let extra_digits: i32 = settings
-        .get("extra_float_digits")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let style = TextStyle {
+        extra_float_digits: settings
+            .get("extra_float_digits")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
+        time_zone: settings.get("timezone").unwrap_or("UTC").to_owned(),
+    };
     let rows = batches
         .map(move |b| {
             let rows: Box<dyn Iterator<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send> =
-                match b.map(|b| pg_float_text(b, &text_columns, extra_digits)) {
+                match b.map(|b| pg_text(b, &text_columns, &style)) {
                     Ok(b) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&row_fields), b),
                     Err(e) => Box::new(std::iter::once(Err(error(&e)))),
                 };
@@ -174,30 +177,56 @@ pub(crate) fn rows_response<C: ClientInfo>(
     Ok(response)
 }
 
-/// Floats in text format as Postgres prints them (`20`, not `20.0`; `Infinity`), by
-/// handing the encoder their text (the column keeps its float type in RowDescription).
-fn pg_float_text(batch: RecordBatch, text: &[bool], extra_digits: i32) -> RecordBatch {
+/// How this session prints values in text format.
+struct TextStyle {
+    extra_float_digits: i32,
+    time_zone: String,
+}
+
+/// Floats and timestamps in text format as Postgres prints them (`20`, not `20.0`;
+/// `Infinity`; `2024-01-01 00:00:00+00` in the session time zone), by handing the encoder
+/// their text (the column keeps its type in RowDescription).
+fn pg_text(batch: RecordBatch, text: &[bool], style: &TextStyle) -> RecordBatch {
     use arrow::array::{Array, AsArray, StringArray};
-    use arrow::datatypes::{DataType, Float32Type, Float64Type};
+    use arrow::datatypes::{DataType, Float32Type, Float64Type, TimeUnit, TimestampNanosecondType};
+    use strata_query::pgtext;
+    let convertible = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Float32 | DataType::Float64 | DataType::Timestamp(TimeUnit::Nanosecond, _)
+        )
+    };
     let needs = batch
         .columns()
         .iter()
         .zip(text)
-        .any(|(c, t)| *t && matches!(c.data_type(), DataType::Float32 | DataType::Float64));
+        .any(|(c, t)| *t && convertible(c.data_type()));
     if !needs {
         return batch;
     }
+    let strings = |n: usize, valid: &dyn Fn(usize) -> bool, f: &dyn Fn(usize) -> String| -> StringArray {
+        (0..n).map(|i| valid(i).then(|| f(i))).collect()
+    };
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
     for ((field, col), t) in batch.schema().fields().iter().zip(batch.columns()).zip(text) {
+        let n = col.len();
+        let valid = |i: usize| col.is_valid(i);
         let converted: Option<StringArray> = match (t, col.data_type()) {
             (true, DataType::Float64) => {
-                let f = col.as_primitive::<Float64Type>();
-                Some((0..f.len()).map(|i| f.is_valid(i).then(|| strata_query::pgtext::float8(f.value(i), extra_digits))).collect())
+                let a = col.as_primitive::<Float64Type>();
+                Some(strings(n, &valid, &|i| pgtext::float8(a.value(i), style.extra_float_digits)))
             }
             (true, DataType::Float32) => {
-                let f = col.as_primitive::<Float32Type>();
-                Some((0..f.len()).map(|i| f.is_valid(i).then(|| strata_query::pgtext::float4(f.value(i), extra_digits))).collect())
+                let a = col.as_primitive::<Float32Type>();
+                Some(strings(n, &valid, &|i| pgtext::float4(a.value(i), style.extra_float_digits)))
+            }
+            (true, DataType::Timestamp(TimeUnit::Nanosecond, tz)) => {
+                let a = col.as_primitive::<TimestampNanosecondType>();
+                Some(match tz {
+                    Some(_) => strings(n, &valid, &|i| pgtext::timestamptz(a.value(i), &style.time_zone)),
+                    None => strings(n, &valid, &|i| pgtext::timestamp(a.value(i))),
+                })
             }
             _ => None,
         };

@@ -192,7 +192,10 @@ impl Connection {
         let statement = prepared.statement();
         // In a failed transaction block only its end is accepted, as in Postgres.
         if client.transaction_status() == TransactionStatus::Error
-            && !matches!(statement, Statement::Rollback { .. } | Statement::Commit { .. })
+            && !matches!(
+                statement,
+                Statement::Rollback { .. } | Statement::Commit { .. } | Statement::ReleaseSavepoint { .. }
+            )
         {
             return Err(encode::error_code(
                 "25P02",
@@ -233,6 +236,9 @@ impl Connection {
                     "BEGIN" => Response::TransactionStart(tag),
                     "COMMIT" if client.transaction_status() == TransactionStatus::Error => {
                         Response::TransactionEnd(Tag::new("ROLLBACK"))
+                    }
+                    "ROLLBACK" if matches!(statement, Statement::Rollback { savepoint: Some(_), .. }) => {
+                        Response::Execution(tag)
                     }
                     "COMMIT" | "ROLLBACK" => Response::TransactionEnd(tag),
                     _ => Response::Execution(tag),
