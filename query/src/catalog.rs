@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
+use arrow::array::{
+    ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    UInt64Array,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::SchemaProvider;
@@ -38,7 +41,10 @@ impl SchemaProvider for StrataSchema {
         match self.engine.table_schema(name) {
             Ok(schema) => {
                 let def = TableDef::new(schema).map_err(DataFusionError::from)?;
-                Ok(Some(Arc::new(StrataTable::new(Arc::clone(&self.engine), def))))
+                Ok(Some(Arc::new(StrataTable::new(
+                    Arc::clone(&self.engine),
+                    def,
+                ))))
             }
             Err(strata_storage::Error::TableNotFound { .. }) => Ok(None),
             Err(e) => Err(QueryError::from(e).into()),
@@ -133,7 +139,10 @@ impl SystemSchema {
                 let mut i = 0;
                 while i < segs.len() {
                     let p = segs[i].partition_start;
-                    let group: Vec<_> = segs[i..].iter().take_while(|s| s.partition_start == p).collect();
+                    let group: Vec<_> = segs[i..]
+                        .iter()
+                        .take_while(|s| s.partition_start == p)
+                        .collect();
                     table.push(t.clone());
                     partition.push(p);
                     id.push(group.len() as u64);
@@ -246,7 +255,10 @@ impl SchemaProvider for SystemSchema {
         .map_err(DataFusionError::from)?;
         match batch {
             None => Ok(None),
-            Some(b) => Ok(Some(Arc::new(MemTable::try_new(b.schema(), vec![vec![b]])?))),
+            Some(b) => Ok(Some(Arc::new(MemTable::try_new(
+                b.schema(),
+                vec![vec![b]],
+            )?))),
         }
     }
 

@@ -83,7 +83,9 @@ impl CopyFormat {
                 CopyOption::Encoding(e) => {
                     let e = e.to_ascii_lowercase().replace(['-', '_'], "");
                     if e != "utf8" {
-                        return Err(QueryError::Unsupported(format!("COPY ENCODING {e:?} (only UTF8)")));
+                        return Err(QueryError::Unsupported(format!(
+                            "COPY ENCODING {e:?} (only UTF8)"
+                        )));
                     }
                 }
                 other => return Err(QueryError::Unsupported(format!("COPY option {other}"))),
@@ -126,7 +128,13 @@ impl CopyFormat {
         let format = CopyFormat {
             kind,
             delimiter: byte("DELIMITER", delimiter, default_delim)?,
-            null: null.unwrap_or_else(|| if kind == CopyKind::Csv { String::new() } else { "\\N".into() }),
+            null: null.unwrap_or_else(|| {
+                if kind == CopyKind::Csv {
+                    String::new()
+                } else {
+                    "\\N".into()
+                }
+            }),
             header,
             quote,
             escape: byte("ESCAPE", escape, quote)?,
@@ -137,7 +145,9 @@ impl CopyFormat {
             ));
         }
         if kind == CopyKind::Text && header {
-            return Err(QueryError::Unsupported("HEADER in text COPY (use FORMAT csv)".into()));
+            return Err(QueryError::Unsupported(
+                "HEADER in text COPY (use FORMAT csv)".into(),
+            ));
         }
         Ok(format)
     }
@@ -177,7 +187,9 @@ impl Builder {
             SqlType::Double => Builder::F64(Float64Builder::new()),
             SqlType::Boolean => Builder::Bool(BooleanBuilder::new()),
             SqlType::Date => Builder::Date(Date32Builder::new()),
-            SqlType::Timestamptz => Builder::Ts(TimestampNanosecondBuilder::new(), Some("UTC".into())),
+            SqlType::Timestamptz => {
+                Builder::Ts(TimestampNanosecondBuilder::new(), Some("UTC".into()))
+            }
             SqlType::Timestamp => Builder::Ts(TimestampNanosecondBuilder::new(), None),
             SqlType::Numeric { precision, scale } => Builder::Dec(
                 Decimal128Builder::new()
@@ -206,25 +218,40 @@ impl Builder {
 
     /// Appends a value given in Postgres text form.
     fn text(&mut self, s: &str, t: SqlType) -> Result<()> {
-        let syntax = || QueryError::InvalidText(format!("invalid input syntax for type {t}: \"{s}\""));
-        let range = || QueryError::OutOfRange(format!("value \"{s}\" is out of range for type {t}"));
+        let syntax =
+            || QueryError::InvalidText(format!("invalid input syntax for type {t}: \"{s}\""));
+        let range =
+            || QueryError::OutOfRange(format!("value \"{s}\" is out of range for type {t}"));
         match self {
             Builder::Text(b) => b.append_value(s),
-            Builder::I16(b) => b.append_value(parse_int(s, syntax, range)?.try_into().map_err(|_| range())?),
-            Builder::I32(b) => b.append_value(parse_int(s, syntax, range)?.try_into().map_err(|_| range())?),
+            Builder::I16(b) => b.append_value(
+                parse_int(s, syntax, range)?
+                    .try_into()
+                    .map_err(|_| range())?,
+            ),
+            Builder::I32(b) => b.append_value(
+                parse_int(s, syntax, range)?
+                    .try_into()
+                    .map_err(|_| range())?,
+            ),
             Builder::I64(b) => b.append_value(parse_int(s, syntax, range)?),
             Builder::F32(b) => b.append_value(parse_float(s).ok_or_else(syntax)? as f32),
             Builder::F64(b) => b.append_value(parse_float(s).ok_or_else(syntax)?),
             Builder::Bool(b) => b.append_value(parse_bool(s).ok_or_else(syntax)?),
             Builder::Date(b) => {
-                let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| syntax())?;
+                let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                    .map_err(|_| syntax())?;
                 let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
                 b.append_value((d - epoch).num_days() as i32)
             }
             Builder::Ts(b, _) => b.append_value(parse_timestamp(s).ok_or_else(syntax)?),
             Builder::Dec(b, p, sc) => {
-                let v = arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(s.trim(), *p, *sc)
-                    .map_err(|_| syntax())?;
+                let v = arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(
+                    s.trim(),
+                    *p,
+                    *sc,
+                )
+                .map_err(|_| syntax())?;
                 b.append_value(v)
             }
         }
@@ -233,7 +260,12 @@ impl Builder {
 
     /// Appends a value given in Postgres binary form.
     fn binary(&mut self, v: &[u8], t: SqlType) -> Result<()> {
-        let bad = || QueryError::InvalidBinary(format!("incorrect binary data format for type {t} ({} bytes)", v.len()));
+        let bad = || {
+            QueryError::InvalidBinary(format!(
+                "incorrect binary data format for type {t} ({} bytes)",
+                v.len()
+            ))
+        };
         let int = |v: &[u8]| -> Option<i64> {
             Some(match v.len() {
                 2 => i16::from_be_bytes(v.try_into().ok()?) as i64,
@@ -254,8 +286,12 @@ impl Builder {
             Builder::Text(b) => b.append_value(std::str::from_utf8(v).map_err(|_| {
                 QueryError::InvalidText("invalid byte sequence for encoding \"UTF8\"".into())
             })?),
-            Builder::I16(b) => b.append_value(int(v).ok_or_else(bad)?.try_into().map_err(|_| range())?),
-            Builder::I32(b) => b.append_value(int(v).ok_or_else(bad)?.try_into().map_err(|_| range())?),
+            Builder::I16(b) => {
+                b.append_value(int(v).ok_or_else(bad)?.try_into().map_err(|_| range())?)
+            }
+            Builder::I32(b) => {
+                b.append_value(int(v).ok_or_else(bad)?.try_into().map_err(|_| range())?)
+            }
             Builder::I64(b) => b.append_value(int(v).ok_or_else(bad)?),
             Builder::F32(b) => b.append_value(float(v).ok_or_else(bad)? as f32),
             Builder::F64(b) => b.append_value(float(v).ok_or_else(bad)?),
@@ -277,8 +313,10 @@ impl Builder {
             }
             Builder::Dec(b, p, sc) => {
                 let text = numeric_binary_to_text(v).ok_or_else(bad)?;
-                let d = arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(&text, *p, *sc)
-                    .map_err(|_| range())?;
+                let d = arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(
+                    &text, *p, *sc,
+                )
+                .map_err(|_| range())?;
                 b.append_value(d)
             }
         }
@@ -314,7 +352,9 @@ fn parse_int(
     match t.parse::<i64>() {
         Ok(v) => Ok(v),
         Err(e) => match e.kind() {
-            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => Err(range()),
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                Err(range())
+            }
             _ => Err(syntax()),
         },
     }
@@ -346,15 +386,20 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
     }
     // Postgres' short offsets: `+00`, `-05`, `+05:30` is handled above.
     let b = t.as_bytes();
-    if b.len() > 3 && matches!(b[b.len() - 3], b'+' | b'-') && b[b.len() - 2..].iter().all(u8::is_ascii_digit) {
-        return arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(&format!("{t}:00")).ok();
+    if b.len() > 3
+        && matches!(b[b.len() - 3], b'+' | b'-')
+        && b[b.len() - 2..].iter().all(u8::is_ascii_digit)
+    {
+        return arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(&format!("{t}:00"))
+            .ok();
     }
     None
 }
 
 /// Postgres binary numeric to decimal text.
 fn numeric_binary_to_text(v: &[u8]) -> Option<String> {
-    let word = |i: usize| -> Option<i16> { Some(i16::from_be_bytes(v.get(i..i + 2)?.try_into().ok()?)) };
+    let word =
+        |i: usize| -> Option<i16> { Some(i16::from_be_bytes(v.get(i..i + 2)?.try_into().ok()?)) };
     let ndigits = word(0)? as usize;
     let weight = word(2)? as i32;
     let sign = word(4)? as u16;
@@ -449,16 +494,21 @@ impl CopyIn {
             columns
                 .iter()
                 .map(|c| {
-                    def.columns.iter().position(|d| &d.name == c).ok_or_else(|| {
-                        QueryError::UndefinedColumn {
+                    def.columns
+                        .iter()
+                        .position(|d| &d.name == c)
+                        .ok_or_else(|| QueryError::UndefinedColumn {
                             table: def.name().to_owned(),
                             column: c.clone(),
-                        }
-                    })
+                        })
                 })
                 .collect::<Result<Vec<_>>>()?
         };
-        let builders = def.columns.iter().map(|c| Builder::new(c.sql_type)).collect();
+        let builders = def
+            .columns
+            .iter()
+            .map(|c| Builder::new(c.sql_type))
+            .collect();
         Ok(CopyIn {
             table: def.name().to_owned(),
             def,
@@ -520,11 +570,21 @@ impl CopyIn {
         let table = &self.table;
         let line = self.line;
         match e {
-            QueryError::InvalidText(m) => QueryError::InvalidText(format!("{m} (COPY {table}, line {line})")),
-            QueryError::OutOfRange(m) => QueryError::OutOfRange(format!("{m} (COPY {table}, line {line})")),
-            QueryError::BadCopyFormat(m) => QueryError::BadCopyFormat(format!("{m} (COPY {table}, line {line})")),
-            QueryError::InvalidBinary(m) => QueryError::InvalidBinary(format!("{m} (COPY {table}, row {line})")),
-            QueryError::NotNullViolation { table, column } => QueryError::NotNullViolation { table, column },
+            QueryError::InvalidText(m) => {
+                QueryError::InvalidText(format!("{m} (COPY {table}, line {line})"))
+            }
+            QueryError::OutOfRange(m) => {
+                QueryError::OutOfRange(format!("{m} (COPY {table}, line {line})"))
+            }
+            QueryError::BadCopyFormat(m) => {
+                QueryError::BadCopyFormat(format!("{m} (COPY {table}, line {line})"))
+            }
+            QueryError::InvalidBinary(m) => {
+                QueryError::InvalidBinary(format!("{m} (COPY {table}, row {line})"))
+            }
+            QueryError::NotNullViolation { table, column } => {
+                QueryError::NotNullViolation { table, column }
+            }
             other => other,
         }
     }
@@ -561,7 +621,9 @@ impl CopyIn {
         self.pending = buf[start..].to_vec();
         result?;
         if at_end && !self.pending.is_empty() && !self.ended {
-            return Err(self.context(QueryError::BadCopyFormat("unterminated CSV quoted field".into())));
+            return Err(self.context(QueryError::BadCopyFormat(
+                "unterminated CSV quoted field".into(),
+            )));
         }
         Ok(())
     }
@@ -578,7 +640,8 @@ impl CopyIn {
             while i < b.len() {
                 let c = b[i];
                 if in_quotes {
-                    if c == esc && esc != q && i + 1 < b.len() && (b[i + 1] == q || b[i + 1] == esc) {
+                    if c == esc && esc != q && i + 1 < b.len() && (b[i + 1] == q || b[i + 1] == esc)
+                    {
                         i += 2;
                         continue;
                     }
@@ -617,11 +680,15 @@ impl CopyIn {
             _ => split_text(rec, &self.format)?,
         };
         if values.len() > self.target.len() {
-            return Err(QueryError::BadCopyFormat("extra data after last expected column".into()));
+            return Err(QueryError::BadCopyFormat(
+                "extra data after last expected column".into(),
+            ));
         }
         if values.len() < self.target.len() {
             let missing = &self.def.columns[self.target[values.len()]].name;
-            return Err(QueryError::BadCopyFormat(format!("missing data for column \"{missing}\"")));
+            return Err(QueryError::BadCopyFormat(format!(
+                "missing data for column \"{missing}\""
+            )));
         }
         // Validate the whole row before appending, so builders stay aligned on error.
         let mut row: Vec<Option<&str>> = vec![None; self.def.columns.len()];
@@ -637,7 +704,10 @@ impl CopyIn {
         })
     }
 
-    fn append_row(&mut self, mut f: impl FnMut(&mut Builder, usize, SqlType) -> Result<()>) -> Result<()> {
+    fn append_row(
+        &mut self,
+        mut f: impl FnMut(&mut Builder, usize, SqlType) -> Result<()>,
+    ) -> Result<()> {
         for i in 0..self.def.columns.len() {
             let t = self.def.columns[i].sql_type;
             if let Err(e) = f(&mut self.builders[i], i, t) {
@@ -657,7 +727,12 @@ impl CopyIn {
     /// Drops the first `filled` columns' last value after a failed row. The copy is
     /// aborted anyway, so the simplest correct thing is to drop all buffered rows.
     fn discard_partial(&mut self, _filled: usize) {
-        self.builders = self.def.columns.iter().map(|c| Builder::new(c.sql_type)).collect();
+        self.builders = self
+            .def
+            .columns
+            .iter()
+            .map(|c| Builder::new(c.sql_type))
+            .collect();
         self.rows_in_builders = 0;
         self.batches.clear();
     }
@@ -670,11 +745,19 @@ impl CopyIn {
         let columns: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
         let columns = columns
             .into_iter()
-            .map(|a| if a.len() == n { a } else { new_null_array(a.data_type(), n) })
+            .map(|a| {
+                if a.len() == n {
+                    a
+                } else {
+                    new_null_array(a.data_type(), n)
+                }
+            })
             .collect();
         let batch = RecordBatch::try_new(Arc::clone(&self.def.arrow), columns)
             .map_err(|e| QueryError::DataFusion(Box::new(e.into())))?;
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX / 2);
+        let now = chrono::Utc::now()
+            .timestamp_nanos_opt()
+            .unwrap_or(i64::MAX / 2);
         let wb = self.def.to_write_batch(&batch, now)?;
         self.batches.push(wb);
         self.rows_in_builders = 0;
@@ -688,12 +771,16 @@ impl CopyIn {
             if !self.binary_header_seen {
                 if buf.len() < 19 {
                     if at_end {
-                        return Err(QueryError::BadCopyFormat("COPY file signature not recognized".into()));
+                        return Err(QueryError::BadCopyFormat(
+                            "COPY file signature not recognized".into(),
+                        ));
                     }
                     return Ok(());
                 }
                 if &buf[..11] != BINARY_SIGNATURE {
-                    return Err(QueryError::BadCopyFormat("COPY file signature not recognized".into()));
+                    return Err(QueryError::BadCopyFormat(
+                        "COPY file signature not recognized".into(),
+                    ));
                 }
                 let ext = u32::from_be_bytes(buf[15..19].try_into().expect("4 bytes")) as usize;
                 if buf.len() < 19 + ext {
@@ -703,7 +790,9 @@ impl CopyIn {
                 self.binary_header_seen = true;
             }
             while !self.ended {
-                let Some(count) = buf.get(pos..pos + 2) else { break };
+                let Some(count) = buf.get(pos..pos + 2) else {
+                    break;
+                };
                 let count = i16::from_be_bytes(count.try_into().expect("2 bytes"));
                 if count == -1 {
                     self.ended = true;
@@ -712,7 +801,8 @@ impl CopyIn {
                 }
                 // Find the whole tuple before parsing it.
                 let mut p = pos + 2;
-                let mut fields: Vec<Option<(usize, usize)>> = Vec::with_capacity(count.max(0) as usize);
+                let mut fields: Vec<Option<(usize, usize)>> =
+                    Vec::with_capacity(count.max(0) as usize);
                 let mut complete = true;
                 for _ in 0..count.max(0) {
                     let Some(len) = buf.get(p..p + 4) else {
@@ -757,7 +847,9 @@ impl CopyIn {
                 pos = p;
             }
             if at_end && !self.ended && pos < buf.len() {
-                return Err(QueryError::BadCopyFormat("unexpected EOF in COPY data".into()));
+                return Err(QueryError::BadCopyFormat(
+                    "unexpected EOF in COPY data".into(),
+                ));
             }
             Ok(())
         })();
@@ -782,19 +874,20 @@ fn split_text(rec: &[u8], f: &CopyFormat) -> Result<Vec<Option<String>>> {
     let mut field: Vec<u8> = Vec::new();
     let mut raw: Vec<u8> = Vec::new();
     let mut i = 0;
-    let finish = |field: &mut Vec<u8>, raw: &mut Vec<u8>, out: &mut Vec<Option<String>>| -> Result<()> {
-        let value = if raw.as_slice() == f.null.as_bytes() {
-            None
-        } else {
-            Some(String::from_utf8(std::mem::take(field)).map_err(|_| {
-                QueryError::InvalidText("invalid byte sequence for encoding \"UTF8\"".into())
-            })?)
+    let finish =
+        |field: &mut Vec<u8>, raw: &mut Vec<u8>, out: &mut Vec<Option<String>>| -> Result<()> {
+            let value = if raw.as_slice() == f.null.as_bytes() {
+                None
+            } else {
+                Some(String::from_utf8(std::mem::take(field)).map_err(|_| {
+                    QueryError::InvalidText("invalid byte sequence for encoding \"UTF8\"".into())
+                })?)
+            };
+            field.clear();
+            raw.clear();
+            out.push(value);
+            Ok(())
         };
-        field.clear();
-        raw.clear();
-        out.push(value);
-        Ok(())
-    };
     while i < rec.len() {
         let c = rec[i];
         if c == f.delimiter {
@@ -882,7 +975,11 @@ fn split_csv(rec: &[u8], f: &CopyFormat) -> Result<Vec<Option<String>>> {
     while i < rec.len() {
         let c = rec[i];
         if in_quotes {
-            if c == f.escape && i + 1 < rec.len() && (rec[i + 1] == f.quote || rec[i + 1] == f.escape) && (f.escape != f.quote || rec[i + 1] == f.quote) {
+            if c == f.escape
+                && i + 1 < rec.len()
+                && (rec[i + 1] == f.quote || rec[i + 1] == f.escape)
+                && (f.escape != f.quote || rec[i + 1] == f.quote)
+            {
                 field.push(rec[i + 1]);
                 i += 2;
                 continue;
@@ -904,7 +1001,9 @@ fn split_csv(rec: &[u8], f: &CopyFormat) -> Result<Vec<Option<String>>> {
         i += 1;
     }
     if in_quotes {
-        return Err(QueryError::BadCopyFormat("unterminated CSV quoted field".into()));
+        return Err(QueryError::BadCopyFormat(
+            "unterminated CSV quoted field".into(),
+        ));
     }
     finish(&mut field, quoted, &mut out)?;
     Ok(out)
@@ -918,7 +1017,9 @@ pub struct CopyOut {
 
 impl std::fmt::Debug for CopyOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CopyOut").field("format", &self.format).finish()
+        f.debug_struct("CopyOut")
+            .field("format", &self.format)
+            .finish()
     }
 }
 
@@ -941,7 +1042,13 @@ impl CopyOut {
         let format = self.format;
         let header_done = false;
         let header = format.kind == CopyKind::Csv && format.header;
-        let names: Vec<String> = self.stream.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<String> = self
+            .stream
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let stream = self.stream;
         futures::stream::unfold(
             (stream, format, header_done, header, names, false),
@@ -959,7 +1066,8 @@ impl CopyOut {
                             out.extend_from_slice(&0u32.to_be_bytes());
                         }
                         CopyKind::Csv if header => {
-                            let fields: Vec<Option<String>> = names.iter().cloned().map(Some).collect();
+                            let fields: Vec<Option<String>> =
+                                names.iter().cloned().map(Some).collect();
                             write_csv_row(&mut out, &fields, &format);
                         }
                         _ => {}
@@ -972,7 +1080,10 @@ impl CopyOut {
                         let failed = r.is_err();
                         Some((r, (stream, format, started, header, names, failed)))
                     }
-                    Some(Err(e)) => Some((Err(e.into()), (stream, format, started, header, names, true))),
+                    Some(Err(e)) => Some((
+                        Err(e.into()),
+                        (stream, format, started, header, names, true),
+                    )),
                     None => {
                         if format.kind == CopyKind::Binary {
                             out.extend_from_slice(&(-1i16).to_be_bytes());
@@ -1056,7 +1167,13 @@ fn write_csv_row(out: &mut Vec<u8>, fields: &[Option<String>], f: &CopyFormat) {
                 let b = s.as_bytes();
                 let needs = b.is_empty()
                     || s == &f.null
-                    || b.iter().any(|&c| c == f.delimiter || c == f.quote || c == b'\n' || c == b'\r' || c == f.escape)
+                    || b.iter().any(|&c| {
+                        c == f.delimiter
+                            || c == f.quote
+                            || c == b'\n'
+                            || c == b'\r'
+                            || c == f.escape
+                    })
                     || s == "\\.";
                 if needs {
                     out.push(f.quote);
@@ -1084,7 +1201,10 @@ pub(crate) fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
         DataType::Boolean => {
             let b = a.as_boolean();
             for i in 0..n {
-                out.push(b.is_valid(i).then(|| if b.value(i) { "t" } else { "f" }.to_owned()));
+                out.push(
+                    b.is_valid(i)
+                        .then(|| if b.value(i) { "t" } else { "f" }.to_owned()),
+                );
             }
         }
         DataType::Float64 => {
@@ -1109,7 +1229,8 @@ pub(crate) fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
             }
         }
         DataType::Timestamp(_, tz) => {
-            let t = arrow::compute::cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, tz.clone()))?;
+            let t =
+                arrow::compute::cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, tz.clone()))?;
             return text_values(&t);
         }
         _ => {
@@ -1185,7 +1306,12 @@ fn numeric_binary(v: i128, scale: i8) -> Vec<u8> {
     let frac_groups: Vec<i16> = frac_digits
         .as_bytes()
         .chunks(4)
-        .map(|c| std::str::from_utf8(c).expect("digits").parse().expect("digits"))
+        .map(|c| {
+            std::str::from_utf8(c)
+                .expect("digits")
+                .parse()
+                .expect("digits")
+        })
         .collect();
     let mut digits: Vec<i16> = int_groups.iter().chain(&frac_groups).copied().collect();
     let mut weight = int_groups.len() as i16 - 1;
@@ -1223,7 +1349,15 @@ mod tests {
     fn text_fields_unescape_and_mark_nulls() {
         let f = text_format();
         let v = split_text(b"a\\tb\t\\N\t\\\\N\tx\\101", &f).unwrap();
-        assert_eq!(v, vec![Some("a\tb".into()), None, Some("\\N".into()), Some("xA".into())]);
+        assert_eq!(
+            v,
+            vec![
+                Some("a\tb".into()),
+                None,
+                Some("\\N".into()),
+                Some("xA".into())
+            ]
+        );
     }
 
     #[test]
@@ -1237,16 +1371,33 @@ mod tests {
             escape: b'"',
         };
         let v = split_csv(b"a,\"b,\"\"c\"\"\",,\"\"", &f).unwrap();
-        assert_eq!(v, vec![Some("a".into()), Some("b,\"c\"".into()), None, Some(String::new())]);
+        assert_eq!(
+            v,
+            vec![
+                Some("a".into()),
+                Some("b,\"c\"".into()),
+                None,
+                Some(String::new())
+            ]
+        );
         assert!(split_csv(b"\"open", &f).is_err());
     }
 
     #[test]
     fn numeric_binary_round_trips() {
-        for (v, s) in [(123_456i128, 2i8), (-5, 3), (0, 2), (100_000_000, 0), (1, 6), (12_345_678_901_234, 4)] {
+        for (v, s) in [
+            (123_456i128, 2i8),
+            (-5, 3),
+            (0, 2),
+            (100_000_000, 0),
+            (1, 6),
+            (12_345_678_901_234, 4),
+        ] {
             let bin = numeric_binary(v, s);
             let text = numeric_binary_to_text(&bin).unwrap();
-            let back = arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(&text, 38, s).unwrap();
+            let back =
+                arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(&text, 38, s)
+                    .unwrap();
             assert_eq!(back, v, "{v} scale {s} -> {text}");
         }
     }

@@ -99,9 +99,7 @@ pub fn parse_interval(s: &str) -> Result<i64> {
         ))
     };
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(bad)?;
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (n, unit) = t.split_at(split);
     let n: i64 = n.parse().map_err(|_| bad())?;
     let unit_ns: i64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -227,7 +225,8 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         )));
     }
     let opts = table_options(&ct.table_options)?;
-    let cols: Vec<(String, SqlType, bool)> = ct.columns.iter().map(column).collect::<Result<_>>()?;
+    let cols: Vec<(String, SqlType, bool)> =
+        ct.columns.iter().map(column).collect::<Result<_>>()?;
     let find = |n: &str| cols.iter().find(|c| c.0 == n);
 
     let time_column = match &opts.time_column {

@@ -20,7 +20,9 @@ pub enum QueryError {
     UndefinedColumn { table: String, column: String },
     #[error("column \"{column}\" of relation \"{table}\" already exists")]
     DuplicateColumn { table: String, column: String },
-    #[error("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")]
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
     NotNullViolation { table: String, column: String },
     #[error("invalid table definition: {0}")]
     InvalidDefinition(String),
@@ -63,7 +65,9 @@ impl From<DataFusionError> for QueryError {
                 Ok(q) => *q,
                 Err(inner) => match inner.downcast::<StorageError>() {
                     Ok(s) => QueryError::Storage(*s),
-                    Err(inner) => QueryError::DataFusion(Box::new(DataFusionError::External(inner))),
+                    Err(inner) => {
+                        QueryError::DataFusion(Box::new(DataFusionError::External(inner)))
+                    }
                 },
             },
             DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {

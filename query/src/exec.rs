@@ -89,7 +89,12 @@ impl DisplayAs for StrataScanExec {
         if !matches!(t, DisplayFormatType::TreeRender) {
             write!(f, "StrataScanExec: ")?;
         }
-        write!(f, "table={}{sep}projection=[{}]", self.def.name(), cols.join(", "))?;
+        write!(
+            f,
+            "table={}{sep}projection=[{}]",
+            self.def.name(),
+            cols.join(", ")
+        )?;
         let r = self.request.time_range;
         if r != TimeRange::ALL {
             write!(f, "{sep}time=[{}, {})", fmt_ts(r.start), fmt_ts(r.end))?;

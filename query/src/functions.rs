@@ -11,8 +11,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::async_udf::{AsyncScalarUDF, AsyncScalarUDFImpl};
 use datafusion::logical_expr::{
-    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use parking_lot::RwLock;
 
@@ -58,9 +57,9 @@ pub fn current_setting(settings: Arc<RwLock<Settings>>) -> ScalarUDF {
             match &args[0] {
                 ColumnarValue::Scalar(s) => {
                     let name = match s {
-                        ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v) => {
-                            v.clone()
-                        }
+                        ScalarValue::Utf8(v)
+                        | ScalarValue::Utf8View(v)
+                        | ScalarValue::LargeUtf8(v) => v.clone(),
                         _ => None,
                     };
                     Ok(ColumnarValue::Scalar(ScalarValue::Utf8(lookup(
@@ -94,14 +93,19 @@ pub fn to_regtype() -> ScalarUDF {
             match &args[0] {
                 ColumnarValue::Scalar(s) => {
                     let name = match s {
-                        ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v) => v.clone(),
+                        ScalarValue::Utf8(v)
+                        | ScalarValue::Utf8View(v)
+                        | ScalarValue::LargeUtf8(v) => v.clone(),
                         _ => None,
                     };
-                    Ok(ColumnarValue::Scalar(ScalarValue::Int32(lookup(name.as_deref()))))
+                    Ok(ColumnarValue::Scalar(ScalarValue::Int32(lookup(
+                        name.as_deref(),
+                    ))))
                 }
                 ColumnarValue::Array(a) => {
                     let a = arrow::compute::cast(a, &DataType::Utf8)?;
-                    let out: arrow::array::Int32Array = a.as_string::<i32>().iter().map(lookup).collect();
+                    let out: arrow::array::Int32Array =
+                        a.as_string::<i32>().iter().map(lookup).collect();
                     Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
                 }
             }
@@ -118,12 +122,10 @@ pub fn pg_get_serial_sequence() -> ScalarUDF {
         DataType::Utf8,
         Volatility::Stable,
         Arc::new(|args: &[ColumnarValue]| {
-            let rows = args
-                .iter()
-                .find_map(|a| match a {
-                    ColumnarValue::Array(a) => Some(a.len()),
-                    ColumnarValue::Scalar(_) => None,
-                });
+            let rows = args.iter().find_map(|a| match a {
+                ColumnarValue::Array(a) => Some(a.len()),
+                ColumnarValue::Scalar(_) => None,
+            });
             Ok(match rows {
                 Some(n) => ColumnarValue::Array(arrow::array::new_null_array(&DataType::Utf8, n)),
                 None => ColumnarValue::Scalar(ScalarValue::Utf8(None)),
@@ -134,7 +136,10 @@ pub fn pg_get_serial_sequence() -> ScalarUDF {
 
 /// OIDs of the built-in types Strata uses, by name and common alias.
 fn type_oid(name: &str) -> Option<i32> {
-    let n = name.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
+    let n = name
+        .trim()
+        .trim_start_matches("pg_catalog.")
+        .to_ascii_lowercase();
     Some(match n.as_str() {
         "bool" | "boolean" => 16,
         "bytea" => 17,
@@ -217,10 +222,9 @@ impl AsyncScalarUDFImpl for PgSleep {
             }
         };
         if !seconds.is_finite() || seconds > 86_400.0 * 365.0 {
-            return Err(QueryError::InvalidText(format!(
-                "pg_sleep: invalid duration {seconds} s"
-            ))
-            .into());
+            return Err(
+                QueryError::InvalidText(format!("pg_sleep: invalid duration {seconds} s")).into(),
+            );
         }
         if seconds > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(seconds)).await;

@@ -80,8 +80,15 @@ mod tests {
     #[test]
     fn long_chains_are_rejected_and_long_lists_are_not() {
         assert!(check_depth(&format!("SELECT 1{}", " + 1".repeat(5_000))).is_err());
-        assert!(check_depth(&format!("SELECT {}1{}", "(".repeat(2_000), ")".repeat(2_000))).is_err());
-        let values: Vec<String> = (0..50_000).map(|i| format!("({i}, -{i}, 'x' || 'y')")).collect();
+        assert!(check_depth(&format!(
+            "SELECT {}1{}",
+            "(".repeat(2_000),
+            ")".repeat(2_000)
+        ))
+        .is_err());
+        let values: Vec<String> = (0..50_000)
+            .map(|i| format!("({i}, -{i}, 'x' || 'y')"))
+            .collect();
         assert!(check_depth(&format!("INSERT INTO t VALUES {}", values.join(", "))).is_ok());
         let list: Vec<String> = (0..50_000).map(|i| i.to_string()).collect();
         assert!(check_depth(&format!("SELECT * FROM t WHERE x IN ({})", list.join(","))).is_ok());

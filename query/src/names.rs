@@ -17,7 +17,12 @@ pub fn output_names(statement: &Statement, current: &[String]) -> Option<Vec<Str
     let items = select_items(q)?;
     let wildcards = items
         .iter()
-        .filter(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+        .filter(|i| {
+            matches!(
+                i,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        })
         .count();
     let named = items.len() - wildcards;
     if wildcards > 1 || (wildcards == 0 && named != current.len()) || named > current.len() {
@@ -29,9 +34,12 @@ pub fn output_names(statement: &Statement, current: &[String]) -> Option<Vec<Str
         match item {
             SelectItem::UnnamedExpr(e) => out.push(expr_name(e)),
             SelectItem::ExprWithAlias { alias, .. } => out.push(ident_name(alias)),
-            SelectItem::ExprWithAliases { aliases, .. } => {
-                out.push(aliases.first().map(ident_name).unwrap_or_else(|| "?column?".into()))
-            }
+            SelectItem::ExprWithAliases { aliases, .. } => out.push(
+                aliases
+                    .first()
+                    .map(ident_name)
+                    .unwrap_or_else(|| "?column?".into()),
+            ),
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                 let start = out.len();
                 out.extend(current[start..start + expansion].iter().cloned());
@@ -64,7 +72,9 @@ fn expr_name(e: &Expr) -> String {
             .and_then(|p| p.as_ident())
             .map(|i| i.value.to_lowercase())
             .unwrap_or_else(|| "?column?".into()),
-        Expr::Cast { expr, data_type, .. } => match expr.as_ref() {
+        Expr::Cast {
+            expr, data_type, ..
+        } => match expr.as_ref() {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Function(_) => {
                 expr_name(expr)
             }
@@ -107,7 +117,9 @@ mod tests {
     use datafusion::sql::sqlparser::parser::Parser;
 
     fn names(sql: &str, current: &[&str]) -> Option<Vec<String>> {
-        let s = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
+        let s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
         let current: Vec<String> = current.iter().map(|s| s.to_string()).collect();
         output_names(&s, &current)
     }
@@ -127,7 +139,11 @@ mod tests {
             vec!["a", "b", "now"]
         );
         assert_eq!(
-            names("SELECT count(*) FROM a UNION ALL SELECT sum(x) FROM b", &["count(*)"]).unwrap(),
+            names(
+                "SELECT count(*) FROM a UNION ALL SELECT sum(x) FROM b",
+                &["count(*)"]
+            )
+            .unwrap(),
             vec!["count"]
         );
         assert!(names("SELECT a, b FROM t", &["a"]).is_none());

@@ -39,7 +39,11 @@ fn format_float(v: f64, extra: i32, dig: i32, shortest: impl Fn(f64) -> String) 
         let (n, d, e) = decompose(&s);
         (n, d.trim_end_matches('0').to_owned(), e)
     };
-    let digits = if digits.is_empty() { "0".to_owned() } else { digits };
+    let digits = if digits.is_empty() {
+        "0".to_owned()
+    } else {
+        digits
+    };
     let mut out = String::new();
     if negative {
         out.push('-');
@@ -170,7 +174,10 @@ mod tests {
     fn timestamps_print_like_postgres() {
         let t = 1_704_067_200_000_000_000; // 2024-01-01 00:00:00 UTC
         assert_eq!(timestamptz(t, "UTC"), "2024-01-01 00:00:00+00");
-        assert_eq!(timestamptz(t + 1_500_000, "UTC"), "2024-01-01 00:00:00.0015+00");
+        assert_eq!(
+            timestamptz(t + 1_500_000, "UTC"),
+            "2024-01-01 00:00:00.0015+00"
+        );
         assert_eq!(timestamptz(t, "Asia/Kolkata"), "2024-01-01 05:30:00+05:30");
         assert_eq!(timestamptz(t, "America/New_York"), "2023-12-31 19:00:00-05");
         assert_eq!(timestamp(t - 1_000), "2023-12-31 23:59:59.999999");

@@ -191,7 +191,11 @@ pub async fn write_batch(
 
 /// The single-row `count` batch DataFusion expects from DML.
 pub fn count_batch(rows: u64) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
     let col: ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
     RecordBatch::try_new(schema, vec![col]).expect("count batch matches its schema")
 }

@@ -11,7 +11,7 @@
 //! equalities on one tag.
 
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{BinaryExpr, Between, Expr, Operator};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use strata_storage::{ScanRequest, TagFilter, TimeRange};
 
 use crate::table::{Role, TableDef};
@@ -161,9 +161,9 @@ fn time_ns(v: &ScalarValue) -> Option<i64> {
 
 fn string(v: &ScalarValue) -> Option<String> {
     match v {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
-            Some(s.clone())
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => Some(s.clone()),
         _ => None,
     }
 }

@@ -49,8 +49,13 @@ fn array_agg_subquery(q: &Query) -> Option<Expr> {
     let SetExpr::Select(select) = q.body.as_ref() else {
         return None;
     };
-    let simple_group = matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
-    if q.limit_clause.is_some() || select.distinct.is_some() || !simple_group || select.projection.len() != 1 {
+    let simple_group =
+        matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    if q.limit_clause.is_some()
+        || select.distinct.is_some()
+        || !simple_group
+        || select.projection.len() != 1
+    {
         return None;
     }
     let item = match &select.projection[0] {

@@ -132,7 +132,12 @@ impl Prepared {
         }
         let mut entries: Vec<(usize, Option<DataType>)> = types
             .into_iter()
-            .filter_map(|(k, v)| k.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, v)))
+            .filter_map(|(k, v)| {
+                k.trim_start_matches('$')
+                    .parse::<usize>()
+                    .ok()
+                    .map(|i| (i, v))
+            })
             .collect();
         entries.sort_by_key(|(i, _)| *i);
         let n = entries.last().map_or(0, |(i, _)| *i);
@@ -209,10 +214,8 @@ impl QueryEngine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         let catalog = MemoryCatalogProvider::new();
-        catalog
-            .register_schema("public", Arc::new(StrataSchema::new(Arc::clone(&engine))))?;
-        catalog
-            .register_schema("system", Arc::new(SystemSchema::new(Arc::clone(&engine))))?;
+        catalog.register_schema("public", Arc::new(StrataSchema::new(Arc::clone(&engine))))?;
+        catalog.register_schema("system", Arc::new(SystemSchema::new(Arc::clone(&engine))))?;
         ctx.register_catalog(database, Arc::new(catalog));
         datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
             .map_err(|e| QueryError::from(*e))?;
@@ -323,9 +326,16 @@ impl Session {
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         crate::limits::check_depth(sql)?;
         let statements = self.parser.parse(sql).map_err(|e| {
-            QueryError::Syntax(e.to_string().trim_start_matches("sql parser error: ").to_owned())
+            QueryError::Syntax(
+                e.to_string()
+                    .trim_start_matches("sql parser error: ")
+                    .to_owned(),
+            )
         })?;
-        Ok(statements.into_iter().map(crate::rewrite::rewrite).collect())
+        Ok(statements
+            .into_iter()
+            .map(crate::rewrite::rewrite)
+            .collect())
     }
 
     /// Plans a statement. `param_hints` are the parameter types a client declared (Parse
@@ -333,9 +343,9 @@ impl Session {
     pub async fn prepare(&self, statement: Statement) -> Result<Prepared> {
         match &statement {
             Statement::Query(_) | Statement::Insert(_) => self.plan(statement).await,
-            Statement::Explain { statement: inner, .. }
-                if matches!(inner.as_ref(), Statement::Query(_) | Statement::Insert(_)) =>
-            {
+            Statement::Explain {
+                statement: inner, ..
+            } if matches!(inner.as_ref(), Statement::Query(_) | Statement::Insert(_)) => {
                 self.plan(statement).await
             }
             Statement::Explain { .. } => {
@@ -376,7 +386,11 @@ impl Session {
     }
 
     /// Runs a prepared statement with parameter values (extended protocol) or none.
-    pub async fn execute(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+    pub async fn execute(
+        &self,
+        prepared: &Prepared,
+        params: Option<ParamValues>,
+    ) -> Result<Output> {
         match prepared {
             Prepared::Plan {
                 statement,
@@ -620,12 +634,17 @@ impl Session {
             )
         } else {
             let value = settings.get(name)?;
-            RecordBatch::try_new(show_schema(name), vec![Arc::new(StringArray::from(vec![value]))])
+            RecordBatch::try_new(
+                show_schema(name),
+                vec![Arc::new(StringArray::from(vec![value]))],
+            )
         }
         .map_err(|e| QueryError::DataFusion(Box::new(e.into())))?;
         let schema = batch.schema();
         let stream = futures::stream::iter(vec![Ok(batch)]);
-        Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(schema, stream))))
+        Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
+            schema, stream,
+        ))))
     }
 }
 
@@ -640,7 +659,9 @@ fn renamed(stream: SendableRecordBatchStream, schema: SchemaRef) -> SendableReco
                 .fields()
                 .iter()
                 .zip(b.schema().fields())
-                .map(|(want, got)| Field::new(want.name(), got.data_type().clone(), got.is_nullable()))
+                .map(|(want, got)| {
+                    Field::new(want.name(), got.data_type().clone(), got.is_nullable())
+                })
                 .collect();
             RecordBatch::try_new(Arc::new(Schema::new(fields)), b.columns().to_vec())
                 .map_err(Into::into)
@@ -664,7 +685,10 @@ fn show_schema(name: &str) -> SchemaRef {
 }
 
 fn show_name(variable: &[ast::Ident]) -> String {
-    let words: Vec<String> = variable.iter().map(|i| i.value.to_ascii_lowercase()).collect();
+    let words: Vec<String> = variable
+        .iter()
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
     match words.join(" ").as_str() {
         "transaction isolation level" => "transaction_isolation".into(),
         "time zone" => "timezone".into(),
@@ -720,7 +744,9 @@ fn unsupported_statement(s: &Statement) -> QueryError {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| QueryError::DataFusion(Box::new(datafusion::error::DataFusionError::External(Box::new(e)))))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        QueryError::DataFusion(Box::new(datafusion::error::DataFusionError::External(
+            Box::new(e),
+        )))
+    })?
 }

@@ -131,14 +131,16 @@ impl Settings {
             value: value.to_owned(),
         };
         let stored = match name.as_str() {
-            "client_encoding" => match value.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
-                "utf8" | "unicode" => "UTF8".to_owned(),
-                _ => {
-                    return Err(QueryError::Unsupported(format!(
-                        "client_encoding {value:?} (only UTF8)"
-                    )))
+            "client_encoding" => {
+                match value.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+                    "utf8" | "unicode" => "UTF8".to_owned(),
+                    _ => {
+                        return Err(QueryError::Unsupported(format!(
+                            "client_encoding {value:?} (only UTF8)"
+                        )))
+                    }
                 }
-            },
+            }
             "standard_conforming_strings" => match parse_bool(value) {
                 Some(true) => "on".to_owned(),
                 Some(false) => {
@@ -185,7 +187,12 @@ impl Settings {
                         let style = current.split(',').next().unwrap_or("ISO").trim().to_owned();
                         out.insert(0, style);
                     } else {
-                        let order = current.split(',').nth(1).unwrap_or(" MDY").trim().to_owned();
+                        let order = current
+                            .split(',')
+                            .nth(1)
+                            .unwrap_or(" MDY")
+                            .trim()
+                            .to_owned();
                         out.push(order);
                     }
                 }
@@ -291,10 +298,16 @@ mod tests {
         ));
         assert_eq!(s.set("DateStyle", "ISO").unwrap(), "ISO, MDY");
         assert_eq!(s.set("datestyle", "DMY").unwrap(), "ISO, DMY");
-        assert!(matches!(s.set("no_such_thing", "1"), Err(QueryError::UnknownSetting(_))));
+        assert!(matches!(
+            s.set("no_such_thing", "1"),
+            Err(QueryError::UnknownSetting(_))
+        ));
         assert!(s.set("myapp.flag", "x").is_ok());
         assert_eq!(s.get("myapp.flag").unwrap(), "x");
-        assert!(matches!(s.set("client_encoding", "LATIN1"), Err(QueryError::Unsupported(_))));
+        assert!(matches!(
+            s.set("client_encoding", "LATIN1"),
+            Err(QueryError::Unsupported(_))
+        ));
         assert!(s.set("TimeZone", "Europe/Berlin").is_ok());
         assert!(s.set("TimeZone", "Mars/Olympus").is_err());
         s.reset("timezone").unwrap();

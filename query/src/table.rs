@@ -117,7 +117,11 @@ impl TableDef {
 
     /// The Arrow schema of `projection` (indices into `columns`).
     pub fn project(&self, projection: &[usize]) -> SchemaRef {
-        Arc::new(self.arrow.project(projection).expect("projection within schema"))
+        Arc::new(
+            self.arrow
+                .project(projection)
+                .expect("projection within schema"),
+        )
     }
 
     /// Converts a batch the engine returned for `projection` to the declared types.
@@ -167,18 +171,33 @@ impl TableDef {
                     )?);
                 }
                 Role::Tag => {
-                    let i = self.storage.tags.iter().position(|t| *t == c.name).expect("tag of this table");
+                    let i = self
+                        .storage
+                        .tags
+                        .iter()
+                        .position(|t| *t == c.name)
+                        .expect("tag of this table");
                     tags[i] = Some(cast_checked(a, &DataType::Utf8)?);
                 }
                 Role::Field(ty) => {
-                    let i = self.storage.fields.iter().position(|f| f.name == c.name).expect("field of this table");
+                    let i = self
+                        .storage
+                        .fields
+                        .iter()
+                        .position(|f| f.name == c.name)
+                        .expect("field of this table");
                     fields[i] = Some((ty, to_physical(a, c.sql_type)?));
                 }
             }
         }
-        let tags: Vec<ArrayRef> = tags.into_iter().map(|t| t.expect("every tag is a column")).collect();
-        let fields: Vec<(FieldType, ArrayRef)> =
-            fields.into_iter().map(|f| f.expect("every field is a column")).collect();
+        let tags: Vec<ArrayRef> = tags
+            .into_iter()
+            .map(|t| t.expect("every tag is a column"))
+            .collect();
+        let fields: Vec<(FieldType, ArrayRef)> = fields
+            .into_iter()
+            .map(|f| f.expect("every field is a column"))
+            .collect();
         if let Some(t) = &time_holder {
             time = Some(t.as_primitive::<TimestampNanosecondType>());
         }
@@ -199,7 +218,9 @@ impl TableDef {
                     Value::Null
                 } else {
                     match ty {
-                        FieldType::Float => Value::Float(a.as_primitive::<Float64Type>().value(row)),
+                        FieldType::Float => {
+                            Value::Float(a.as_primitive::<Float64Type>().value(row))
+                        }
                         FieldType::Integer => {
                             Value::Integer(a.as_primitive::<Int64Type>().value(row))
                         }
@@ -236,11 +257,16 @@ fn to_declared(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
         // Dates are stored as days in an integer field.
         (SqlType::Date, DataType::Int64) => {
             let days = cast_checked(a, &DataType::Int32)?;
-            Arc::new(days.as_primitive::<Int32Type>().reinterpret_cast::<Date32Type>())
+            Arc::new(
+                days.as_primitive::<Int32Type>()
+                    .reinterpret_cast::<Date32Type>(),
+            )
         }
         // Timestamps stored in an integer field are nanoseconds.
         (SqlType::Timestamp | SqlType::Timestamptz, DataType::Int64) => {
-            let ns = a.as_primitive::<Int64Type>().reinterpret_cast::<TimestampNanosecondType>();
+            let ns = a
+                .as_primitive::<Int64Type>()
+                .reinterpret_cast::<TimestampNanosecondType>();
             let ns: ArrayRef = Arc::new(ns);
             cast(&ns, &target).map_err(|e| QueryError::InvalidText(e.to_string()))?
         }
@@ -254,7 +280,9 @@ fn to_physical(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
     let out: ArrayRef = match t {
         SqlType::Date => {
             let d = cast_checked(a, &DataType::Date32)?;
-            let days = d.as_primitive::<Date32Type>().reinterpret_cast::<Int32Type>();
+            let days = d
+                .as_primitive::<Date32Type>()
+                .reinterpret_cast::<Int32Type>();
             cast_checked(&(Arc::new(days) as ArrayRef), &DataType::Int64)?
         }
         SqlType::Timestamp | SqlType::Timestamptz => {

@@ -339,7 +339,10 @@ mod tests {
             ..Default::default()
         };
         let err = Config::load(&flags, no_env).unwrap_err();
-        assert!(matches!(err, ConfigError::DefaultPasswordExposed { .. }), "{err}");
+        assert!(
+            matches!(err, ConfigError::DefaultPasswordExposed { .. }),
+            "{err}"
+        );
         let env = |k: &str| (k == "STRATA_PASSWORD").then(|| "s3cret".to_owned());
         assert!(Config::load(&flags, env).is_ok());
     }

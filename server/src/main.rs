@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use strata_server::config::{Config, Overrides};
 
 #[derive(Parser, Debug)]
-#[command(name = "strata", version, about = "Strata: a time-series database that speaks PostgreSQL")]
+#[command(
+    name = "strata",
+    version,
+    about = "Strata: a time-series database that speaks PostgreSQL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -27,10 +27,16 @@ pub fn ensure_certificate(cfg: &TlsConfig, data_dir: &Path) -> Result<(PathBuf, 
         return Ok((cert, key));
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    let generated = rcgen::generate_simple_self_signed(names).context("generating a certificate")?;
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let generated =
+        rcgen::generate_simple_self_signed(names).context("generating a certificate")?;
     write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
-    std::fs::write(&cert, generated.cert.pem()).with_context(|| format!("writing {}", cert.display()))?;
+    std::fs::write(&cert, generated.cert.pem())
+        .with_context(|| format!("writing {}", cert.display()))?;
     tracing::info!(cert = %cert.display(), "created a self-signed TLS certificate");
     Ok((cert, key))
 }
@@ -53,17 +59,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 /// A TLS acceptor for the certificate chain and private key at these paths.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let certs: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut BufReader::new(File::open(cert).with_context(|| format!("opening {}", cert.display()))?))
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("reading certificates from {}", cert.display()))?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut BufReader::new(
+        File::open(cert).with_context(|| format!("opening {}", cert.display()))?,
+    ))
+    .collect::<Result<_, _>>()
+    .with_context(|| format!("reading certificates from {}", cert.display()))?;
     if certs.is_empty() {
         bail!("{} holds no certificate", cert.display());
     }
-    let key: PrivateKeyDer<'static> =
-        rustls_pemfile::private_key(&mut BufReader::new(File::open(key).with_context(|| format!("opening {}", key.display()))?))
-            .with_context(|| format!("reading the private key from {}", key.display()))?
-            .with_context(|| format!("{} holds no private key", key.display()))?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut BufReader::new(
+        File::open(key).with_context(|| format!("opening {}", key.display()))?,
+    ))
+    .with_context(|| format!("reading the private key from {}", key.display()))?
+    .with_context(|| format!("{} holds no private key", key.display()))?;
     let config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)

@@ -21,8 +21,12 @@ async fn acknowledged_inserts_and_copy_survive_sigkill() {
     c.batch_execute("CREATE TABLE k (time timestamptz, host text, seq bigint)")
         .await
         .unwrap();
-    c.batch_execute("CREATE TABLE ref (id bigint, name text)").await.unwrap();
-    c.batch_execute("INSERT INTO ref VALUES (1, 'one'), (2, 'two')").await.unwrap();
+    c.batch_execute("CREATE TABLE ref (id bigint, name text)")
+        .await
+        .unwrap();
+    c.batch_execute("INSERT INTO ref VALUES (1, 'one'), (2, 'two')")
+        .await
+        .unwrap();
 
     // COPY 10,000 rows, acknowledged.
     let mut text = String::new();
@@ -57,7 +61,10 @@ async fn acknowledged_inserts_and_copy_survive_sigkill() {
     s.kill9();
     writer.await.unwrap();
     let acked = acked.load(Ordering::SeqCst);
-    assert!(acked > 0, "the writer got no acknowledgement before the kill");
+    assert!(
+        acked > 0,
+        "the writer got no acknowledgement before the kill"
+    );
 
     let s = Server::start_in(&data, &[]);
     let c = s.client().await;
@@ -67,12 +74,18 @@ async fn acknowledged_inserts_and_copy_survive_sigkill() {
         .unwrap();
     assert_eq!(r.get::<_, i64>(0), 10_000);
     let r = c
-        .query_one("SELECT count(*), min(seq), max(seq) FROM k WHERE host = 'w'", &[])
+        .query_one(
+            "SELECT count(*), min(seq), max(seq) FROM k WHERE host = 'w'",
+            &[],
+        )
         .await
         .unwrap();
     let (n, min, max): (i64, Option<i64>, Option<i64>) = (r.get(0), r.get(1), r.get(2));
     // Every acknowledged insert is there; the one in flight at the kill may be too.
-    assert!(n as u64 >= acked && n as u64 <= acked + 1, "found {n}, acknowledged {acked}");
+    assert!(
+        n as u64 >= acked && n as u64 <= acked + 1,
+        "found {n}, acknowledged {acked}"
+    );
     assert_eq!(min, Some(100_000));
     assert_eq!(max, Some(100_000 + n - 1));
     let r = c.query_one("SELECT count(*) FROM ref", &[]).await.unwrap();

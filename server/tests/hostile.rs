@@ -35,9 +35,13 @@ impl Raw {
         loop {
             match raw.next().await.expect("server closed during startup") {
                 backend::Message::AuthenticationSasl(_) => {
-                    let s = ScramSha256::new(common::PASSWORD.as_bytes(), ChannelBinding::unsupported());
+                    let s = ScramSha256::new(
+                        common::PASSWORD.as_bytes(),
+                        ChannelBinding::unsupported(),
+                    );
                     let mut out = BytesMut::new();
-                    frontend::sasl_initial_response("SCRAM-SHA-256", s.message(), &mut out).unwrap();
+                    frontend::sasl_initial_response("SCRAM-SHA-256", s.message(), &mut out)
+                        .unwrap();
                     raw.stream.write_all(&out).await.unwrap();
                     scram = Some(s);
                 }
@@ -102,7 +106,10 @@ impl Raw {
 }
 
 async fn count(c: &tokio_postgres::Client) -> i64 {
-    c.query_one("SELECT count(*) FROM k", &[]).await.unwrap().get(0)
+    c.query_one("SELECT count(*) FROM k", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 async fn seeded(s: &Server) -> tokio_postgres::Client {
@@ -170,7 +177,10 @@ async fn malformed_messages_end_only_their_connection() {
     bad.put_i32(8);
     bad.put_i32(0);
     let (codes, closed) = raw.send_and_collect(&bad).await;
-    assert!(closed || !codes.is_empty(), "unknown message type was accepted");
+    assert!(
+        closed || !codes.is_empty(),
+        "unknown message type was accepted"
+    );
 
     let mut raw = Raw::connect(&s).await;
     let mut bad = BytesMut::new();
@@ -202,7 +212,10 @@ async fn a_client_vanishing_mid_copy_stores_nothing() {
         futures::pin_mut!(sink);
         let mut rows = String::new();
         for i in 0..1000 {
-            rows.push_str(&format!("2024-02-01 00:00:{:02}.{i:03}+00\tz\t{i}\n", i % 60));
+            rows.push_str(&format!(
+                "2024-02-01 00:00:{:02}.{i:03}+00\tz\t{i}\n",
+                i % 60
+            ));
         }
         sink.send(bytes::Bytes::from(rows)).await.unwrap();
         sink.flush().await.unwrap();
@@ -223,18 +236,30 @@ async fn huge_and_pathological_queries_get_errors() {
         q.push_str("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     }
     let e = c.simple_query(&q).await.unwrap_err();
-    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("54000"), "{e}");
+    assert_eq!(
+        e.as_db_error().map(|d| d.code().code()),
+        Some("54000"),
+        "{e}"
+    );
     drop(q);
     assert_eq!(count(&c).await, 2);
 
     let deep = format!("SELECT {}1{}", "(".repeat(100_000), ")".repeat(100_000));
     let e = c.simple_query(&deep).await.unwrap_err();
-    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("54001"), "{e}");
+    assert_eq!(
+        e.as_db_error().map(|d| d.code().code()),
+        Some("54001"),
+        "{e}"
+    );
     // A long operator chain would overflow the stack in the recursive passes; it is
     // refused up front (54001), while one just under the limit is planned and run.
     let deep = format!("SELECT 1{}", " + 1".repeat(50_000));
     let e = c.simple_query(&deep).await.unwrap_err();
-    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("54001"), "{e}");
+    assert_eq!(
+        e.as_db_error().map(|d| d.code().code()),
+        Some("54001"),
+        "{e}"
+    );
     let ok = format!("SELECT 1{}", " + 1".repeat(900));
     let r = c.query_one(ok.as_str(), &[]).await.unwrap();
     assert_eq!(r.get::<_, i64>(0), 901);

@@ -32,11 +32,19 @@ fn psql(s: &Server, sslmode: &str, script: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("psql must be installed (Debian package postgresql-client)");
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "psql failed:\nscript:\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "psql failed:\nscript:\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     stdout
 }
 
@@ -67,7 +75,13 @@ fn psql_quick_start_and_meta_commands() {
     let out = psql(&s, "disable", "\\dt\n");
     assert!(out.contains("cpu"), "\\dt:\n{out}");
     let out = psql(&s, "disable", "\\d cpu\n");
-    for col in ["time", "host", "usage", "timestamp with time zone", "double precision"] {
+    for col in [
+        "time",
+        "host",
+        "usage",
+        "timestamp with time zone",
+        "double precision",
+    ] {
         assert!(out.contains(col), "\\d cpu lacks {col}:\n{out}");
     }
     let out = psql(&s, "disable", "\\l\n");
@@ -75,7 +89,14 @@ fn psql_quick_start_and_meta_commands() {
     let out = psql(&s, "disable", "\\dn\n");
     assert!(out.contains("public"), "\\dn:\n{out}");
     let out = psql(&s, "disable", "\\du\n");
-    assert!(out.contains("strata") || out.contains("Role name"), "\\du:\n{out}");
-    let out = psql(&s, "require", "SELECT table_name, segments FROM system.tables;\n");
+    assert!(
+        out.contains("strata") || out.contains("Role name"),
+        "\\du:\n{out}"
+    );
+    let out = psql(
+        &s,
+        "require",
+        "SELECT table_name, segments FROM system.tables;\n",
+    );
     assert!(out.contains("cpu"), "{out}");
 }

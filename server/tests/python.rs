@@ -35,6 +35,9 @@ fn psycopg_asyncpg_and_sqlalchemy_work() {
         .expect("running python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "python clients failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "python clients failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("all client checks passed"), "{stdout}");
 }

@@ -41,7 +41,9 @@ impl sqllogictest::AsyncDB for Conn {
         let mut count = 0;
         for m in &msgs {
             match m {
-                tokio_postgres::SimpleQueryMessage::RowDescription(cols) => width = Some(cols.len()),
+                tokio_postgres::SimpleQueryMessage::RowDescription(cols) => {
+                    width = Some(cols.len())
+                }
                 tokio_postgres::SimpleQueryMessage::Row(r) => {
                     width = Some(r.len());
                     rows.push(

@@ -21,9 +21,9 @@ fn code(e: &tokio_postgres::Error) -> String {
 fn simple_rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
     msgs.iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(
-                (0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect(),
-            ),
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+            }
             _ => None,
         })
         .collect()
@@ -115,8 +115,14 @@ async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
         ("SELEC 1", "42601"),
         ("SELECT * FROM nope", "42P01"),
         ("SELECT nope FROM cpu", "42703"),
-        ("CREATE TABLE cpu (time timestamptz, v double precision)", "42P07"),
-        ("INSERT INTO cpu (time, host, usage) VALUES ('2024-01-01', 'x', 'lots')", "22P02"),
+        (
+            "CREATE TABLE cpu (time timestamptz, v double precision)",
+            "42P07",
+        ),
+        (
+            "INSERT INTO cpu (time, host, usage) VALUES ('2024-01-01', 'x', 'lots')",
+            "22P02",
+        ),
         ("UPDATE cpu SET usage = 1", "0A000"),
         ("DELETE FROM cpu", "0A000"),
         ("CREATE TABLE t2 (id integer PRIMARY KEY)", "0A000"),
@@ -154,8 +160,15 @@ async fn ddl_covers_unpartitioned_tables_add_column_and_drop() {
     )
     .await
     .unwrap();
-    let r = c.query_one("SELECT count(*) FROM hosts", &[]).await.unwrap();
-    assert_eq!(r.get::<_, i64>(0), 3, "unpartitioned tables keep duplicate rows");
+    let r = c
+        .query_one("SELECT count(*) FROM hosts", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        r.get::<_, i64>(0),
+        3,
+        "unpartitioned tables keep duplicate rows"
+    );
     let rows = c
         .query(
             "SELECT h.owner, max(c.usage) FROM cpu c JOIN (SELECT DISTINCT host, owner FROM hosts) h ON c.host = h.host GROUP BY h.owner ORDER BY 1",
@@ -165,28 +178,50 @@ async fn ddl_covers_unpartitioned_tables_add_column_and_drop() {
         .unwrap();
     let got: Vec<(String, f64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(got, vec![("ann".into(), 30.25), ("bob".into(), 20.0)]);
-    let types = c.prepare("SELECT rack, price, since FROM hosts").await.unwrap();
+    let types = c
+        .prepare("SELECT rack, price, since FROM hosts")
+        .await
+        .unwrap();
     assert_eq!(types.columns()[0].type_(), &Type::INT2);
     assert_eq!(types.columns()[1].type_(), &Type::NUMERIC);
     assert_eq!(types.columns()[2].type_(), &Type::DATE);
-    let msgs = c.simple_query("SELECT price, since FROM hosts WHERE owner = 'bob'").await.unwrap();
-    assert_eq!(simple_rows(&msgs), vec![vec![Some("0.50".into()), Some("2023-06-01".into())]]);
-
-    // ADD COLUMN: old rows read NULL.
-    c.batch_execute("ALTER TABLE cpu ADD COLUMN note text").await.unwrap();
-    c.batch_execute("INSERT INTO cpu (time, host, note) VALUES ('2024-01-01 03:00:00+00', 'a', 'new')")
+    let msgs = c
+        .simple_query("SELECT price, since FROM hosts WHERE owner = 'bob'")
         .await
         .unwrap();
+    assert_eq!(
+        simple_rows(&msgs),
+        vec![vec![Some("0.50".into()), Some("2023-06-01".into())]]
+    );
+
+    // ADD COLUMN: old rows read NULL.
+    c.batch_execute("ALTER TABLE cpu ADD COLUMN note text")
+        .await
+        .unwrap();
+    c.batch_execute(
+        "INSERT INTO cpu (time, host, note) VALUES ('2024-01-01 03:00:00+00', 'a', 'new')",
+    )
+    .await
+    .unwrap();
     let msgs = c
         .simple_query("SELECT count(note), count(*) FROM cpu")
         .await
         .unwrap();
-    assert_eq!(simple_rows(&msgs), vec![vec![Some("1".into()), Some("5".into())]]);
+    assert_eq!(
+        simple_rows(&msgs),
+        vec![vec![Some("1".into()), Some("5".into())]]
+    );
 
     // DROP, IF EXISTS.
     c.batch_execute("DROP TABLE hosts").await.unwrap();
-    assert_eq!(code(&c.simple_query("SELECT * FROM hosts").await.unwrap_err()), "42P01");
-    assert_eq!(code(&c.simple_query("DROP TABLE hosts").await.unwrap_err()), "42P01");
+    assert_eq!(
+        code(&c.simple_query("SELECT * FROM hosts").await.unwrap_err()),
+        "42P01"
+    );
+    assert_eq!(
+        code(&c.simple_query("DROP TABLE hosts").await.unwrap_err()),
+        "42P01"
+    );
     c.batch_execute("DROP TABLE IF EXISTS hosts").await.unwrap();
 }
 
@@ -205,12 +240,18 @@ async fn copy_in_text_csv_binary_and_copy_out() {
     assert_eq!(sink.finish().await.unwrap(), 2);
 
     let csv = "time,host,v,n\n2024-01-01T00:00:02Z,\"c,d\",2.5,3\n";
-    let sink = c.copy_in("COPY m FROM STDIN WITH (FORMAT csv, HEADER true)").await.unwrap();
+    let sink = c
+        .copy_in("COPY m FROM STDIN WITH (FORMAT csv, HEADER true)")
+        .await
+        .unwrap();
     futures::pin_mut!(sink);
     sink.send(bytes::Bytes::from(csv)).await.unwrap();
     assert_eq!(sink.finish().await.unwrap(), 1);
 
-    let sink = c.copy_in("COPY m (time, host, n) FROM STDIN BINARY").await.unwrap();
+    let sink = c
+        .copy_in("COPY m (time, host, n) FROM STDIN BINARY")
+        .await
+        .unwrap();
     let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(
         sink,
         &[Type::TIMESTAMPTZ, Type::TEXT, Type::INT8],
@@ -223,29 +264,39 @@ async fn copy_in_text_csv_binary_and_copy_out() {
     // A bad row stores nothing and says where it is.
     let sink = c.copy_in("COPY m FROM STDIN").await.unwrap();
     futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from("2024-01-01 00:00:09+00\tz\t1\t1\n2024-01-01 00:00:10+00\tz\tnot-a-number\t1\n"))
-        .await
-        .unwrap();
+    sink.send(bytes::Bytes::from(
+        "2024-01-01 00:00:09+00\tz\t1\t1\n2024-01-01 00:00:10+00\tz\tnot-a-number\t1\n",
+    ))
+    .await
+    .unwrap();
     let e = sink.finish().await.unwrap_err();
     assert_eq!(code(&e), "22P02", "{e}");
     assert!(e.as_db_error().unwrap().message().contains("line 2"), "{e}");
     let sink = c.copy_in("COPY m FROM STDIN").await.unwrap();
     futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from("2024-01-01 00:00:11+00\tz\t1\n")).await.unwrap();
+    sink.send(bytes::Bytes::from("2024-01-01 00:00:11+00\tz\t1\n"))
+        .await
+        .unwrap();
     assert_eq!(code(&sink.finish().await.unwrap_err()), "22P04");
 
     let r = c.query_one("SELECT count(*) FROM m", &[]).await.unwrap();
     assert_eq!(r.get::<_, i64>(0), 4);
 
     // COPY TO STDOUT in text and CSV.
-    let out = c.copy_out("COPY (SELECT host, v, n FROM m ORDER BY time) TO STDOUT").await.unwrap();
+    let out = c
+        .copy_out("COPY (SELECT host, v, n FROM m ORDER BY time) TO STDOUT")
+        .await
+        .unwrap();
     let chunks: Vec<_> = out.collect::<Vec<_>>().await;
     let text: String = chunks
         .into_iter()
         .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
         .collect();
     assert_eq!(text, "a\t1.5\t1\nb\t\\N\t2\nc,d\t2.5\t3\ne\t\\N\t4\n");
-    let out = c.copy_out("COPY m (host, n) TO STDOUT WITH (FORMAT csv)").await.unwrap();
+    let out = c
+        .copy_out("COPY m (host, n) TO STDOUT WITH (FORMAT csv)")
+        .await
+        .unwrap();
     let chunks: Vec<_> = out.collect::<Vec<_>>().await;
     let csv: String = chunks
         .into_iter()
@@ -260,9 +311,11 @@ async fn copy_in_text_csv_binary_and_copy_out() {
 async fn settings_transactions_and_functions() {
     let s = Server::start();
     let c = s.client().await;
-    c.batch_execute("SET application_name = 'wire-test'; SET TimeZone = 'UTC'; SET extra_float_digits = 3")
-        .await
-        .unwrap();
+    c.batch_execute(
+        "SET application_name = 'wire-test'; SET TimeZone = 'UTC'; SET extra_float_digits = 3",
+    )
+    .await
+    .unwrap();
     let r = c.query_one("SHOW application_name", &[]).await.unwrap();
     assert_eq!(r.get::<_, String>(0), "wire-test");
     let r = c
@@ -281,9 +334,15 @@ async fn settings_transactions_and_functions() {
         .await
         .unwrap();
     c.batch_execute("BEGIN").await.unwrap();
-    assert_eq!(code(&c.simple_query("SELECT * FROM missing").await.unwrap_err()), "42P01");
+    assert_eq!(
+        code(&c.simple_query("SELECT * FROM missing").await.unwrap_err()),
+        "42P01"
+    );
     // In a failed transaction block only ROLLBACK/COMMIT are accepted, as in Postgres.
-    assert_eq!(code(&c.simple_query("SELECT 1").await.unwrap_err()), "25P02");
+    assert_eq!(
+        code(&c.simple_query("SELECT 1").await.unwrap_err()),
+        "25P02"
+    );
     c.batch_execute("ROLLBACK").await.unwrap();
     c.simple_query("SELECT 1").await.unwrap();
 }
@@ -302,7 +361,9 @@ async fn cancel_and_statement_timeout_stop_a_running_query() {
     assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
     assert!(started.elapsed() < Duration::from_secs(20));
     canceller.await.unwrap();
-    c.batch_execute("SET statement_timeout = '200ms'").await.unwrap();
+    c.batch_execute("SET statement_timeout = '200ms'")
+        .await
+        .unwrap();
     let e = c.simple_query("SELECT pg_sleep(30)").await.unwrap_err();
     assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
     c.batch_execute("SET statement_timeout = 0").await.unwrap();
@@ -317,13 +378,22 @@ async fn wrong_password_and_unknown_database_are_rejected() {
         s.addr.ip(),
         s.addr.port()
     );
-    let e = tokio_postgres::connect(&bad, tokio_postgres::NoTls).await.err().unwrap();
+    let e = tokio_postgres::connect(&bad, tokio_postgres::NoTls)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(code(&e), "28P01");
     let nobody = bad.replace("user=strata", "user=nobody");
-    let e = tokio_postgres::connect(&nobody, tokio_postgres::NoTls).await.err().unwrap();
+    let e = tokio_postgres::connect(&nobody, tokio_postgres::NoTls)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(code(&e), "28P01");
     let other_db = s.conn_str().replace("dbname=strata", "dbname=postgres");
-    let e = tokio_postgres::connect(&other_db, tokio_postgres::NoTls).await.err().unwrap();
+    let e = tokio_postgres::connect(&other_db, tokio_postgres::NoTls)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(code(&e), "3D000");
 }
 
@@ -368,13 +438,24 @@ async fn pushdown_on_and_off_give_identical_results_and_explain_shows_pruning() 
         assert_eq!(&simple_rows(&c.simple_query(q).await.unwrap()), want, "{q}");
         assert!(!want.is_empty(), "{q} returned nothing");
     }
-    let plan = simple_rows(&c.simple_query(&format!("EXPLAIN {}", queries[0])).await.unwrap());
+    let plan = simple_rows(
+        &c.simple_query(&format!("EXPLAIN {}", queries[0]))
+            .await
+            .unwrap(),
+    );
     let text = format!("{plan:?}");
     assert!(text.contains("pruning=off"), "{text}");
     c.batch_execute("SET strata.pushdown = on").await.unwrap();
-    let plan = simple_rows(&c.simple_query(&format!("EXPLAIN {}", queries[0])).await.unwrap());
+    let plan = simple_rows(
+        &c.simple_query(&format!("EXPLAIN {}", queries[0]))
+            .await
+            .unwrap(),
+    );
     let text = format!("{plan:?}");
     assert!(text.contains("StrataScanExec"), "{text}");
     assert!(text.contains("partitions=2/6"), "{text}");
-    assert!(text.contains("time=[2024-01-01T01:00:00Z, 2024-01-01T02:30:00Z)"), "{text}");
+    assert!(
+        text.contains("time=[2024-01-01T01:00:00Z, 2024-01-01T02:30:00Z)"),
+        "{text}"
+    );
 }

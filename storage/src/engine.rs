@@ -439,7 +439,8 @@ impl Engine {
         let interval = table.schema.partition_interval_ns;
         let mut stats = ScanStats::default();
         // Every partition holding data, before any pruning, for `ScanStats`.
-        let mut with_data: std::collections::BTreeSet<i64> = table.partitions.keys().copied().collect();
+        let mut with_data: std::collections::BTreeSet<i64> =
+            table.partitions.keys().copied().collect();
         for f in &frozen {
             with_data.extend(
                 f.tables
@@ -468,7 +469,9 @@ impl Engine {
             stats.partitions_scanned += 1;
             stats.segments_in_time_range += segments
                 .iter()
-                .filter(|s| !resolved.pruning || resolved.time.overlaps(s.entry.min_ts, s.entry.max_ts))
+                .filter(|s| {
+                    !resolved.pruning || resolved.time.overlaps(s.entry.min_ts, s.entry.max_ts)
+                })
                 .count();
             work.push_back(PartitionWork {
                 segments: table.partitions.get(&p).cloned().unwrap_or_default(),

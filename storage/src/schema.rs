@@ -188,7 +188,9 @@ impl TableSchema {
             }
         }
         if let Some(name) = self.sql_columns.keys().find(|n| !seen.contains(n.as_str())) {
-            return Err(invalid(format!("SQL declaration for unknown column {name:?}")));
+            return Err(invalid(format!(
+                "SQL declaration for unknown column {name:?}"
+            )));
         }
         if !self.column_order.is_empty() {
             let mut ordered = std::collections::HashSet::new();

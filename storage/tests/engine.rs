@@ -495,7 +495,9 @@ fn added_columns_read_null_for_older_rows_everywhere() {
     engine.flush().unwrap();
     write_old(&engine, "a", 20, 2.0);
 
-    engine.add_column("m", NewColumn::Tag("dc".into()), None).unwrap();
+    engine
+        .add_column("m", NewColumn::Tag("dc".into()), None)
+        .unwrap();
     engine
         .add_column(
             "m",

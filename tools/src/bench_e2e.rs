@@ -219,7 +219,10 @@ async fn measure_strata(opts: &Options, csv: &Path, shapes: &[Shape]) -> Result<
     let load = start.elapsed();
     let mut queries = Vec::new();
     for s in shapes {
-        let warm = client.simple_query(&s.strata).await.with_context(|| s.strata.clone())?;
+        let warm = client
+            .simple_query(&s.strata)
+            .await
+            .with_context(|| s.strata.clone())?;
         let n = count_rows(&warm);
         let mut times = Vec::new();
         for _ in 0..opts.runs {
@@ -242,7 +245,13 @@ fn count_rows(msgs: &[tokio_postgres::SimpleQueryMessage]) -> u64 {
         .count() as u64
 }
 
-fn measure_duckdb(py: &Path, dir: &Path, csv: &Path, shapes: &[Shape], runs: usize) -> Result<Measured> {
+fn measure_duckdb(
+    py: &Path,
+    dir: &Path,
+    csv: &Path,
+    shapes: &[Shape],
+    runs: usize,
+) -> Result<Measured> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/compare/e2e_duckdb.py");
     let queries: Vec<serde_json::Value> = shapes
         .iter()
@@ -272,7 +281,12 @@ fn measure_duckdb(py: &Path, dir: &Path, csv: &Path, shapes: &[Shape], runs: usi
     let mut queries = Vec::new();
     for s in shapes {
         let q = &v["queries"][s.name];
-        let times: Vec<Duration> = q["times"].as_array().into_iter().flatten().map(secs).collect();
+        let times: Vec<Duration> = q["times"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(secs)
+            .collect();
         if times.is_empty() {
             bail!("no DuckDB times for {}", s.name);
         }
@@ -325,7 +339,11 @@ fn report(opts: &Options, shapes: &[Shape], s: &Measured, d: Option<&Measured>) 
                     dt.as_secs_f64() / st.as_secs_f64().max(1e-9)
                 ));
             }
-            None => out.push_str(&format!("| {} | {rows} | {} | - | - |\n", shape.name, ms(st))),
+            None => out.push_str(&format!(
+                "| {} | {rows} | {} | - | - |\n",
+                shape.name,
+                ms(st)
+            )),
         }
     }
     out

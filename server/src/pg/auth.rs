@@ -42,7 +42,10 @@ impl Users {
                 let salt: [u8; 16] = rand_bytes();
                 (
                     name.clone(),
-                    (salt.to_vec(), gen_salted_password(password, &salt, SCRAM_ITERATIONS)),
+                    (
+                        salt.to_vec(),
+                        gen_salted_password(password, &salt, SCRAM_ITERATIONS),
+                    ),
                 )
             })
             .collect();
@@ -87,7 +90,12 @@ impl AuthSource for Md5Source {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let user = login.user().unwrap_or_default();
         let salt: [u8; 4] = rand_bytes();
-        let password = self.0.users.get(user).map(|u| u.0.clone()).unwrap_or_default();
+        let password = self
+            .0
+            .users
+            .get(user)
+            .map(|u| u.0.clone())
+            .unwrap_or_default();
         let hashed = hash_md5_password(user, &password, &salt);
         Ok(Password::new(Some(salt.to_vec()), hashed.into_bytes()))
     }
@@ -134,7 +142,11 @@ impl Startup {
 
 #[async_trait]
 impl StartupHandler for Startup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -143,9 +155,16 @@ impl StartupHandler for Startup {
         if let PgWireFrontendMessage::Startup(startup) = &message {
             let user = startup.parameters.get("user").cloned().unwrap_or_default();
             if user.is_empty() {
-                return Err(fatal("28000", "no PostgreSQL user name specified in startup packet"));
+                return Err(fatal(
+                    "28000",
+                    "no PostgreSQL user name specified in startup packet",
+                ));
             }
-            let db = startup.parameters.get("database").cloned().unwrap_or_else(|| user.clone());
+            let db = startup
+                .parameters
+                .get("database")
+                .cloned()
+                .unwrap_or_else(|| user.clone());
             if db != self.database {
                 return Err(fatal("3D000", &format!("database \"{db}\" does not exist")));
             }
@@ -157,7 +176,9 @@ impl StartupHandler for Startup {
                 AuthMethod::Scram => {
                     let mut scram = ScramAuth::new(Arc::new(ScramSource(Arc::clone(&self.users))));
                     scram.set_iterations(SCRAM_ITERATIONS);
-                    Chosen::Scram(SASLAuthStartupHandler::new(Arc::new(parameters())).with_scram(scram))
+                    Chosen::Scram(
+                        SASLAuthStartupHandler::new(Arc::new(parameters())).with_scram(scram),
+                    )
                 }
             };
             if self.chosen.set(chosen).is_err() {
@@ -181,5 +202,9 @@ impl StartupHandler for Startup {
 }
 
 fn fatal(code: &str, message: &str) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message.into())))
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code.into(),
+        message.into(),
+    )))
 }

@@ -83,7 +83,12 @@ pub(crate) struct CancelRegistry {
 }
 
 impl CancelRegistry {
-    pub(crate) fn register(self: &Arc<Self>, pid: i32, key: Bytes, token: Arc<CancelToken>) -> Registration {
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        pid: i32,
+        key: Bytes,
+        token: Arc<CancelToken>,
+    ) -> Registration {
         self.tokens.lock().insert((pid, key.clone()), token);
         Registration {
             registry: Arc::clone(self),
@@ -112,6 +117,9 @@ pub(crate) struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.registry.tokens.lock().remove(&(self.pid, self.key.clone()));
+        self.registry
+            .tokens
+            .lock()
+            .remove(&(self.pid, self.key.clone()));
     }
 }

@@ -58,7 +58,11 @@ pub(crate) fn error(e: &QueryError) -> PgWireError {
 }
 
 pub(crate) fn error_code(code: &str, message: &str) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into())))
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        code.into(),
+        message.into(),
+    )))
 }
 
 pub(crate) fn notice(message: &str) -> PgWireBackendMessage {
@@ -70,7 +74,11 @@ pub(crate) fn notice(message: &str) -> PgWireBackendMessage {
 }
 
 /// Reports changed parameters (ParameterStatus), as Postgres does after `SET`.
-pub(crate) async fn parameter_status<C>(client: &mut C, before: &Settings, after: &Settings) -> PgWireResult<()>
+pub(crate) async fn parameter_status<C>(
+    client: &mut C,
+    before: &Settings,
+    after: &Settings,
+) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     C::Error: Debug,
@@ -107,7 +115,11 @@ pub(crate) fn format_options(settings: &Settings) -> Arc<FormatOptions> {
     if let Ok(v) = settings.get("timezone") {
         f.time_zone = v.to_owned();
     }
-    if let Some(v) = settings.get("extra_float_digits").ok().and_then(|v| v.parse().ok()) {
+    if let Some(v) = settings
+        .get("extra_float_digits")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         f.extra_float_digits = v;
     }
     Arc::new(f)
@@ -164,11 +176,12 @@ pub(crate) fn rows_response<C: ClientInfo>(
     };
     let rows = batches
         .map(move |b| {
-            let rows: Box<dyn Iterator<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send> =
-                match b.map(|b| pg_text(b, &text_columns, &style)) {
-                    Ok(b) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&row_fields), b),
-                    Err(e) => Box::new(std::iter::once(Err(error(&e)))),
-                };
+            let rows: Box<
+                dyn Iterator<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send,
+            > = match b.map(|b| pg_text(b, &text_columns, &style)) {
+                Ok(b) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&row_fields), b),
+                Err(e) => Box::new(std::iter::once(Err(error(&e)))),
+            };
             futures::stream::iter(rows)
         })
         .flatten();
@@ -204,27 +217,40 @@ fn pg_text(batch: RecordBatch, text: &[bool], style: &TextStyle) -> RecordBatch 
     if !needs {
         return batch;
     }
-    let strings = |n: usize, valid: &dyn Fn(usize) -> bool, f: &dyn Fn(usize) -> String| -> StringArray {
-        (0..n).map(|i| valid(i).then(|| f(i))).collect()
-    };
+    let strings = |n: usize,
+                   valid: &dyn Fn(usize) -> bool,
+                   f: &dyn Fn(usize) -> String|
+     -> StringArray { (0..n).map(|i| valid(i).then(|| f(i))).collect() };
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
-    for ((field, col), t) in batch.schema().fields().iter().zip(batch.columns()).zip(text) {
+    for ((field, col), t) in batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .zip(text)
+    {
         let n = col.len();
         let valid = |i: usize| col.is_valid(i);
         let converted: Option<StringArray> = match (t, col.data_type()) {
             (true, DataType::Float64) => {
                 let a = col.as_primitive::<Float64Type>();
-                Some(strings(n, &valid, &|i| pgtext::float8(a.value(i), style.extra_float_digits)))
+                Some(strings(n, &valid, &|i| {
+                    pgtext::float8(a.value(i), style.extra_float_digits)
+                }))
             }
             (true, DataType::Float32) => {
                 let a = col.as_primitive::<Float32Type>();
-                Some(strings(n, &valid, &|i| pgtext::float4(a.value(i), style.extra_float_digits)))
+                Some(strings(n, &valid, &|i| {
+                    pgtext::float4(a.value(i), style.extra_float_digits)
+                }))
             }
             (true, DataType::Timestamp(TimeUnit::Nanosecond, tz)) => {
                 let a = col.as_primitive::<TimestampNanosecondType>();
                 Some(match tz {
-                    Some(_) => strings(n, &valid, &|i| pgtext::timestamptz(a.value(i), &style.time_zone)),
+                    Some(_) => strings(n, &valid, &|i| {
+                        pgtext::timestamptz(a.value(i), &style.time_zone)
+                    }),
                     None => strings(n, &valid, &|i| pgtext::timestamp(a.value(i))),
                 })
             }
@@ -232,7 +258,11 @@ fn pg_text(batch: RecordBatch, text: &[bool], style: &TextStyle) -> RecordBatch 
         };
         match converted {
             Some(s) => {
-                fields.push(Arc::new(arrow::datatypes::Field::new(field.name(), DataType::Utf8, true)));
+                fields.push(Arc::new(arrow::datatypes::Field::new(
+                    field.name(),
+                    DataType::Utf8,
+                    true,
+                )));
                 columns.push(Arc::new(s) as arrow::array::ArrayRef);
             }
             None => {
@@ -285,13 +315,17 @@ where
                 rows += n;
                 if !data.is_empty() {
                     client
-                        .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(data))))
+                        .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
+                            data,
+                        ))))
                         .await?;
                 }
             }
         }
     }
-    client.send(PgWireBackendMessage::CopyDone(CopyDone::new())).await?;
+    client
+        .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await?;
     Ok(rows)
 }
 

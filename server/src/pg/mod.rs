@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, SinkExt};
 use parking_lot::Mutex;
 use pgwire::api::cancel::CancelHandler;
@@ -30,7 +31,6 @@ use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::PgWireBackendMessage;
-use datafusion::sql::sqlparser::ast::Statement;
 use strata_query::copy::CopyIn;
 use strata_query::{Output, Prepared, QueryEngine, QueryError, Session};
 use tokio::net::TcpListener;
@@ -194,7 +194,9 @@ impl Connection {
         if client.transaction_status() == TransactionStatus::Error
             && !matches!(
                 statement,
-                Statement::Rollback { .. } | Statement::Commit { .. } | Statement::ReleaseSavepoint { .. }
+                Statement::Rollback { .. }
+                    | Statement::Commit { .. }
+                    | Statement::ReleaseSavepoint { .. }
             )
         {
             return Err(encode::error_code(
@@ -237,7 +239,15 @@ impl Connection {
                     "COMMIT" if client.transaction_status() == TransactionStatus::Error => {
                         Response::TransactionEnd(Tag::new("ROLLBACK"))
                     }
-                    "ROLLBACK" if matches!(statement, Statement::Rollback { savepoint: Some(_), .. }) => {
+                    "ROLLBACK"
+                        if matches!(
+                            statement,
+                            Statement::Rollback {
+                                savepoint: Some(_),
+                                ..
+                            }
+                        ) =>
+                    {
                         Response::Execution(tag)
                     }
                     "COMMIT" | "ROLLBACK" => Response::TransactionEnd(tag),
@@ -259,7 +269,9 @@ impl Connection {
             }
             Output::CopyOut(copy) => {
                 let rows = encode::send_copy_out(client, *copy, &self.token, timeout).await?;
-                Ok(Response::Execution(Tag::new("COPY").with_rows(rows as usize)))
+                Ok(Response::Execution(
+                    Tag::new("COPY").with_rows(rows as usize),
+                ))
             }
         }
     }
@@ -343,7 +355,10 @@ impl SimpleQueryHandler for Connection {
                     break;
                 }
             };
-            match self.run(client, &session, &prepared, None, &Format::UnifiedText).await {
+            match self
+                .run(client, &session, &prepared, None, &Format::UnifiedText)
+                .await
+            {
                 Ok(r) => {
                     let copy_in = matches!(r, Response::CopyIn(_));
                     responses.push(r);
@@ -392,7 +407,12 @@ pub struct Parser {
 impl QueryParser for Parser {
     type Statement = Stored;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Stored>>
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Stored>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -429,7 +449,11 @@ impl QueryParser for Parser {
             .collect()
     }
 
-    fn get_result_schema(&self, stmt: &Stored, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        stmt: &Stored,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         match stmt.prepared.result_schema() {
             None => Ok(vec![]),
             Some(schema) => arrow_pg::datatypes::arrow_schema_to_pg_fields(
@@ -450,7 +474,12 @@ impl ExtendedQueryHandler for Connection {
         Arc::clone(&self.parser)
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Stored>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Stored>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Stored>,
@@ -471,12 +500,20 @@ impl ExtendedQueryHandler for Connection {
                 .iter()
                 .map(Option::as_ref)
                 .collect();
-            Some(arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
-                portal, &inferred, &declared,
-            )?)
+            Some(
+                arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
+                    portal, &inferred, &declared,
+                )?,
+            )
         };
-        self.run(client, &session, &stored.prepared, params, &portal.result_column_format)
-            .await
+        self.run(
+            client,
+            &session,
+            &stored.prepared,
+            params,
+            &portal.result_column_format,
+        )
+        .await
     }
 }
 
@@ -507,7 +544,10 @@ impl CopyHandler for Connection {
     {
         let state = self.copy.lock().take();
         let Some(state) = state else {
-            return Err(encode::error_code("08P01", "CopyDone without COPY in progress"));
+            return Err(encode::error_code(
+                "08P01",
+                "CopyDone without COPY in progress",
+            ));
         };
         if let Some(e) = state.failed {
             return Err(error(&e));
@@ -533,6 +573,9 @@ impl CopyHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         self.copy.lock().take();
-        encode::error_code("57014", &format!("COPY from stdin failed: {}", fail.message))
+        encode::error_code(
+            "57014",
+            &format!("COPY from stdin failed: {}", fail.message),
+        )
     }
 }

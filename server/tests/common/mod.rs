@@ -57,7 +57,9 @@ impl Server {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("strata: listening for PostgreSQL connections on ") {
+                if let Some(addr) =
+                    line.strip_prefix("strata: listening for PostgreSQL connections on ")
+                {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(Ok(addr.parse::<SocketAddr>().unwrap()));
                     }
@@ -94,7 +96,11 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("postgresql://strata:{PASSWORD}@{}:{}/strata", self.addr.ip(), self.addr.port())
+        format!(
+            "postgresql://strata:{PASSWORD}@{}:{}/strata",
+            self.addr.ip(),
+            self.addr.port()
+        )
     }
 
     /// A connected tokio-postgres client (its connection task runs on the current runtime).

@@ -120,7 +120,9 @@ fn bench_e2e(args: BenchE2e) -> anyhow::Result<()> {
         duration_ns: args.duration,
         runs: args.runs.max(1),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let report = runtime.block_on(strata_tools::bench_e2e::run(&opts))?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(report.as_bytes())?;
