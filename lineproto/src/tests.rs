@@ -1,0 +1,300 @@
+use super::*;
+use proptest::prelude::*;
+
+fn one(s: &str) -> Line<'_> {
+    let mut lines: Vec<_> = parse(s.as_bytes(), Options::default()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    lines.remove(0).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+}
+
+fn fail(s: &str) -> ParseError {
+    let mut lines: Vec<_> = parse(s.as_bytes(), Options::default()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    lines.remove(0).expect_err(s)
+}
+
+fn tags<'a>(l: &'a Line<'_>) -> Vec<(&'a str, &'a str)> {
+    l.tags
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect()
+}
+
+#[test]
+fn a_full_line() {
+    let l =
+        one("cpu,host=A,region=west usage=64.2,count=3i,n=7u,ok=t,msg=\"hi\" 1590488773254420000");
+    assert_eq!(l.measurement, "cpu");
+    assert_eq!(tags(&l), [("host", "A"), ("region", "west")]);
+    assert_eq!(
+        l.fields,
+        vec![
+            ("usage".into(), FieldValue::Float(64.2)),
+            ("count".into(), FieldValue::Integer(3)),
+            ("n".into(), FieldValue::Unsigned(7)),
+            ("ok".into(), FieldValue::Boolean(true)),
+            ("msg".into(), FieldValue::String("hi".into())),
+        ]
+    );
+    assert_eq!(l.timestamp, Some(1590488773254420000));
+    assert_eq!(l.number, 1);
+}
+
+#[test]
+fn timestamp_is_optional_and_may_be_negative() {
+    assert_eq!(one("m v=1").timestamp, None);
+    assert_eq!(one("m v=1 -5").timestamp, Some(-5));
+    assert_eq!(one("m v=1   42  ").timestamp, Some(42));
+}
+
+#[test]
+fn measurement_escapes() {
+    assert_eq!(one(r"my\ cpu,a=b v=1").measurement, "my cpu");
+    assert_eq!(one(r"my\,cpu v=1").measurement, "my,cpu");
+    // '=' needs no escape in a measurement; other backslashes are literal.
+    assert_eq!(one(r"a=b v=1").measurement, "a=b");
+    assert_eq!(one(r"a\=b v=1").measurement, r"a\=b");
+    assert_eq!(one(r"a\b v=1").measurement, r"a\b");
+    // A borrowed name when nothing is escaped.
+    assert!(matches!(one("plain v=1").measurement, Cow::Borrowed(_)));
+}
+
+#[test]
+fn tag_and_field_key_escapes() {
+    let l = one(r"m,k\ 1=v\ 1,k\,2=v\,2,k\=3=v\=3 f\ 1=1,f\,2=2,f\=3=3");
+    assert_eq!(tags(&l), [("k 1", "v 1"), ("k,2", "v,2"), ("k=3", "v=3")]);
+    let keys: Vec<&str> = l.fields.iter().map(|(k, _)| k.as_ref()).collect();
+    assert_eq!(keys, ["f 1", "f,2", "f=3"]);
+    // A backslash before anything else stays, and `\\` is two backslashes.
+    let l = one(r"m,k=a\b,j=c\\d v=1");
+    assert_eq!(tags(&l), [("k", r"a\b"), ("j", r"c\\d")]);
+    // Backslash-backslash-comma: the first is literal, the second escapes the comma.
+    let l = one(r"m,k=a\\,b v=1");
+    assert_eq!(tags(&l), [("k", r"a\,b")]);
+}
+
+#[test]
+fn string_field_escapes_and_newlines() {
+    let l = one(r#"m s="say \"hi\"",b="back\\slash",o="a\nb",e="""#);
+    let v: Vec<&FieldValue> = l.fields.iter().map(|(_, v)| v).collect();
+    assert_eq!(v[0], &FieldValue::String(r#"say "hi""#.into()));
+    assert_eq!(v[1], &FieldValue::String(r"back\slash".into()));
+    // Only \" and \\ are escapes inside strings.
+    assert_eq!(v[2], &FieldValue::String(r"a\nb".into()));
+    assert_eq!(v[3], &FieldValue::String("".into()));
+    // Separators inside quotes are content.
+    let l = one(r#"m s="a, b=c d" 5"#);
+    assert_eq!(l.fields[0].1, FieldValue::String("a, b=c d".into()));
+    assert_eq!(l.timestamp, Some(5));
+    // A literal newline inside a string does not end the line.
+    let all: Vec<_> = parse(b"m s=\"two\nlines\" 1\nm v=2 2\n", Options::default()).collect();
+    assert_eq!(all.len(), 2);
+    let first = all[0].as_ref().unwrap();
+    assert_eq!(first.fields[0].1, FieldValue::String("two\nlines".into()));
+    assert_eq!(all[1].as_ref().unwrap().number, 3);
+}
+
+#[test]
+fn every_boolean_form() {
+    for (s, b) in [
+        ("t", true),
+        ("T", true),
+        ("true", true),
+        ("True", true),
+        ("TRUE", true),
+        ("f", false),
+        ("F", false),
+        ("false", false),
+        ("False", false),
+        ("FALSE", false),
+    ] {
+        let line = format!("m v={s}");
+        assert_eq!(one(&line).fields[0].1, FieldValue::Boolean(b), "{s}");
+    }
+    assert!(matches!(
+        fail("m v=tRUE").kind,
+        ErrorKind::InvalidFieldValue(_)
+    ));
+    assert!(matches!(
+        fail("m v=yes").kind,
+        ErrorKind::InvalidFieldValue(_)
+    ));
+}
+
+#[test]
+fn numbers() {
+    let f = |s: &str| one(&format!("m v={s}")).fields[0].1.clone().into_owned();
+    assert_eq!(f("1"), FieldValue::Float(1.0));
+    assert_eq!(f("-1.5"), FieldValue::Float(-1.5));
+    assert_eq!(f("1e3"), FieldValue::Float(1000.0));
+    assert_eq!(f("1.5E-2"), FieldValue::Float(0.015));
+    assert_eq!(f(".5"), FieldValue::Float(0.5));
+    assert_eq!(f("2."), FieldValue::Float(2.0));
+    assert_eq!(f("-12i"), FieldValue::Integer(-12));
+    assert_eq!(f("9223372036854775807i"), FieldValue::Integer(i64::MAX));
+    assert_eq!(f("-9223372036854775808i"), FieldValue::Integer(i64::MIN));
+    assert_eq!(f("18446744073709551615u"), FieldValue::Unsigned(u64::MAX));
+    for bad in [
+        "1.5i", "-1u", "1x", "--1", "+1", "1e", "e5", ".", "-", "1.2.3", "NaN", "inf", "0x10",
+        "1_000",
+    ] {
+        let e = fail(&format!("m v={bad}"));
+        assert!(
+            matches!(e.kind, ErrorKind::InvalidFieldValue(_)),
+            "{bad}: {e}"
+        );
+    }
+    assert!(matches!(
+        fail("m v=9223372036854775808i").kind,
+        ErrorKind::IntegerOutOfRange(_)
+    ));
+    assert!(matches!(
+        fail("m v=18446744073709551616u").kind,
+        ErrorKind::IntegerOutOfRange(_)
+    ));
+    // Overflowing floats are rejected, not turned into infinity.
+    assert!(matches!(
+        fail("m v=1e400").kind,
+        ErrorKind::InvalidFieldValue(_)
+    ));
+}
+
+#[test]
+fn errors_name_the_line_column_and_reason() {
+    let body = b"ok v=1\nbad\n\n# comment\nm,t v=1\nm v= 5\nm v=1 12x\nm,=v v=1\nm,k= v=1\n,t=v v=1\nm v=\"open\n";
+    let items: Vec<_> = parse(body, Options::default()).collect();
+    let errs: Vec<(usize, usize, ErrorKind)> = items
+        .iter()
+        .filter_map(|i| i.as_ref().err())
+        .map(|e| (e.line, e.column, e.kind.clone()))
+        .collect();
+    assert!(items[0].is_ok());
+    assert_eq!(
+        errs,
+        vec![
+            (2, 4, ErrorKind::MissingFields),
+            (5, 4, ErrorKind::MissingEquals("t".into())),
+            (6, 5, ErrorKind::MissingFieldValue),
+            (7, 7, ErrorKind::InvalidTimestamp("12x".into())),
+            (8, 3, ErrorKind::MissingTagKey),
+            (9, 5, ErrorKind::MissingTagValue),
+            (10, 1, ErrorKind::MissingMeasurement),
+            (11, 5, ErrorKind::UnterminatedString),
+        ]
+    );
+    let e = fail("m v=1,w 5");
+    assert_eq!(e.kind, ErrorKind::MissingEquals("w".into()));
+    let e = fail("m =1");
+    assert_eq!(e.kind, ErrorKind::MissingFieldKey);
+    let e = fail("m v=1 5 6");
+    assert_eq!(e.kind, ErrorKind::TrailingText("6".into()));
+    assert_eq!(
+        e.to_string(),
+        "line 1, column 9: unexpected text after the timestamp: \"6\""
+    );
+    let e = fail("m ");
+    assert_eq!(e.kind, ErrorKind::MissingFields);
+}
+
+#[test]
+fn good_lines_around_bad_ones_are_kept() {
+    let body = b"a v=1 1\nb v=oops 2\nc v=3 3\n";
+    let items: Vec<_> = parse(body, Options::default()).collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].as_ref().unwrap().measurement, "a");
+    assert_eq!(items[1].as_ref().unwrap_err().line, 2);
+    assert_eq!(items[2].as_ref().unwrap().measurement, "c");
+    assert_eq!(items[2].as_ref().unwrap().number, 3);
+}
+
+#[test]
+fn crlf_blank_and_comment_lines() {
+    let body = b"\r\n  \n# a comment v=1\n   # indented comment\r\nm v=1 5\r\nn v=2\r\n";
+    let items: Vec<_> = parse(body, Options::default())
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!((items[0].number, items[0].timestamp), (5, Some(5)));
+    assert_eq!((items[1].number, items[1].timestamp), (6, None));
+}
+
+#[test]
+fn invalid_utf8_is_an_error_for_that_line_only() {
+    let body = b"m,k=\xff v=1\nm v=\"\xfe\"\nm v=1\n";
+    let items: Vec<_> = parse(body, Options::default()).collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].as_ref().unwrap_err().kind, ErrorKind::InvalidUtf8);
+    assert_eq!(items[1].as_ref().unwrap_err().kind, ErrorKind::InvalidUtf8);
+    assert!(items[2].is_ok());
+}
+
+#[test]
+fn long_lines_are_rejected_whole() {
+    let long = format!("m v=\"{}\"\nm v=1\n", "x".repeat(100));
+    let opts = Options { max_line_bytes: 50 };
+    let items: Vec<_> = parse(long.as_bytes(), opts).collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[0].as_ref().unwrap_err().kind,
+        ErrorKind::LineTooLong {
+            length: 106,
+            limit: 50
+        }
+    );
+    assert!(items[1].is_ok());
+}
+
+/// A name that survives escaping: no trailing backslash, not starting with '#'.
+fn name() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9_ ,=\\\\\"é-]{1,12}".prop_filter("representable", |s| {
+        !s.ends_with('\\') && !s.starts_with('#') && !s.starts_with(' ')
+    })
+}
+
+fn field_value() -> impl Strategy<Value = FieldValue<'static>> {
+    prop_oneof![
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(FieldValue::Float),
+        any::<i64>().prop_map(FieldValue::Integer),
+        any::<u64>().prop_map(FieldValue::Unsigned),
+        any::<bool>().prop_map(FieldValue::Boolean),
+        "[ -~\n]{0,20}".prop_map(|s| FieldValue::String(s.into())),
+    ]
+}
+
+proptest! {
+    /// Printing a line and parsing it back gives the same line.
+    #[test]
+    fn display_round_trips(
+        measurement in name(),
+        tag_list in prop::collection::vec((name(), name()), 0..4),
+        field_list in prop::collection::vec((name(), field_value()), 1..4),
+        timestamp in prop::option::of(any::<i64>()),
+    ) {
+        let line = Line {
+            number: 1,
+            measurement: measurement.into(),
+            tags: tag_list.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            fields: field_list.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            timestamp,
+        };
+        let text = line.to_string();
+        let parsed: Vec<_> = parse(text.as_bytes(), Options::default()).collect();
+        prop_assert_eq!(parsed.len(), 1, "{}", text);
+        let got = parsed[0].clone().map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
+        prop_assert_eq!(got, line);
+    }
+
+    /// Arbitrary bytes never panic, and every item is a line or a located error.
+    #[test]
+    fn arbitrary_input_never_panics(body in prop::collection::vec(any::<u8>(), 0..300)) {
+        let lines = body.iter().filter(|&&b| b == b'\n').count() + 1;
+        for item in parse(&body, Options { max_line_bytes: 100 }) {
+            match item {
+                Ok(l) => prop_assert!(l.number >= 1 && l.number <= lines),
+                Err(e) => prop_assert!(e.line >= 1 && e.line <= lines && e.column >= 1),
+            }
+        }
+    }
+}
