@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
-"""DuckDB side of the end-to-end benchmark (`strata-tools bench-e2e`).
+"""Reference side of the end-to-end benchmark (`strata-tools bench-e2e`).
 
-Loads the TSBS cpu-only CSV into an in-process DuckDB database, then runs each query
-given on stdin (a JSON list of {"name", "sql"}) `runs` times after one warm-up run, and
-prints one JSON object: load seconds, rows, and per query the run times and the result
-row count. Usage: e2e_duckdb.py CSV_PATH WORK_DIR RUNS < queries.json
+DuckDB (in-process, Python package) loads the TSBS cpu-only CSV into a database file,
+then runs each query given on stdin (a JSON list of {"name", "sql"}) `runs` times after
+one warm-up run. If the `chdb` package is importable, chDB (in-process ClickHouse) loads
+the same CSV into a MergeTree table too; only its load is measured, because several
+shapes (DISTINCT ON) have no ClickHouse spelling.
+
+Prints one JSON object: {"duckdb": {load_s, rows, queries: {name: {times, rows}}},
+"chdb": {load_s, rows} or null}.
+
+Usage: e2e_reference.py CSV_PATH WORK_DIR RUNS < queries.json
 """
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -19,9 +26,7 @@ FIELDS = ["usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowai
           "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice"]
 
 
-def main():
-    csv, work, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    queries = json.load(sys.stdin)
+def measure_duckdb(csv, work, runs, queries):
     path = os.path.join(work, "e2e.duckdb")
     if os.path.exists(path):
         os.remove(path)
@@ -45,6 +50,36 @@ def main():
             times.append(time.perf_counter() - t)
         out["queries"][q["name"]] = {"times": times, "rows": n}
     con.close()
+    return out
+
+
+def measure_chdb(csv, work):
+    try:
+        from chdb import session
+    except ImportError:
+        return None
+    path = os.path.join(work, "e2e.chdb")
+    shutil.rmtree(path, ignore_errors=True)
+    s = session.Session(path)
+    cols = [("time", "DateTime64(9, 'UTC')")] + [(t, "String") for t in TAGS] + \
+        [(f, "Float64") for f in FIELDS]
+    structure = ", ".join(f"{k} {v}" for k, v in cols)
+    s.query("CREATE DATABASE IF NOT EXISTS bench")
+    s.query(f"CREATE TABLE bench.cpu ({structure}) ENGINE = MergeTree ORDER BY (hostname, time)")
+    quoted = structure.replace("'", "\\'")
+    start = time.perf_counter()
+    s.query(f"INSERT INTO bench.cpu SELECT * FROM file('{csv}', CSVWithNames, '{quoted}') "
+            "SETTINGS date_time_input_format = 'best_effort'")
+    load_s = time.perf_counter() - start
+    rows = int(str(s.query("SELECT count() FROM bench.cpu", "CSV")).strip())
+    s.close()
+    return {"load_s": load_s, "rows": rows}
+
+
+def main():
+    csv, work, runs = os.path.abspath(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    queries = json.load(sys.stdin)
+    out = {"duckdb": measure_duckdb(csv, work, runs, queries), "chdb": measure_chdb(csv, work)}
     print(json.dumps(out))
 
 

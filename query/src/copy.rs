@@ -1013,6 +1013,9 @@ fn split_csv(rec: &[u8], f: &CopyFormat) -> Result<Vec<Option<String>>> {
 pub struct CopyOut {
     stream: SendableRecordBatchStream,
     format: CopyFormat,
+    /// Text and CSV print floats and timestamps as the session would (`TimeZone`,
+    /// `extra_float_digits`), as Postgres' COPY TO does.
+    style: crate::pgtext::TextStyle,
 }
 
 impl std::fmt::Debug for CopyOut {
@@ -1024,8 +1027,16 @@ impl std::fmt::Debug for CopyOut {
 }
 
 impl CopyOut {
-    pub fn new(stream: SendableRecordBatchStream, format: CopyFormat) -> Self {
-        CopyOut { stream, format }
+    pub fn new(
+        stream: SendableRecordBatchStream,
+        format: CopyFormat,
+        style: crate::pgtext::TextStyle,
+    ) -> Self {
+        CopyOut {
+            stream,
+            format,
+            style,
+        }
     }
 
     pub fn column_count(&self) -> usize {
@@ -1040,6 +1051,7 @@ impl CopyOut {
     /// with the binary header or CSV header line, the last (binary) ends with the trailer.
     pub fn into_chunks(self) -> impl futures::Stream<Item = Result<(Vec<u8>, u64)>> + Send {
         let format = self.format;
+        let style = Arc::new(self.style);
         let header_done = false;
         let header = format.kind == CopyKind::Csv && format.header;
         let names: Vec<String> = self
@@ -1052,43 +1064,47 @@ impl CopyOut {
         let stream = self.stream;
         futures::stream::unfold(
             (stream, format, header_done, header, names, false),
-            |(mut stream, format, mut started, header, names, finished)| async move {
-                if finished {
-                    return None;
-                }
-                let mut out = Vec::new();
-                if !started {
-                    started = true;
-                    match format.kind {
-                        CopyKind::Binary => {
-                            out.extend_from_slice(BINARY_SIGNATURE);
-                            out.extend_from_slice(&0u32.to_be_bytes());
-                            out.extend_from_slice(&0u32.to_be_bytes());
-                        }
-                        CopyKind::Csv if header => {
-                            let fields: Vec<Option<String>> =
-                                names.iter().cloned().map(Some).collect();
-                            write_csv_row(&mut out, &fields, &format);
-                        }
-                        _ => {}
+            move |(mut stream, format, mut started, header, names, finished)| {
+                let style = Arc::clone(&style);
+                async move {
+                    if finished {
+                        return None;
                     }
-                }
-                match stream.next().await {
-                    Some(Ok(batch)) => {
-                        let rows = batch.num_rows() as u64;
-                        let r = encode_batch(&batch, &format, &mut out).map(|_| (out, rows));
-                        let failed = r.is_err();
-                        Some((r, (stream, format, started, header, names, failed)))
-                    }
-                    Some(Err(e)) => Some((
-                        Err(e.into()),
-                        (stream, format, started, header, names, true),
-                    )),
-                    None => {
-                        if format.kind == CopyKind::Binary {
-                            out.extend_from_slice(&(-1i16).to_be_bytes());
+                    let mut out = Vec::new();
+                    if !started {
+                        started = true;
+                        match format.kind {
+                            CopyKind::Binary => {
+                                out.extend_from_slice(BINARY_SIGNATURE);
+                                out.extend_from_slice(&0u32.to_be_bytes());
+                                out.extend_from_slice(&0u32.to_be_bytes());
+                            }
+                            CopyKind::Csv if header => {
+                                let fields: Vec<Option<String>> =
+                                    names.iter().cloned().map(Some).collect();
+                                write_csv_row(&mut out, &fields, &format);
+                            }
+                            _ => {}
                         }
-                        Some((Ok((out, 0)), (stream, format, started, header, names, true)))
+                    }
+                    match stream.next().await {
+                        Some(Ok(batch)) => {
+                            let rows = batch.num_rows() as u64;
+                            let r = encode_batch(&batch, &format, &style, &mut out)
+                                .map(|_| (out, rows));
+                            let failed = r.is_err();
+                            Some((r, (stream, format, started, header, names, failed)))
+                        }
+                        Some(Err(e)) => Some((
+                            Err(e.into()),
+                            (stream, format, started, header, names, true),
+                        )),
+                        None => {
+                            if format.kind == CopyKind::Binary {
+                                out.extend_from_slice(&(-1i16).to_be_bytes());
+                            }
+                            Some((Ok((out, 0)), (stream, format, started, header, names, true)))
+                        }
                     }
                 }
             },
@@ -1096,7 +1112,12 @@ impl CopyOut {
     }
 }
 
-fn encode_batch(batch: &RecordBatch, format: &CopyFormat, out: &mut Vec<u8>) -> Result<()> {
+fn encode_batch(
+    batch: &RecordBatch,
+    format: &CopyFormat,
+    style: &crate::pgtext::TextStyle,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let n = batch.num_rows();
     match format.kind {
         CopyKind::Binary => {
@@ -1111,7 +1132,7 @@ fn encode_batch(batch: &RecordBatch, format: &CopyFormat, out: &mut Vec<u8>) -> 
             let texts: Vec<Vec<Option<String>>> = batch
                 .columns()
                 .iter()
-                .map(|c| text_values(c))
+                .map(|c| text_values(c, style))
                 .collect::<Result<_>>()?;
             let mut fields = vec![None; batch.num_columns()];
             for row in 0..n {
@@ -1194,7 +1215,10 @@ fn write_csv_row(out: &mut Vec<u8>, fields: &[Option<String>], f: &CopyFormat) {
 }
 
 /// Postgres text forms of a column's values.
-pub(crate) fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
+pub(crate) fn text_values(
+    a: &ArrayRef,
+    style: &crate::pgtext::TextStyle,
+) -> Result<Vec<Option<String>>> {
     let n = a.len();
     let mut out = Vec::with_capacity(n);
     match a.data_type() {
@@ -1210,20 +1234,26 @@ pub(crate) fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
         DataType::Float64 => {
             let f = a.as_primitive::<Float64Type>();
             for i in 0..n {
-                out.push(f.is_valid(i).then(|| crate::pgtext::float8(f.value(i), 1)));
+                out.push(
+                    f.is_valid(i)
+                        .then(|| crate::pgtext::float8(f.value(i), style.extra_float_digits)),
+                );
             }
         }
         DataType::Float32 => {
             let f = a.as_primitive::<Float32Type>();
             for i in 0..n {
-                out.push(f.is_valid(i).then(|| crate::pgtext::float4(f.value(i), 1)));
+                out.push(
+                    f.is_valid(i)
+                        .then(|| crate::pgtext::float4(f.value(i), style.extra_float_digits)),
+                );
             }
         }
         DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
             let t = a.as_primitive::<TimestampNanosecondType>();
             for i in 0..n {
                 out.push(t.is_valid(i).then(|| match tz {
-                    Some(_) => crate::pgtext::timestamptz(t.value(i), "UTC"),
+                    Some(_) => crate::pgtext::timestamptz(t.value(i), &style.time_zone),
                     None => crate::pgtext::timestamp(t.value(i)),
                 }));
             }
@@ -1231,7 +1261,7 @@ pub(crate) fn text_values(a: &ArrayRef) -> Result<Vec<Option<String>>> {
         DataType::Timestamp(_, tz) => {
             let t =
                 arrow::compute::cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, tz.clone()))?;
-            return text_values(&t);
+            return text_values(&t, style);
         }
         _ => {
             let options = arrow::util::display::FormatOptions::default();

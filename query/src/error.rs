@@ -38,6 +38,12 @@ pub enum QueryError {
     DatatypeMismatch(String),
     #[error("{0}")]
     OutOfRange(String),
+    /// A function argument outside its domain (22023).
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// A NULL where the function forbids one (22004).
+    #[error("{0}")]
+    NullValueNotAllowed(String),
     #[error("{0}")]
     TooComplex(String),
     #[error("prepared statement \"{0}\" does not exist")]
@@ -117,6 +123,8 @@ impl QueryError {
             QueryError::InvalidText(_) => "22P02",
             QueryError::DatatypeMismatch(_) => "42804",
             QueryError::OutOfRange(_) => "22003",
+            QueryError::InvalidParameterValue(_) => "22023",
+            QueryError::NullValueNotAllowed(_) => "22004",
             QueryError::TooComplex(_) => "54001",
             QueryError::UndefinedPreparedStatement(_) => "26000",
             QueryError::BadCopyFormat(_) => "22P04",

@@ -46,9 +46,9 @@ impl StrataScanExec {
         request: ScanRequest,
         limit: Option<usize>,
     ) -> Result<Self, QueryError> {
-        // Starting the scan is cheap (catalog and memtable metadata); doing it here lets
-        // EXPLAIN report what pruning kept. `execute` starts its own, current, scan.
-        let stats = engine.scan(&request)?.stats();
+        // Catalog and memtable metadata only (no rows are copied); lets EXPLAIN report what
+        // pruning kept. `execute` starts its own, current, scan.
+        let stats = engine.scan_stats(&request)?;
         let schema = def.project(&projection);
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),

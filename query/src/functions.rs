@@ -1,5 +1,7 @@
 //! SQL functions Postgres clients call that DataFusion lacks or spells differently:
-//! `version()`, `pg_sleep(seconds)`, `current_setting(name)`.
+//! `version()`, `pg_sleep(seconds)`, `current_setting(name)`, `json_build_object(...)`,
+//! `pg_table_is_visible(oid)`, `pg_collation_is_visible(oid)`, `to_regtype(name)`,
+//! `pg_get_serial_sequence(table, column)`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -243,4 +245,173 @@ pub fn pg_sleep() -> ScalarUDF {
         signature: Signature::exact(vec![DataType::Float64], Volatility::Volatile),
     }))
     .into_scalar_udf()
+}
+
+/// `json_build_object(key, value, ...)`: a JSON object text, keys and values in argument
+/// order, formatted as Postgres does (`{"a" : 1, "b" : "x"}`). SQLAlchemy's column
+/// reflection selects it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        if args.args.len() % 2 != 0 {
+            return Err(QueryError::InvalidParameterValue(
+                "argument list must have even number of elements".into(),
+            )
+            .into());
+        }
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = arrow::array::StringBuilder::new();
+        for row in 0..rows {
+            let mut text = String::from("{");
+            for (i, pair) in arrays.chunks(2).enumerate() {
+                let key = ScalarValue::try_from_array(&pair[0], row)?;
+                if key.is_null() {
+                    return Err(QueryError::NullValueNotAllowed(
+                        "null value not allowed for object key".into(),
+                    )
+                    .into());
+                }
+                if i > 0 {
+                    text.push_str(", ");
+                }
+                text.push_str(&json_string(&scalar_text(&key)));
+                text.push_str(" : ");
+                text.push_str(&json_value(&ScalarValue::try_from_array(&pair[1], row)?));
+            }
+            text.push('}');
+            out.append_value(text);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// The `json_build_object` UDF.
+pub fn json_build_object() -> ScalarUDF {
+    ScalarUDF::new_from_impl(JsonBuildObject {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
+}
+
+/// A value's text, as Postgres would print it (strings without quotes).
+fn scalar_text(v: &ScalarValue) -> String {
+    match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A value as JSON: numbers and booleans bare, NULL as `null`, everything else a string.
+fn json_value(v: &ScalarValue) -> String {
+    if v.is_null() {
+        return "null".into();
+    }
+    match v {
+        ScalarValue::Boolean(Some(b)) => b.to_string(),
+        ScalarValue::Int8(_)
+        | ScalarValue::Int16(_)
+        | ScalarValue::Int32(_)
+        | ScalarValue::Int64(_)
+        | ScalarValue::UInt8(_)
+        | ScalarValue::UInt16(_)
+        | ScalarValue::UInt32(_)
+        | ScalarValue::UInt64(_) => v.to_string(),
+        ScalarValue::Float32(Some(f)) if f.is_finite() => v.to_string(),
+        ScalarValue::Float64(Some(f)) if f.is_finite() => v.to_string(),
+        other => json_string(&scalar_text(other)),
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `pg_collation_is_visible(oid)`: true. Strata's collations all live in `pg_catalog`,
+/// which is always on the search path.
+pub fn pg_collation_is_visible() -> ScalarUDF {
+    create_udf(
+        "pg_collation_is_visible",
+        vec![DataType::Int32],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(s) => {
+                    ColumnarValue::Scalar(ScalarValue::Boolean((!s.is_null()).then_some(true)))
+                }
+                ColumnarValue::Array(a) => {
+                    let out: arrow::array::BooleanArray = (0..a.len())
+                        .map(|i| a.is_valid(i).then_some(true))
+                        .collect();
+                    ColumnarValue::Array(Arc::new(out) as ArrayRef)
+                }
+            })
+        }),
+    )
+}
+
+/// `pg_table_is_visible(oid)` for one session: false for the relations in `hidden`
+/// (those of schemas not on the session's search path, computed before each statement
+/// that calls the function), true otherwise.
+pub fn pg_table_is_visible(hidden: Arc<RwLock<std::collections::HashSet<i32>>>) -> ScalarUDF {
+    create_udf(
+        "pg_table_is_visible",
+        vec![DataType::Int32],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let hidden = hidden.read();
+            let visible = |oid: Option<i32>| oid.map(|o| !hidden.contains(&o));
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(s) => {
+                    let oid = match s.cast_to(&DataType::Int32)? {
+                        ScalarValue::Int32(v) => v,
+                        _ => None,
+                    };
+                    ColumnarValue::Scalar(ScalarValue::Boolean(visible(oid)))
+                }
+                ColumnarValue::Array(a) => {
+                    let a = arrow::compute::cast(a, &DataType::Int32)?;
+                    let out: arrow::array::BooleanArray = a
+                        .as_primitive::<arrow::datatypes::Int32Type>()
+                        .iter()
+                        .map(visible)
+                        .collect();
+                    ColumnarValue::Array(Arc::new(out) as ArrayRef)
+                }
+            })
+        }),
+    )
 }

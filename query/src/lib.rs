@@ -7,8 +7,10 @@
 //!   ([`pushdown`]); `INSERT` writes through the engine.
 //! - [`ddl`]: `CREATE TABLE`, `DROP TABLE`, `ALTER TABLE ... ADD COLUMN`.
 //! - [`copy`]: `COPY` in text, CSV and binary formats.
-//! - [`catalog`]: the `public` and `system` schemas; `pg_catalog` and
-//!   `information_schema` come from `datafusion-pg-catalog` and DataFusion.
+//! - [`catalog`]: the `public` and `system` schemas; `pg_catalog` comes from
+//!   `datafusion-pg-catalog`, [`information_schema`] wraps DataFusion's with Postgres
+//!   type names; [`functions`] adds the Postgres functions clients call.
+//! - [`rewrite`]: AST rewrites of Postgres syntax DataFusion does not plan.
 //! - [`types`]: SQL types and how they are stored; [`table`]: the conversions.
 //! - [`error`]: [`QueryError`] and the one mapping of every error to a SQLSTATE.
 //!
@@ -25,6 +27,7 @@ pub mod ddl;
 pub mod error;
 pub mod exec;
 pub mod functions;
+pub mod information_schema;
 pub mod limits;
 pub mod names;
 pub mod pgtext;

@@ -10,6 +10,36 @@
 //! microseconds); `timestamptz` in the session's `TimeZone`.
 
 /// `double precision` text.
+/// How a session prints values in text format: its `extra_float_digits` and `TimeZone`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextStyle {
+    pub extra_float_digits: i32,
+    pub time_zone: String,
+}
+
+impl Default for TextStyle {
+    fn default() -> Self {
+        TextStyle {
+            extra_float_digits: 1,
+            time_zone: "UTC".into(),
+        }
+    }
+}
+
+impl TextStyle {
+    /// The style of a session with these parameters.
+    pub fn of(settings: &crate::Settings) -> TextStyle {
+        TextStyle {
+            extra_float_digits: settings
+                .get("extra_float_digits")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
+            time_zone: settings.get("timezone").unwrap_or("UTC").to_owned(),
+        }
+    }
+}
+
 pub fn float8(v: f64, extra_float_digits: i32) -> String {
     format_float(v, extra_float_digits, 15, |d| format!("{d:e}"))
 }

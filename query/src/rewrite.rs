@@ -6,19 +6,33 @@
 //!   subquery DataFusion decorrelates. The subquery's ORDER BY is dropped (element order is
 //!   then unspecified); subqueries with GROUP BY, DISTINCT, LIMIT or several columns are
 //!   left alone and fail as before.
+//! - A correlated scalar subquery over catalog tables only (`pg_catalog.*`,
+//!   `information_schema.*`) that is not an aggregate, as SQLAlchemy's column reflection
+//!   sends (`CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(...) FROM pg_attrdef WHERE
+//!   a.atthasdef AND adrelid = a.attrelid ...) END`), is made one DataFusion can
+//!   decorrelate: its single column is wrapped in `max(...)` (DataFusion requires an
+//!   aggregate; catalog subqueries of this kind select by key, so at most one row matches
+//!   and `max` returns it), and WHERE conjuncts that reference only outer relations move
+//!   out into `CASE WHEN <conjuncts> THEN (subquery) END` (equivalent, since `max` over no
+//!   rows is NULL). Subqueries over user tables keep Postgres semantics and are never
+//!   rewritten. A non-aggregate scalar subquery over `pg_sequence` alone becomes `NULL`:
+//!   Strata has no sequences, so it returns no row, and DataFusion cannot plan SQLAlchemy's
+//!   identity-options subquery (an outer column inside the aggregated expression, under
+//!   CASE).
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArguments, GroupByExpr, Query, SelectItem, SetExpr, Statement, VisitMut,
-    VisitorMut,
+    BinaryOperator, Expr, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, Select,
+    SelectItem, SetExpr, Statement, TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 /// Applies every rewrite to a statement.
 pub fn rewrite(mut statement: Statement) -> Statement {
-    let _ = statement.visit(&mut ArraySubquery);
+    let _ = VisitMut::visit(&mut statement, &mut ArraySubquery);
+    let _ = VisitMut::visit(&mut statement, &mut CatalogSubquery);
     statement
 }
 
@@ -73,4 +87,326 @@ fn array_agg_subquery(q: &Query) -> Option<Expr> {
     };
     sel.projection = vec![SelectItem::UnnamedExpr(agg)];
     Some(Expr::Subquery(Box::new(out)))
+}
+
+struct CatalogSubquery;
+
+impl VisitorMut for CatalogSubquery {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Subquery(q) = expr {
+            if let Some(e) = aggregated_catalog_subquery(q) {
+                *expr = e;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Catalog tables that are always empty in Strata (it has no sequences).
+const ALWAYS_EMPTY: &[&str] = &["pg_sequence"];
+
+/// Aggregate functions: a subquery selecting one of these already returns one row.
+const AGGREGATES: &[&str] = &[
+    "max",
+    "min",
+    "count",
+    "sum",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "json_agg",
+    "first_value",
+    "last_value",
+];
+
+fn aggregated_catalog_subquery(q: &Query) -> Option<Expr> {
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return None;
+    };
+    let simple_group =
+        matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    if q.limit_clause.is_some()
+        || select.distinct.is_some()
+        || !simple_group
+        || select.having.is_some()
+        || select.projection.len() != 1
+    {
+        return None;
+    }
+    let (item, alias) = match &select.projection[0] {
+        SelectItem::UnnamedExpr(e) => (e, None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+        _ => return None,
+    };
+    if is_aggregate(item) {
+        return None;
+    }
+    let relations = catalog_relations(select)?;
+    if relations.iter().all(|r| {
+        r.name
+            .last()
+            .is_some_and(|n| ALWAYS_EMPTY.contains(&n.as_str()))
+    }) {
+        return Some(Expr::value(datafusion::sql::sqlparser::ast::Value::Null));
+    }
+    let mut inner = Vec::new();
+    let mut outer = Vec::new();
+    if let Some(w) = &select.selection {
+        for c in conjuncts(w) {
+            if references_only_outer(c, &relations) {
+                outer.push(c.to_string());
+            } else {
+                inner.push(c.clone());
+            }
+        }
+    }
+    let mut out = q.clone();
+    out.order_by = None;
+    let SetExpr::Select(sel) = out.body.as_mut() else {
+        return None;
+    };
+    let agg = parse_expr(&format!("max({item})"))?;
+    sel.projection = vec![match alias {
+        Some(a) => SelectItem::ExprWithAlias {
+            expr: agg,
+            alias: a.clone(),
+        },
+        None => SelectItem::UnnamedExpr(agg),
+    }];
+    sel.selection = inner.into_iter().reduce(|l, r| Expr::BinaryOp {
+        left: Box::new(l),
+        op: BinaryOperator::And,
+        right: Box::new(r),
+    });
+    let sub = Expr::Subquery(Box::new(out));
+    if outer.is_empty() {
+        return Some(sub);
+    }
+    parse_expr(&format!("CASE WHEN {} THEN {sub} END", outer.join(" AND ")))
+}
+
+fn parse_expr(sql: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+}
+
+fn is_aggregate(e: &Expr) -> bool {
+    match e {
+        Expr::Nested(e) | Expr::Cast { expr: e, .. } => is_aggregate(e),
+        Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| AGGREGATES.iter().any(|a| i.value.eq_ignore_ascii_case(a))),
+        _ => false,
+    }
+}
+
+/// A relation of the subquery's FROM: its qualified name and alias, lower-cased.
+struct Relation {
+    name: Vec<String>,
+    alias: Option<String>,
+}
+
+impl Relation {
+    /// Whether `qualifier` (the parts of a column reference before the column) names it.
+    fn named_by(&self, qualifier: &[String]) -> bool {
+        match qualifier {
+            [] => true,
+            [one] => self.alias.as_deref() == Some(one) || self.name.last() == Some(one),
+            q => {
+                self.alias.is_none()
+                    && (q.ends_with(self.name.as_slice()) || self.name.ends_with(q))
+            }
+        }
+    }
+}
+
+/// The FROM relations if all are catalog tables, else `None`.
+fn catalog_relations(select: &Select) -> Option<Vec<Relation>> {
+    let mut out = Vec::new();
+    for twj in &select.from {
+        for factor in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            let TableFactor::Table { name, alias, .. } = factor else {
+                return None;
+            };
+            let name = lower_parts(name)?;
+            let catalog = match name.as_slice() {
+                [schema, _] => schema == "pg_catalog" || schema == "information_schema",
+                [table] => table.starts_with("pg_"),
+                _ => false,
+            };
+            if !catalog {
+                return None;
+            }
+            out.push(Relation {
+                name,
+                alias: alias.as_ref().map(|a| a.name.value.to_lowercase()),
+            });
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn lower_parts(name: &ObjectName) -> Option<Vec<String>> {
+    name.0
+        .iter()
+        .map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
+        .collect()
+}
+
+fn conjuncts(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut v = conjuncts(left);
+            v.extend(conjuncts(right));
+            v
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(inner)
+        }
+        other => vec![other],
+    }
+}
+
+/// True if `e` references columns, all of them qualified by a relation that is not one of
+/// the subquery's own, and holds no subquery (whose names would need their own scopes).
+fn references_only_outer(e: &Expr, relations: &[Relation]) -> bool {
+    struct Refs<'a> {
+        relations: &'a [Relation],
+        columns: usize,
+        inner_or_unknown: bool,
+    }
+    impl Visitor for Refs<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Identifier(_) => {
+                    self.columns += 1;
+                    self.inner_or_unknown = true;
+                }
+                Expr::CompoundIdentifier(parts) => {
+                    self.columns += 1;
+                    let q: Vec<String> = parts[..parts.len() - 1]
+                        .iter()
+                        .map(|i: &Ident| i.value.to_lowercase())
+                        .collect();
+                    if self.relations.iter().any(|r| r.named_by(&q)) {
+                        self.inner_or_unknown = true;
+                    }
+                }
+                Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                    self.inner_or_unknown = true;
+                }
+                _ => {}
+            }
+            if self.inner_or_unknown {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+    }
+    let mut refs = Refs {
+        relations,
+        columns: 0,
+        inner_or_unknown: false,
+    };
+    let _ = Visit::visit(e, &mut refs);
+    refs.columns > 0 && !refs.inner_or_unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let stmt = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(sql)
+            .and_then(|mut p| p.parse_statement())
+            .expect("parses");
+        rewrite(stmt).to_string()
+    }
+
+    #[test]
+    fn catalog_subquery_is_aggregated_and_outer_conjuncts_hoisted() {
+        let out = rewritten(
+            "SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS x \
+             FROM pg_catalog.pg_attrdef d WHERE a.atthasdef AND d.adrelid = a.attrelid) END \
+             FROM pg_catalog.pg_attribute a",
+        );
+        assert!(
+            out.contains("max(pg_get_expr(d.adbin, d.adrelid)) AS x"),
+            "{out}"
+        );
+        assert!(
+            out.contains("CASE WHEN a.atthasdef THEN (SELECT max("),
+            "{out}"
+        );
+        assert!(out.contains("WHERE d.adrelid = a.attrelid)"), "{out}");
+    }
+
+    #[test]
+    fn fully_qualified_inner_columns_stay_inner() {
+        let out = rewritten(
+            "SELECT (SELECT pg_catalog.pg_type.typname FROM pg_catalog.pg_type \
+             WHERE pg_catalog.pg_type.oid = pg_catalog.pg_attribute.atttypid) \
+             FROM pg_catalog.pg_attribute",
+        );
+        assert!(
+            out.contains("SELECT max(pg_catalog.pg_type.typname)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("WHERE pg_catalog.pg_type.oid = pg_catalog.pg_attribute.atttypid"),
+            "{out}"
+        );
+        assert!(!out.contains("CASE"), "{out}");
+    }
+
+    #[test]
+    fn subqueries_over_sequences_are_null() {
+        let out = rewritten(
+            "SELECT CASE WHEN a.attidentity != '' THEN (SELECT json_build_object('always', \
+             a.attidentity = 'a') FROM pg_catalog.pg_sequence WHERE seqrelid = a.attrelid) END \
+             FROM pg_catalog.pg_attribute a",
+        );
+        assert!(out.contains("THEN NULL END"), "{out}");
+    }
+
+    #[test]
+    fn user_table_subqueries_and_aggregates_are_untouched() {
+        for sql in [
+            "SELECT (SELECT v FROM t WHERE t.k = o.k) FROM o",
+            "SELECT (SELECT max(typname) FROM pg_catalog.pg_type) FROM o",
+            "SELECT (SELECT typname FROM pg_catalog.pg_type JOIN t ON true) FROM o",
+        ] {
+            let before = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(sql)
+                .and_then(|mut p| p.parse_statement())
+                .expect("parses")
+                .to_string();
+            assert_eq!(rewritten(sql), before);
+        }
+    }
 }

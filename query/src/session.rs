@@ -12,10 +12,11 @@
 //! completes, as in autocommit. `ROLLBACK` therefore does not undo earlier statements; it
 //! says so in a warning.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{RecordBatch, StringArray};
+use arrow::array::{AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::common::ParamValues;
@@ -37,6 +38,7 @@ use crate::copy::{CopyIn, CopyOut};
 use crate::ddl;
 use crate::error::{QueryError, Result};
 use crate::functions;
+use crate::information_schema::PgInformationSchema;
 use crate::settings::Settings;
 
 /// Per-session switches read by table providers through the session config.
@@ -207,7 +209,9 @@ impl QueryEngine {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(database, "public")
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true);
+            // Our own `information_schema` (Postgres names and positions) replaces
+            // DataFusion's; see `information_schema.rs`.
+            .with_information_schema(false);
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
@@ -216,6 +220,12 @@ impl QueryEngine {
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema("public", Arc::new(StrataSchema::new(Arc::clone(&engine))))?;
         catalog.register_schema("system", Arc::new(SystemSchema::new(Arc::clone(&engine))))?;
+        catalog.register_schema(
+            "information_schema",
+            Arc::new(PgInformationSchema::new(Arc::clone(
+                ctx.state().catalog_list(),
+            ))),
+        )?;
         ctx.register_catalog(database, Arc::new(catalog));
         datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
             .map_err(|e| QueryError::from(*e))?;
@@ -223,6 +233,8 @@ impl QueryEngine {
         ctx.register_udf(functions::pg_sleep());
         ctx.register_udf(functions::to_regtype());
         ctx.register_udf(functions::pg_get_serial_sequence());
+        ctx.register_udf(functions::json_build_object());
+        ctx.register_udf(functions::pg_collation_is_visible());
         Ok(Arc::new(QueryEngine {
             engine,
             database: database.to_owned(),
@@ -244,12 +256,14 @@ impl QueryEngine {
         let flags = Arc::new(SessionFlags {
             pushdown: std::sync::atomic::AtomicBool::new(true),
         });
-        let ctx = build_context(&self.base, &settings, &flags, true);
+        let hidden = Arc::new(RwLock::new(HashSet::new()));
+        let ctx = build_context(&self.base, &settings, &flags, &hidden, true);
         Session {
             shared: Arc::clone(self),
             ctx,
             settings,
             flags,
+            hidden,
             user: user.to_owned(),
             parser: PostgresCompatibilityParser::new(),
         }
@@ -260,6 +274,7 @@ fn build_context(
     base: &SessionState,
     settings: &Arc<RwLock<Settings>>,
     flags: &Arc<SessionFlags>,
+    hidden: &Arc<RwLock<HashSet<i32>>>,
     pushdown: bool,
 ) -> SessionContext {
     let config = base.config().clone().with_extension(Arc::clone(flags));
@@ -279,6 +294,7 @@ fn build_context(
     }
     let ctx = SessionContext::new_with_state(builder.build());
     ctx.register_udf(functions::current_setting(Arc::clone(settings)));
+    ctx.register_udf(functions::pg_table_is_visible(Arc::clone(hidden)));
     ctx
 }
 
@@ -294,6 +310,8 @@ pub struct Session {
     ctx: SessionContext,
     settings: Arc<RwLock<Settings>>,
     flags: Arc<SessionFlags>,
+    /// Relations `pg_table_is_visible` reports invisible (schema not on the search path).
+    hidden: Arc<RwLock<HashSet<i32>>>,
     user: String,
     parser: PostgresCompatibilityParser,
 }
@@ -359,6 +377,13 @@ impl Session {
     }
 
     async fn plan(&self, statement: Statement) -> Result<Prepared> {
+        if statement
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("pg_table_is_visible")
+        {
+            self.refresh_visibility().await?;
+        }
         let plan = self
             .ctx
             .state()
@@ -383,6 +408,36 @@ impl Session {
             plan: Box::new(plan),
             output,
         })
+    }
+
+    /// Recomputes which relations `pg_table_is_visible` hides: those of schemas not on the
+    /// session's `search_path` (`pg_catalog` is always searched, as in Postgres). Run
+    /// before planning a statement that calls the function; catalog OIDs are stable.
+    async fn refresh_visibility(&self) -> Result<()> {
+        let mut schemas = self.settings.read().search_path(&self.user);
+        schemas.push("pg_catalog".into());
+        let list: Vec<String> = schemas
+            .iter()
+            .map(|s| format!("'{}'", s.replace('\'', "''")))
+            .collect();
+        let sql = format!(
+            "SELECT c.oid FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname NOT IN ({})",
+            list.join(", ")
+        );
+        let batches = self.ctx.sql(&sql).await?.collect().await?;
+        let mut hidden = HashSet::new();
+        for b in &batches {
+            let oids = arrow::compute::cast(b.column(0), &DataType::Int32)?;
+            hidden.extend(
+                oids.as_primitive::<arrow::datatypes::Int32Type>()
+                    .iter()
+                    .flatten(),
+            );
+        }
+        *self.hidden.write() = hidden;
+        Ok(())
     }
 
     /// Runs a prepared statement with parameter values (extended protocol) or none.
@@ -548,7 +603,8 @@ impl Session {
                         let Output::Rows(stream) = Box::pin(self.execute(&prepared, None)).await? else {
                             return Err(QueryError::Syntax("COPY TO needs a query".into()));
                         };
-                        Ok(Output::CopyOut(Box::new(CopyOut::new(stream, format))))
+                        let style = crate::pgtext::TextStyle::of(&self.settings.read());
+                        Ok(Output::CopyOut(Box::new(CopyOut::new(stream, format, style))))
                     }
                     (false, _) => Err(QueryError::Unsupported(
                         "COPY FROM a file or program (use COPY ... FROM STDIN, or psql's \\copy)"
@@ -611,7 +667,13 @@ impl Session {
                 .pushdown
                 .store(pushdown, std::sync::atomic::Ordering::Relaxed);
             // SessionContext is shared by reference inside; rebuild its state in place.
-            let fresh = build_context(&self.shared.base, &self.settings, &self.flags, pushdown);
+            let fresh = build_context(
+                &self.shared.base,
+                &self.settings,
+                &self.flags,
+                &self.hidden,
+                pushdown,
+            );
             let state = fresh.state();
             *self.ctx.state_ref().write() = state;
         }

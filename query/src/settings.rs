@@ -244,6 +244,28 @@ impl Settings {
     }
 
     /// Whether filter pushdown and pruning are on (`strata.pushdown`).
+    /// The schemas of `search_path`, unquoted, with `$user` replaced by `user`.
+    pub fn search_path(&self, user: &str) -> Vec<String> {
+        self.get("search_path")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| {
+                let s = s.trim();
+                let unquoted = s
+                    .strip_prefix('"')
+                    .and_then(|s| s.strip_suffix('"'))
+                    .map(|s| s.replace("\"\"", "\""));
+                match unquoted {
+                    Some(u) if u == "$user" => user.to_owned(),
+                    Some(u) => u,
+                    None if s == "$user" => user.to_owned(),
+                    None => s.to_lowercase(),
+                }
+            })
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
     pub fn pushdown(&self) -> bool {
         self.values.get("strata.pushdown").is_none_or(|v| v == "on")
     }

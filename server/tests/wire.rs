@@ -305,6 +305,21 @@ async fn copy_in_text_csv_binary_and_copy_out() {
     let mut lines: Vec<&str> = csv.lines().collect();
     lines.sort();
     assert_eq!(lines, vec!["\"c,d\",3", "a,1", "b,2", "e,4"]);
+
+    // COPY TO prints timestamptz in the session's TimeZone, as Postgres does.
+    c.batch_execute("SET TimeZone = 'Asia/Kolkata'")
+        .await
+        .unwrap();
+    let out = c
+        .copy_out("COPY (SELECT time FROM m WHERE host = 'a') TO STDOUT WITH (FORMAT csv)")
+        .await
+        .unwrap();
+    let chunks: Vec<_> = out.collect::<Vec<_>>().await;
+    let csv: String = chunks
+        .into_iter()
+        .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(csv, "2024-01-01 05:30:00+05:30\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -406,35 +406,59 @@ impl Engine {
     /// Starts a scan. The scan reads a consistent snapshot: rows written after this call are
     /// not seen, and files it reads are not deleted until it is dropped.
     pub fn scan(&self, req: &ScanRequest) -> Result<Scan> {
-        let (version, active_batches, frozen) = {
+        self.start_scan(req, true)
+    }
+
+    /// What a scan with this request would prune ([`ScanStats`]), without snapshotting
+    /// memtable rows: cheap enough to call when planning a query.
+    pub fn scan_stats(&self, req: &ScanRequest) -> Result<ScanStats> {
+        Ok(self.start_scan(req, false)?.stats)
+    }
+
+    /// Starts a scan; with `materialize` false the memtables are only inspected (their time
+    /// bounds) and the scan yields no memtable rows, which is all `scan_stats` needs.
+    fn start_scan(&self, req: &ScanRequest, materialize: bool) -> Result<Scan> {
+        // A memtable whose rows all fall outside the requested range is never copied: its
+        // rows would be filtered out anyway, pruning or not.
+        let wanted = |m: &Memtable| m.len() > 0 && req.time_range.overlaps(m.min_ts, m.max_ts);
+        let batch = |m: &Memtable, schema: &TableSchema| -> Result<Option<MemBatch>> {
+            if materialize {
+                MemBatch::of(m, schema).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (version, active_batches, active_parts, frozen) = {
             let st = self.inner.state.lock();
             let table = st.version.table(&req.table)?;
             let mut active = Vec::new();
+            let mut parts = Vec::new();
             for ((id, part), mem) in &st.active {
-                if *id == table.id && mem.len() > 0 {
-                    active.push((*part, MemBatch::of(mem, &table.schema)?));
+                if *id != table.id || mem.len() == 0 {
+                    continue;
+                }
+                parts.push(*part);
+                if wanted(mem) {
+                    active.push((*part, batch(mem, &table.schema)?));
                 }
             }
-            (st.version.clone(), active, st.frozen.clone())
+            (st.version.clone(), active, parts, st.frozen.clone())
         };
         let table = Arc::clone(&version.tables[&req.table]);
         let resolved = Resolved::new(req, &table)?;
-        // Memtable batches per partition, oldest generation first, active last.
+        // Memtable batches per partition, oldest generation first, active last. A partition
+        // with memtable rows in range has an entry even when nothing was materialized.
         let mut mem: BTreeMap<i64, Vec<MemBatch>> = BTreeMap::new();
         for f in &frozen {
             for ((id, part), m) in &f.tables {
-                if *id == table.id && m.len() > 0 && resolved.time.overlaps(m.min_ts, m.max_ts) {
-                    mem.entry(*part)
-                        .or_default()
-                        .push(MemBatch::of(m, &table.schema)?);
+                if *id == table.id && wanted(m) {
+                    let entry = mem.entry(*part).or_default();
+                    entry.extend(batch(m, &table.schema)?);
                 }
             }
         }
-        let active_parts: Vec<i64> = active_batches.iter().map(|(p, _)| *p).collect();
         for (part, m) in active_batches {
-            if resolved.time.overlaps(m.min_ts, m.max_ts) {
-                mem.entry(part).or_default().push(m);
-            }
+            mem.entry(part).or_default().extend(m);
         }
         let interval = table.schema.partition_interval_ns;
         let mut stats = ScanStats::default();

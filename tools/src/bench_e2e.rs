@@ -4,9 +4,11 @@
 //! 2. Starts `strata serve` on a fresh data directory and loads the CSV with
 //!    `COPY cpu FROM STDIN (FORMAT csv)` over the PostgreSQL wire protocol.
 //! 3. Runs each query shape once to warm up, then `runs` times, over the wire.
-//! 4. Runs `benches/compare/e2e_duckdb.py`: DuckDB (in-process, Python package) loads the
-//!    same CSV and runs the same shapes the same way, in the same invocation.
-//! 5. Prints load rows/s and per-query medians for both, with their ratio.
+//! 4. Runs `benches/compare/e2e_reference.py`: DuckDB (in-process, Python package) loads
+//!    the same CSV and runs the same shapes the same way, in the same invocation; chDB
+//!    (in-process ClickHouse), when its package is installed, loads the CSV too.
+//! 5. Prints load rows/s for all three and per-query medians for Strata and DuckDB, with
+//!    their ratio.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -139,11 +141,14 @@ pub async fn run(opts: &Options) -> Result<String> {
     }
     let shapes = shapes();
     let strata = measure_strata(opts, &csv, &shapes).await?;
-    let duck = match &opts.python {
-        Some(py) => Some(measure_duckdb(py, &opts.dir, &csv, &shapes, opts.runs)?),
-        None => None,
+    let (duck, chdb) = match &opts.python {
+        Some(py) => {
+            let (d, c) = measure_reference(py, &opts.dir, &csv, &shapes, opts.runs)?;
+            (Some(d), c)
+        }
+        None => (None, None),
     };
-    Ok(report(opts, &shapes, &strata, duck.as_ref()))
+    Ok(report(opts, &shapes, &strata, duck.as_ref(), chdb.as_ref()))
 }
 
 struct ServerProcess(Child);
@@ -245,14 +250,15 @@ fn count_rows(msgs: &[tokio_postgres::SimpleQueryMessage]) -> u64 {
         .count() as u64
 }
 
-fn measure_duckdb(
+/// DuckDB's load and query times, and chDB's load if its package is installed.
+fn measure_reference(
     py: &Path,
     dir: &Path,
     csv: &Path,
     shapes: &[Shape],
     runs: usize,
-) -> Result<Measured> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/compare/e2e_duckdb.py");
+) -> Result<(Measured, Option<Measured>)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/compare/e2e_reference.py");
     let queries: Vec<serde_json::Value> = shapes
         .iter()
         .map(|s| serde_json::json!({"name": s.name, "sql": s.duckdb}))
@@ -276,7 +282,8 @@ fn measure_duckdb(
     if !out.status.success() {
         bail!("{} failed", script.display());
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let v = &all["duckdb"];
     let secs = |x: &serde_json::Value| Duration::from_secs_f64(x.as_f64().unwrap_or(0.0));
     let mut queries = Vec::new();
     for s in shapes {
@@ -292,33 +299,53 @@ fn measure_duckdb(
         }
         queries.push((median(times), q["rows"].as_u64().unwrap_or(0)));
     }
-    Ok(Measured {
+    let duck = Measured {
         rows: v["rows"].as_u64().unwrap_or(0),
         load: secs(&v["load_s"]),
         queries,
-    })
+    };
+    let c = &all["chdb"];
+    let chdb = (!c.is_null()).then(|| Measured {
+        rows: c["rows"].as_u64().unwrap_or(0),
+        load: secs(&c["load_s"]),
+        queries: Vec::new(),
+    });
+    Ok((duck, chdb))
 }
 
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
 }
 
-fn report(opts: &Options, shapes: &[Shape], s: &Measured, d: Option<&Measured>) -> String {
+fn report(
+    opts: &Options,
+    shapes: &[Shape],
+    s: &Measured,
+    d: Option<&Measured>,
+    c: Option<&Measured>,
+) -> String {
     let mut out = String::new();
     let rate = |m: &Measured| m.rows as f64 / m.load.as_secs_f64().max(1e-9);
     out.push_str(&format!(
         "TSBS cpu-only, {} hosts, {} rows; medians of {} warm runs\n\n",
         opts.hosts, s.rows, opts.runs
     ));
-    out.push_str("| load | Strata (COPY over the wire) | DuckDB (in-process) | Strata / DuckDB |\n|---|---|---|---|\n");
-    match d {
-        Some(d) => out.push_str(&format!(
-            "| rows/s | {:.0} | {:.0} | {:.2}x |\n",
-            rate(s),
-            rate(d),
-            rate(s) / rate(d)
-        )),
-        None => out.push_str(&format!("| rows/s | {:.0} | - | - |\n", rate(s))),
+    out.push_str("| load of the same CSV | rows | rows/s | Strata / this |\n|---|---|---|---|\n");
+    out.push_str(&format!(
+        "| Strata, COPY over the wire | {} | {:.0} | 1.00x |\n",
+        s.rows,
+        rate(s)
+    ));
+    for (name, m) in [("DuckDB, in-process", d), ("chDB, in-process", c)] {
+        match m {
+            Some(m) => out.push_str(&format!(
+                "| {name} | {} | {:.0} | {:.2}x |\n",
+                m.rows,
+                rate(m),
+                rate(s) / rate(m)
+            )),
+            None => out.push_str(&format!("| {name} | - | not run | - |\n")),
+        }
     }
     out.push_str("\n| query | rows | Strata ms | DuckDB ms | DuckDB / Strata (>1: Strata faster) |\n|---|---|---|---|---|\n");
     for (i, shape) in shapes.iter().enumerate() {

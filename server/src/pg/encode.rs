@@ -18,6 +18,7 @@ use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 use strata_query::copy::CopyOut;
+use strata_query::pgtext::TextStyle;
 use strata_query::settings::{display_name, REPORTED};
 use strata_query::{QueryError, Settings};
 use tokio::io::AsyncWriteExt;
@@ -166,14 +167,7 @@ pub(crate) fn rows_response<C: ClientInfo>(
     let text_columns: Vec<bool> = (0..schema.fields().len())
         .map(|i| format.format_for(i) == pgwire::api::results::FieldFormat::Text)
         .collect();
-    let style = TextStyle {
-        extra_float_digits: settings
-            .get("extra_float_digits")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1),
-        time_zone: settings.get("timezone").unwrap_or("UTC").to_owned(),
-    };
+    let style = TextStyle::of(settings);
     let rows = batches
         .map(move |b| {
             let rows: Box<
@@ -188,12 +182,6 @@ pub(crate) fn rows_response<C: ClientInfo>(
     let mut response = QueryResponse::new(fields, rows);
     response.command_tag = tag.to_owned();
     Ok(response)
-}
-
-/// How this session prints values in text format.
-struct TextStyle {
-    extra_float_digits: i32,
-    time_zone: String,
 }
 
 /// Floats and timestamps in text format as Postgres prints them (`20`, not `20.0`;

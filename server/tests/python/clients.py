@@ -117,14 +117,21 @@ def sqlalchemy_checks():
     insp = sa.inspect(engine)
     names = insp.get_table_names()
     assert "sa_devices" in names and "py_cpu" in names, names
-    # inspect().get_columns() needs json_build_object, which Strata lacks so far (issue 3
-    # is open for it); the table is declared here instead of reflected.
+    # system.* tables are not on the search path, so not in the default schema.
+    assert "segments" not in names, names
+    cols = insp.get_columns("sa_devices")
+    got = [(c["name"], type(c["type"]).__name__, c["nullable"]) for c in cols]
+    assert got == [
+        ("id", "BIGINT", True),
+        ("name", "TEXT", True),
+        ("weight", "REAL", True),
+        ("added", "DATE", True),
+    ], got
+    # Full-table autoload also reflects constraints and indexes through pg_constraint's
+    # int2vector columns, which the catalog does not model yet; build the Table from the
+    # reflected columns instead.
     md = sa.MetaData()
-    devices = sa.Table(
-        "sa_devices", md,
-        sa.Column("id", sa.BigInteger), sa.Column("name", sa.Text),
-        sa.Column("weight", sa.REAL), sa.Column("added", sa.Date),
-    )
+    devices = sa.Table("sa_devices", md, *[sa.Column(c["name"], c["type"]) for c in cols])
     with engine.begin() as conn:
         conn.execute(devices.insert(), [
             {"id": 1, "name": "probe", "weight": 1.5, "added": dt.date(2024, 3, 1)},
