@@ -440,6 +440,61 @@ pub(crate) fn merge_sources(
     if append_only || non_empty.len() <= 1 || disjoint {
         return Ok(non_empty.into_iter().flat_map(|(_, parts)| parts).collect());
     }
+    // Two versions of a point have the same time, which lies in both sources' spans, so
+    // only rows inside some pairwise overlap of spans can have a duplicate. Rows outside
+    // the window covering every overlap pass through; only the window is merged (after a
+    // bulk load that straddles a flush, that is a few rows, not the partition).
+    let mut window: Option<TimeRange> = None;
+    for (i, a) in bounds.iter().enumerate() {
+        for b in &bounds[i + 1..] {
+            let (start, end) = (a.0.max(b.0), a.1.min(b.1));
+            if start <= end {
+                let w = window.get_or_insert(TimeRange {
+                    start,
+                    end: end.saturating_add(1),
+                });
+                w.start = w.start.min(start);
+                w.end = w.end.max(end.saturating_add(1));
+            }
+        }
+    }
+    let window = window.expect("sources that are not disjoint overlap somewhere");
+    let mut passed: VecDeque<Cols> = VecDeque::new();
+    let mut inside: Vec<(usize, Vec<Cols>)> = Vec::with_capacity(non_empty.len());
+    for (rank, parts) in non_empty {
+        let mut kept = Vec::new();
+        for p in parts {
+            let Some(Some(ts)) = p.cols.first() else {
+                kept.push(p);
+                continue;
+            };
+            let in_window = time_mask(ts, window);
+            let n = in_window.true_count();
+            if n == 0 {
+                passed.push_back(p);
+            } else if n == p.rows {
+                kept.push(p);
+            } else {
+                let outside = arrow::compute::not(&in_window)?;
+                passed.push_back(p.filter(&outside)?);
+                kept.push(p.filter(&in_window)?);
+            }
+        }
+        if !kept.is_empty() {
+            inside.push((rank, kept));
+        }
+    }
+    let mut merged = merge_all(inside, tag_count)?;
+    passed.append(&mut merged);
+    Ok(passed)
+}
+
+/// Merges every row of `non_empty` (source rank, parts), keeping the newest version of each
+/// (series, time).
+fn merge_all(non_empty: Vec<(usize, Vec<Cols>)>, tag_count: usize) -> Result<VecDeque<Cols>> {
+    if non_empty.is_empty() {
+        return Ok(VecDeque::new());
+    }
     let width = non_empty[0].1[0].cols.len();
     let mut ranks: Vec<u32> = Vec::new();
     let mut parts: Vec<Cols> = Vec::new();
