@@ -8,6 +8,8 @@
 //! database = "strata"
 //! max_connections = 500
 //! max_query_bytes = 16777216
+//! max_body_bytes = 25000000   # HTTP write bodies (after gzip decoding)
+//! max_line_bytes = 1048576    # one line-protocol line
 //! fsync = "always"            # always | never | "interval:10ms"
 //! memory_limit_bytes = 1073741824
 //!
@@ -90,6 +92,8 @@ struct FileConfig {
     database: Option<String>,
     max_connections: Option<usize>,
     max_query_bytes: Option<usize>,
+    max_body_bytes: Option<usize>,
+    max_line_bytes: Option<usize>,
     fsync: Option<String>,
     memory_limit_bytes: Option<usize>,
     tls: Option<TlsConfig>,
@@ -105,6 +109,10 @@ pub struct Config {
     pub database: String,
     pub max_connections: usize,
     pub max_query_bytes: usize,
+    /// Largest HTTP write body, after gzip decoding (413 beyond).
+    pub max_body_bytes: usize,
+    /// Longest line-protocol line (longer lines are rejected).
+    pub max_line_bytes: usize,
     pub fsync: FsyncPolicy,
     pub memory_limit_bytes: Option<usize>,
     pub tls: TlsConfig,
@@ -256,6 +264,8 @@ impl Config {
             database: file.database.unwrap_or_else(|| "strata".into()),
             max_connections: file.max_connections.unwrap_or(500),
             max_query_bytes: file.max_query_bytes.unwrap_or(16 << 20),
+            max_body_bytes: file.max_body_bytes.unwrap_or(25_000_000),
+            max_line_bytes: file.max_line_bytes.unwrap_or(1 << 20),
             fsync: parse_fsync(file.fsync.as_deref().unwrap_or("always"))?,
             memory_limit_bytes: file.memory_limit_bytes,
             tls,

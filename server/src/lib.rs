@@ -1,5 +1,6 @@
 //! The `strata` server: configuration ([`config`]), TLS ([`tls`]), the PostgreSQL wire
-//! protocol front end ([`pg`]) and the process lifecycle ([`run`]).
+//! protocol front end ([`pg`]), InfluxDB line-protocol writes over HTTP ([`http`]) and the
+//! process lifecycle ([`run`]).
 //!
 //! Invariants:
 //! - The server never acknowledges a statement before the engine has made it durable
@@ -11,6 +12,7 @@
 //! - With the default password the server only listens on loopback.
 
 pub mod config;
+pub mod http;
 pub mod pg;
 pub mod tls;
 
@@ -22,9 +24,16 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 
+/// The addresses the server listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listening {
+    pub pg: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+}
+
 /// Opens the data directory, starts listening and serves until SIGINT or SIGTERM.
-/// `ready` is called with the bound PostgreSQL address once connections are accepted.
-pub async fn run(config: Config, ready: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+/// `ready` is called with the bound addresses once connections are accepted.
+pub async fn run(config: Config, ready: impl FnOnce(Listening)) -> Result<()> {
     let config = Arc::new(config);
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.fsync = config.fsync;
@@ -51,11 +60,25 @@ pub async fn run(config: Config, ready: impl FnOnce(std::net::SocketAddr)) -> Re
         .with_context(|| format!("listening on {}", config.pg_listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, tls = tls.is_some(), data_dir = %config.data_dir.display(), "serving PostgreSQL wire protocol");
-    ready(addr);
+    let http_listener = TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("listening on {}", config.http_listen))?;
+    let http_addr = http_listener.local_addr()?;
+    tracing::info!(addr = %http_addr, "serving InfluxDB line protocol over HTTP");
+    ready(Listening {
+        pg: addr,
+        http: http_addr,
+    });
     let shared = pg::Shared::new(query, Arc::clone(&config));
     let server = pg::serve(listener, shared, tls);
+    let http_state = Arc::new(http::HttpState {
+        engine: Arc::clone(&engine),
+        config: Arc::clone(&config),
+    });
+    let http_server = http::serve(http_listener, http_state);
     tokio::select! {
-        r = server => r.context("accepting connections")?,
+        r = server => r.context("accepting PostgreSQL connections")?,
+        r = http_server => r.context("serving HTTP")?,
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
     let e = Arc::clone(&engine);

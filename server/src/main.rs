@@ -1,7 +1,8 @@
 //! `strata`: the Strata server binary.
 //!
 //! `strata serve` runs with no configuration: data in `./strata-data`, PostgreSQL wire
-//! protocol on 127.0.0.1:5433, database `strata`, user `strata` with password `strata`.
+//! protocol on 127.0.0.1:5433, InfluxDB line protocol over HTTP on 127.0.0.1:8086,
+//! database `strata`, user `strata` with password `strata`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,8 +83,15 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(strata_server::run(config, |addr| {
-        // Scripts and tests wait for this line.
-        eprintln!("strata: listening for PostgreSQL connections on {addr}");
+        // Scripts and tests wait for these lines.
+        eprintln!(
+            "strata: listening for HTTP (line protocol) on {}",
+            addr.http
+        );
+        eprintln!(
+            "strata: listening for PostgreSQL connections on {}",
+            addr.pg
+        );
     }));
     match result {
         Ok(()) => ExitCode::SUCCESS,

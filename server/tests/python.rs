@@ -1,4 +1,5 @@
-//! Python's Postgres clients (psycopg 3, asyncpg, SQLAlchemy) against the real server.
+//! Python clients against the real server: Postgres drivers (psycopg 3, asyncpg,
+//! SQLAlchemy) and InfluxDB's client libraries (`influxdb-client` v2, `influxdb` v1).
 //! The clients live in the virtual environment `scripts/test` creates (`target/pyenv`,
 //! from `tests/python/requirements.txt`); `STRATA_TEST_PYTHON` names another interpreter.
 
@@ -40,4 +41,27 @@ fn psycopg_asyncpg_and_sqlalchemy_work() {
         "python clients failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("all client checks passed"), "{stdout}");
+}
+
+#[test]
+fn influxdb_client_libraries_write_over_http() {
+    let s = Server::start();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/influx.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(s.addr.ip().to_string())
+        .arg(s.addr.port().to_string())
+        .arg(s.http.port().to_string())
+        .output()
+        .expect("running python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "influx clients failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("all influx client checks passed"),
+        "{stdout}"
+    );
 }

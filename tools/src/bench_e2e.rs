@@ -162,7 +162,14 @@ impl Drop for ServerProcess {
 
 fn start_server(bin: &Path, data: &Path) -> Result<(ServerProcess, std::net::SocketAddr)> {
     let mut child = Command::new(bin)
-        .args(["serve", "--pg-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--pg-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data)
         .env("STRATA_LOG", "warn")
         .stdout(Stdio::null())

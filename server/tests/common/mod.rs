@@ -15,7 +15,10 @@ pub const PASSWORD: &str = "strata";
 /// A running server; killed (SIGKILL) when dropped.
 pub struct Server {
     pub child: Child,
+    /// PostgreSQL wire protocol.
     pub addr: SocketAddr,
+    /// HTTP (line protocol).
+    pub http: SocketAddr,
     pub data_dir: PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
@@ -42,6 +45,8 @@ impl Server {
             .arg(data_dir)
             .arg("--pg-listen")
             .arg("127.0.0.1:0")
+            .arg("--http-listen")
+            .arg("127.0.0.1:0")
             .args(extra)
             .env("STRATA_LOG", "warn")
             .stdin(Stdio::null())
@@ -55,13 +60,19 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let mut http = None;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) =
+                    line.strip_prefix("strata: listening for HTTP (line protocol) on ")
+                {
+                    http = Some(addr.parse::<SocketAddr>().unwrap());
+                } else if let Some(addr) =
                     line.strip_prefix("strata: listening for PostgreSQL connections on ")
                 {
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(Ok(addr.parse::<SocketAddr>().unwrap()));
+                        let pg = addr.parse::<SocketAddr>().unwrap();
+                        let _ = tx.send(Ok((pg, http.expect("the HTTP address is printed first"))));
                     }
                 } else if let Some(tx) = &tx {
                     if line.starts_with("strata: ") {
@@ -74,7 +85,7 @@ impl Server {
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+        let (addr, http) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(Ok(a)) => a,
             Ok(Err(line)) => panic!("strata failed to start: {line}"),
             Err(_) => panic!("strata did not start within 60 s"),
@@ -82,6 +93,7 @@ impl Server {
         Server {
             child,
             addr,
+            http,
             data_dir: data_dir.to_path_buf(),
             _dir: None,
         }

@@ -1,0 +1,551 @@
+//! Schema on write: line-protocol lines become rows.
+//!
+//! A measurement is a table; its tags are tag columns and its fields field columns, with
+//! the time column named `time`. A table is created on its first write and a column is
+//! added the first time a line names it. Each line is accepted or rejected whole: a line
+//! that does not parse, whose field type conflicts with its column (or with an earlier
+//! line of the same request), that uses a tag as a field or the reverse, or whose
+//! timestamp is out of range is rejected with its line number and reason, and the other
+//! lines of the request are written (InfluxDB's partial writes). Columns are only added
+//! for accepted lines.
+//!
+//! Every table's accepted rows are written as one engine batch: durable (under the WAL's
+//! fsync policy) when [`ingest`] returns. A failure of the engine itself (memory limit,
+//! IO) fails the whole call; rows of tables written before it stay written, and since a
+//! point rewritten with the same series and time replaces itself, retrying the request is
+//! safe.
+
+use std::collections::HashMap;
+
+use strata_lineproto::{FieldValue, Line};
+use strata_storage::{
+    Engine, Error as StorageError, FieldDef, FieldType, NewColumn, TableSchema, Value, WriteBatch,
+};
+
+/// The unit of line-protocol timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Nanoseconds,
+    Microseconds,
+    Milliseconds,
+    Seconds,
+    Minutes,
+    Hours,
+}
+
+impl Precision {
+    /// The `precision` parameter: `ns`/`n`, `us`/`u`, `ms`, `s`, and (v1 only) `m`, `h`.
+    pub fn parse(s: &str, v1: bool) -> Option<Precision> {
+        Some(match s {
+            "" | "ns" | "n" => Precision::Nanoseconds,
+            "us" | "u" | "µ" => Precision::Microseconds,
+            "ms" => Precision::Milliseconds,
+            "s" => Precision::Seconds,
+            "m" if v1 => Precision::Minutes,
+            "h" if v1 => Precision::Hours,
+            _ => return None,
+        })
+    }
+
+    fn nanos(self) -> i64 {
+        match self {
+            Precision::Nanoseconds => 1,
+            Precision::Microseconds => 1_000,
+            Precision::Milliseconds => 1_000_000,
+            Precision::Seconds => 1_000_000_000,
+            Precision::Minutes => 60_000_000_000,
+            Precision::Hours => 3_600_000_000_000,
+        }
+    }
+
+    /// `v` in nanoseconds, or `None` if it does not fit.
+    pub fn to_ns(self, v: i64) -> Option<i64> {
+        v.checked_mul(self.nanos())
+    }
+}
+
+/// How to read a request.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestOptions {
+    pub precision: Precision,
+    /// The timestamp of lines without one, in nanoseconds.
+    pub now_ns: i64,
+    pub max_line_bytes: usize,
+}
+
+/// A line that was not written, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// 1-based line number in the request body.
+    pub line: usize,
+    pub reason: String,
+}
+
+/// What happened to a request's lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub written: usize,
+    /// In line order.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Parses `body` and writes its valid lines; see the module docs.
+pub fn ingest(engine: &Engine, body: &[u8], opts: &IngestOptions) -> Result<Outcome, StorageError> {
+    let mut outcome = Outcome::default();
+    let mut tables: Vec<(String, Vec<Line<'_>>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let parse_opts = strata_lineproto::Options {
+        max_line_bytes: opts.max_line_bytes,
+    };
+    for item in strata_lineproto::parse(body, parse_opts) {
+        match item {
+            Err(e) => outcome.rejected.push(Rejected {
+                line: e.line,
+                reason: format!("column {}: {}", e.column, e.kind),
+            }),
+            Ok(line) => {
+                let i = match index.get(line.measurement.as_ref()) {
+                    Some(&i) => i,
+                    None => {
+                        let name = line.measurement.to_string();
+                        index.insert(name.clone(), tables.len());
+                        tables.push((name, Vec::new()));
+                        tables.len() - 1
+                    }
+                };
+                tables[i].1.push(line);
+            }
+        }
+    }
+    for (table, lines) in &tables {
+        outcome.written += write_table(engine, table, lines, opts, &mut outcome.rejected)?;
+    }
+    outcome.rejected.sort_by_key(|r| r.line);
+    Ok(outcome)
+}
+
+/// What a column is, for checking lines against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Time,
+    Tag,
+    Field(FieldType),
+}
+
+/// The result of checking a table's lines against its schema.
+struct Plan {
+    /// (line index, timestamp in ns) of accepted lines.
+    accepted: Vec<(usize, i64)>,
+    rejected: Vec<Rejected>,
+    new_tags: Vec<String>,
+    new_fields: Vec<FieldDef>,
+}
+
+fn write_table(
+    engine: &Engine,
+    table: &str,
+    lines: &[Line<'_>],
+    opts: &IngestOptions,
+    rejected: &mut Vec<Rejected>,
+) -> Result<usize, StorageError> {
+    // Concurrent requests may create the table or add the same column between our read of
+    // the schema and our change: re-read and re-check, a bounded number of times.
+    let mut attempts = 0;
+    let (schema, plan) = loop {
+        attempts += 1;
+        let schema = match engine.table_schema(table) {
+            Ok(s) => Some(s),
+            Err(StorageError::TableNotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(s) = schema.as_ref().filter(|s| s.hidden_time) {
+            rejected.extend(lines.iter().map(|l| Rejected {
+                line: l.number,
+                reason: format!(
+                    "table {:?} has no time column (it was created by SQL without a timestamptz column)",
+                    s.name
+                ),
+            }));
+            return Ok(0);
+        }
+        let plan = check(schema.as_ref(), lines, opts);
+        match apply(engine, table, schema.as_ref(), &plan) {
+            Ok(s) => break (s, plan),
+            Err(StorageError::TableExists { .. } | StorageError::ColumnExists { .. })
+                if attempts < 5 =>
+            {
+                continue
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    rejected.extend(plan.rejected);
+    let Some(schema) = schema else {
+        return Ok(0);
+    };
+    let mut batch = WriteBatch::new(&schema);
+    let tag_pos: HashMap<&str, usize> = schema
+        .tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i))
+        .collect();
+    let field_pos: HashMap<&str, usize> = schema
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), i))
+        .collect();
+    let mut tags: Vec<Option<&str>> = vec![None; schema.tags.len()];
+    let mut fields: Vec<Value<'_>> = vec![Value::Null; schema.fields.len()];
+    for &(i, ts) in &plan.accepted {
+        let line = &lines[i];
+        tags.iter_mut().for_each(|t| *t = None);
+        fields.iter_mut().for_each(|f| *f = Value::Null);
+        for (k, v) in &line.tags {
+            tags[tag_pos[k.as_ref()]] = Some(v.as_ref());
+        }
+        for (k, v) in &line.fields {
+            fields[field_pos[k.as_ref()]] = match v {
+                FieldValue::Float(x) => Value::Float(*x),
+                FieldValue::Integer(x) => Value::Integer(*x),
+                FieldValue::Unsigned(x) => Value::Integer(*x as i64), // range checked
+                FieldValue::Boolean(x) => Value::Boolean(*x),
+                FieldValue::String(s) => Value::Text(s.as_ref()),
+            };
+        }
+        batch.push_row(&tags, ts, &fields)?;
+    }
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    engine.write(&batch)?;
+    Ok(batch.len())
+}
+
+/// Creates the table or adds the plan's new columns; returns the schema to write with
+/// (`None` if nothing was accepted for a table that does not exist).
+fn apply(
+    engine: &Engine,
+    table: &str,
+    schema: Option<&TableSchema>,
+    plan: &Plan,
+) -> Result<Option<TableSchema>, StorageError> {
+    match schema {
+        None if plan.accepted.is_empty() => Ok(None),
+        None => {
+            let schema = TableSchema::new(
+                table,
+                "time",
+                plan.new_tags.iter().cloned(),
+                plan.new_fields.iter().map(|f| (f.name.clone(), f.ty)),
+            );
+            engine.create_table(schema)?;
+            engine.table_schema(table).map(Some)
+        }
+        Some(s) if plan.new_tags.is_empty() && plan.new_fields.is_empty() => Ok(Some(s.clone())),
+        Some(_) => {
+            for t in &plan.new_tags {
+                engine.add_column(table, NewColumn::Tag(t.clone()), None)?;
+            }
+            for f in &plan.new_fields {
+                engine.add_column(table, NewColumn::Field(f.clone()), None)?;
+            }
+            engine.table_schema(table).map(Some)
+        }
+    }
+}
+
+fn field_type(v: &FieldValue<'_>) -> FieldType {
+    match v {
+        FieldValue::Float(_) => FieldType::Float,
+        FieldValue::Integer(_) | FieldValue::Unsigned(_) => FieldType::Integer,
+        FieldValue::Boolean(_) => FieldType::Boolean,
+        FieldValue::String(_) => FieldType::Text,
+    }
+}
+
+/// Decides which lines are accepted and which columns they add.
+fn check(schema: Option<&TableSchema>, lines: &[Line<'_>], opts: &IngestOptions) -> Plan {
+    let mut known: HashMap<String, Kind> = HashMap::new();
+    let time_column = schema.map_or("time", |s| s.time_column.as_str());
+    known.insert(time_column.to_owned(), Kind::Time);
+    if let Some(s) = schema {
+        for t in &s.tags {
+            known.insert(t.clone(), Kind::Tag);
+        }
+        for f in &s.fields {
+            known.insert(f.name.clone(), Kind::Field(f.ty));
+        }
+    }
+    let mut plan = Plan {
+        accepted: Vec::with_capacity(lines.len()),
+        rejected: Vec::new(),
+        new_tags: Vec::new(),
+        new_fields: Vec::new(),
+    };
+    let mut added: Vec<(String, Kind)> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        added.clear();
+        match check_line(schema, line, &known, &mut added, opts) {
+            Ok(ts) => {
+                for (name, kind) in added.drain(..) {
+                    match kind {
+                        Kind::Tag => plan.new_tags.push(name.clone()),
+                        Kind::Field(ty) => plan.new_fields.push(FieldDef {
+                            name: name.clone(),
+                            ty,
+                        }),
+                        Kind::Time => {}
+                    }
+                    known.insert(name, kind);
+                }
+                plan.accepted.push((i, ts));
+            }
+            Err(reason) => plan.rejected.push(Rejected {
+                line: line.number,
+                reason,
+            }),
+        }
+    }
+    plan
+}
+
+/// Checks one line; returns its timestamp in ns, and the columns it adds in `added`.
+fn check_line(
+    schema: Option<&TableSchema>,
+    line: &Line<'_>,
+    known: &HashMap<String, Kind>,
+    added: &mut Vec<(String, Kind)>,
+    opts: &IngestOptions,
+) -> Result<i64, String> {
+    let lookup = |name: &str, added: &Vec<(String, Kind)>| {
+        known
+            .get(name)
+            .copied()
+            .or_else(|| added.iter().find(|(n, _)| n == name).map(|(_, k)| *k))
+    };
+    for (k, _) in &line.tags {
+        match lookup(k, added) {
+            Some(Kind::Tag) => {}
+            Some(Kind::Time) => {
+                return Err(format!("invalid tag key {k:?}: it is the time column"))
+            }
+            Some(Kind::Field(_)) => {
+                return Err(format!("{k:?} is a field column, not a tag"));
+            }
+            None => added.push((k.to_string(), Kind::Tag)),
+        }
+    }
+    for (k, v) in &line.fields {
+        if let FieldValue::Unsigned(u) = v {
+            if *u > i64::MAX as u64 {
+                return Err(format!(
+                    "field {k:?}: unsigned value {u} is out of range (stored as bigint)"
+                ));
+            }
+        }
+        let ty = field_type(v);
+        match lookup(k, added) {
+            Some(Kind::Field(t)) if t == ty => {}
+            Some(Kind::Field(t)) => {
+                return Err(format!(
+                    "field type conflict: {k:?} is {}, the line has {}",
+                    type_word(t),
+                    v.type_name()
+                ))
+            }
+            Some(Kind::Time) => {
+                return Err(format!("invalid field key {k:?}: it is the time column"))
+            }
+            Some(Kind::Tag) => return Err(format!("{k:?} is a tag column, not a field")),
+            None => added.push((k.to_string(), Kind::Field(ty))),
+        }
+        if let Some(sql) = schema.and_then(|s| s.sql_columns.get(k.as_ref())) {
+            check_declared(k, &sql.sql_type, v)?;
+        }
+    }
+    if let Some(s) = schema {
+        for (name, sql) in &s.sql_columns {
+            if sql.not_null
+                && name != &s.time_column
+                && !line.fields.iter().any(|(k, _)| k == name)
+                && !line.tags.iter().any(|(k, _)| k == name)
+            {
+                return Err(format!(
+                    "null value in column {name:?} violates not-null constraint"
+                ));
+            }
+        }
+    }
+    match line.timestamp {
+        None => Ok(opts.now_ns),
+        Some(t) => opts
+            .precision
+            .to_ns(t)
+            .ok_or_else(|| format!("timestamp {t} is out of range for its precision")),
+    }
+}
+
+/// Values for columns a SQL `CREATE TABLE` declared with a narrower type than storage's.
+fn check_declared(column: &str, sql_type: &str, v: &FieldValue<'_>) -> Result<(), String> {
+    let int = match v {
+        FieldValue::Integer(i) => Some(*i),
+        FieldValue::Unsigned(u) => i64::try_from(*u).ok(),
+        _ => None,
+    };
+    let range = match sql_type {
+        "smallint" => Some(i64::from(i16::MIN)..=i64::from(i16::MAX)),
+        "integer" => Some(i64::from(i32::MIN)..=i64::from(i32::MAX)),
+        _ => None,
+    };
+    match (int, range) {
+        (Some(i), Some(r)) if !r.contains(&i) => Err(format!(
+            "field {column:?}: {i} is out of range for type {sql_type}"
+        )),
+        _ if sql_type == "date" || sql_type == "timestamp" || sql_type.starts_with("numeric") => {
+            Err(format!(
+                "column {column:?} is declared {sql_type}; line protocol cannot write it"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn type_word(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Float => "float",
+        FieldType::Integer => "integer",
+        FieldType::Boolean => "boolean",
+        FieldType::Text => "string",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_storage::{EngineConfig, ScanRequest};
+
+    fn engine() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(EngineConfig::new(dir.path())).unwrap();
+        (dir, e)
+    }
+
+    fn opts() -> IngestOptions {
+        IngestOptions {
+            precision: Precision::Nanoseconds,
+            now_ns: 1_000,
+            max_line_bytes: 1 << 16,
+        }
+    }
+
+    fn rows(e: &Engine, table: &str) -> usize {
+        e.scan(&ScanRequest::new(table))
+            .unwrap()
+            .map(|b| b.unwrap().num_rows())
+            .sum()
+    }
+
+    #[test]
+    fn creates_tables_and_adds_columns() {
+        let (_d, e) = engine();
+        let body = b"weather,city=Oslo temp=1.5,ok=t 10\nweather,city=Rome,zone=eu temp=20.5,note=\"sunny\" 20\ncpu,host=a usage=3i\n";
+        let out = ingest(&e, body, &opts()).unwrap();
+        assert_eq!(
+            out,
+            Outcome {
+                written: 3,
+                rejected: vec![]
+            }
+        );
+        let s = e.table_schema("weather").unwrap();
+        assert_eq!(s.time_column, "time");
+        assert_eq!(s.tags, ["city", "zone"]);
+        let fields: Vec<(&str, FieldType)> =
+            s.fields.iter().map(|f| (f.name.as_str(), f.ty)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("temp", FieldType::Float),
+                ("ok", FieldType::Boolean),
+                ("note", FieldType::Text)
+            ]
+        );
+        assert_eq!(rows(&e, "weather"), 2);
+        assert_eq!(rows(&e, "cpu"), 1);
+        // A later request adds a column to the existing table.
+        let out = ingest(&e, b"cpu,host=a,dc=x usage=4i,load=0.5 5\n", &opts()).unwrap();
+        assert_eq!(out.written, 1);
+        let s = e.table_schema("cpu").unwrap();
+        assert_eq!(s.tags, ["host", "dc"]);
+        assert_eq!(s.fields.len(), 2);
+    }
+
+    #[test]
+    fn bad_lines_are_rejected_and_the_rest_written() {
+        let (_d, e) = engine();
+        ingest(&e, b"m,t=a v=1.0 1\n", &opts()).unwrap();
+        let body = b"m,t=a v=2.0 2\nm,t=a v=3i 3\nm v=\nm,t=b v=4.0,w=\"x\" 4\nm,t=c w=5i 5\nm,v=x v=1.0 6\nm,t=d time=1.0 7\nm,t=e u=18446744073709551615u 8\n";
+        let out = ingest(&e, body, &opts()).unwrap();
+        assert_eq!(out.written, 2, "{out:?}");
+        let lines: Vec<usize> = out.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 5, 6, 7, 8], "{out:?}");
+        assert!(
+            out.rejected[0]
+                .reason
+                .contains("field type conflict: \"v\" is float, the line has integer"),
+            "{out:?}"
+        );
+        assert!(
+            out.rejected[1].reason.contains("missing field value"),
+            "{out:?}"
+        );
+        // `w` became text on line 4, so the integer on line 5 conflicts.
+        assert!(
+            out.rejected[2].reason.contains("\"w\" is string"),
+            "{out:?}"
+        );
+        assert!(
+            out.rejected[3].reason.contains("field column, not a tag"),
+            "{out:?}"
+        );
+        assert!(out.rejected[4].reason.contains("time column"), "{out:?}");
+        assert!(out.rejected[5].reason.contains("out of range"), "{out:?}");
+        // Rejected lines add no columns.
+        let s = e.table_schema("m").unwrap();
+        let names: Vec<&str> = s.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["v", "w"]);
+        assert_eq!(rows(&e, "m"), 3);
+    }
+
+    #[test]
+    fn precision_and_default_time() {
+        let (_d, e) = engine();
+        let mut o = opts();
+        o.precision = Precision::Seconds;
+        ingest(&e, b"p v=1 2\np,k=now v=2\n", &o).unwrap();
+        let ts: Vec<i64> = e
+            .scan(&ScanRequest::new("p"))
+            .unwrap()
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let t = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+                    .unwrap()
+                    .clone();
+                t.values().to_vec()
+            })
+            .collect();
+        let mut ts = ts;
+        ts.sort();
+        assert_eq!(ts, [1_000, 2_000_000_000]);
+        let out = ingest(&e, b"p v=1 9223372036854775807\n", &o).unwrap();
+        assert!(out.rejected[0].reason.contains("out of range"));
+        assert_eq!(Precision::parse("ms", false), Some(Precision::Milliseconds));
+        assert_eq!(Precision::parse("h", false), None);
+        assert_eq!(Precision::parse("h", true), Some(Precision::Hours));
+    }
+}

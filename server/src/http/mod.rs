@@ -1,0 +1,372 @@
+//! The HTTP listener: InfluxDB line-protocol writes, `/ping` and `/health`.
+//!
+//! - `POST /write` (InfluxDB 1.x): `db`, `precision` (`ns`, `u`, `ms`, `s`, `m`, `h`),
+//!   credentials as `u`/`p` parameters or `Authorization: Basic` (or `Token`).
+//! - `POST /api/v2/write` (InfluxDB 2.x): `bucket`, `org` (ignored), `precision` (`ns`,
+//!   `us`, `ms`, `s`), credentials as `Authorization: Token <password>` or
+//!   `Token <user>:<password>` (or Basic).
+//! - Bodies may be `Content-Encoding: gzip`; the decoded body is limited to
+//!   `max_body_bytes` (413 beyond).
+//!
+//! Status codes and error bodies follow InfluxDB's, so its client libraries report errors
+//! properly: 204 when every line was written; 400 with a JSON body naming the rejected
+//! lines (the others are written: partial writes); 401 without valid credentials; 404 for
+//! an unknown database; 413 for an oversized body; 503 with `Retry-After` while the engine
+//! is over its memory bound. v1 bodies are `{"error": "..."}`, v2 bodies are
+//! `{"code": "...", "message": "..."}`.
+//!
+//! A 204 is sent only after the rows are durable in the WAL (the engine's fsync policy).
+//! Parsing and writing run on blocking threads, never on the runtime's.
+
+pub mod auth;
+pub mod ingest;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use strata_storage::Engine;
+
+use crate::config::Config;
+use ingest::{IngestOptions, Precision};
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct HttpState {
+    pub engine: Arc<Engine>,
+    pub config: Arc<Config>,
+}
+
+/// The routes.
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/write", post(write_v1))
+        .route("/api/v2/write", post(write_v2))
+        .route("/ping", get(ping).head(ping))
+        .route("/health", get(health))
+        // Bodies are read with our own limit, so that a 413 has InfluxDB's JSON body.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Which API a request came through: it decides parameter names and error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    V1,
+    V2,
+}
+
+/// An error response in the API's shape.
+#[derive(Debug)]
+struct HttpError {
+    api: Api,
+    status: StatusCode,
+    /// The v2 `code` (`invalid`, `unauthorized`, `not found`, ...).
+    code: &'static str,
+    message: String,
+    retry_after: Option<u32>,
+}
+
+impl HttpError {
+    fn new(api: Api, status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        HttpError {
+            api,
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let body = match self.api {
+            Api::V1 => serde_json::json!({ "error": self.message }),
+            Api::V2 => serde_json::json!({ "code": self.code, "message": self.message }),
+        };
+        let mut r = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+async fn write_v1(
+    State(state): State<Arc<HttpState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(state, Api::V1, params, headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn write_v2(
+    State(state): State<Arc<HttpState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    write(state, Api::V2, params, headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn write(
+    state: Arc<HttpState>,
+    api: Api,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let config = &state.config;
+    auth::authenticate(api, &params, &headers, &config.users).map_err(|e| {
+        HttpError::new(api, StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+    })?;
+    check_database(api, &params, &config.database)?;
+    let precision = params.get("precision").map_or("ns", String::as_str);
+    let precision = Precision::parse(precision, api == Api::V1).ok_or_else(|| {
+        HttpError::new(
+            api,
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("invalid precision {precision:?}"),
+        )
+    })?;
+    let limit = config.max_body_bytes;
+    let too_large = || {
+        HttpError::new(
+            api,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request too large",
+            format!("request body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if is_length_limit(&e) {
+            too_large()
+        } else {
+            HttpError::new(
+                api,
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("reading the request body: {e}"),
+            )
+        }
+    })?;
+    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("gzip") => true,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("identity") => false,
+        Some(v) => {
+            return Err(HttpError::new(
+                api,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid",
+                format!("unsupported Content-Encoding {:?}", v.unwrap_or("?")),
+            ))
+        }
+    };
+    let opts = IngestOptions {
+        precision,
+        now_ns: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX),
+        max_line_bytes: config.max_line_bytes,
+    };
+    let engine = Arc::clone(&state.engine);
+    let result = tokio::task::spawn_blocking(move || -> Result<_, BodyError> {
+        let decoded;
+        let body: &[u8] = if gzip {
+            decoded = gunzip(&raw, limit)?;
+            &decoded
+        } else {
+            &raw
+        };
+        Ok(ingest::ingest(&engine, body, &opts))
+    })
+    .await
+    .map_err(|e| {
+        HttpError::new(
+            api,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            e.to_string(),
+        )
+    })?;
+    let outcome = match result {
+        Err(BodyError::TooLarge) => return Err(too_large()),
+        Err(BodyError::Gzip(e)) => {
+            return Err(HttpError::new(
+                api,
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("invalid gzip body: {e}"),
+            ))
+        }
+        Ok(Err(e)) if e.is_retryable() => {
+            let mut err = HttpError::new(
+                api,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("{e}; retry later"),
+            );
+            err.retry_after = Some(1);
+            return Err(err);
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "line-protocol write failed");
+            return Err(HttpError::new(
+                api,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                e.to_string(),
+            ));
+        }
+        Ok(Ok(o)) => o,
+    };
+    if outcome.rejected.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let shown: Vec<String> = outcome
+        .rejected
+        .iter()
+        .take(10)
+        .map(|r| format!("line {}: {}", r.line, r.reason))
+        .collect();
+    let more = outcome.rejected.len().saturating_sub(shown.len());
+    let mut message = format!(
+        "partial write: {} lines written, {} rejected: {}",
+        outcome.written,
+        outcome.rejected.len(),
+        shown.join("; ")
+    );
+    if more > 0 {
+        message.push_str(&format!("; and {more} more"));
+    }
+    let body = match api {
+        Api::V1 => serde_json::json!({
+            "error": message,
+            "written": outcome.written,
+            "rejected": outcome.rejected.len(),
+        }),
+        Api::V2 => serde_json::json!({
+            "code": "invalid",
+            "message": message,
+            "line": outcome.rejected[0].line,
+            "written": outcome.written,
+            "rejected": outcome.rejected.len(),
+        }),
+    };
+    Ok((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+}
+
+/// `db` (v1) or `bucket` (v2) must name the server's database; absent means that one.
+/// A retention-policy suffix (`db/rp`, `bucket/autogen`) is accepted and ignored.
+fn check_database(
+    api: Api,
+    params: &HashMap<String, String>,
+    database: &str,
+) -> Result<(), HttpError> {
+    let key = match api {
+        Api::V1 => "db",
+        Api::V2 => "bucket",
+    };
+    let Some(name) = params.get(key).filter(|n| !n.is_empty()) else {
+        return Ok(());
+    };
+    let db = name.split('/').next().unwrap_or(name);
+    if db == database {
+        return Ok(());
+    }
+    let message = match api {
+        Api::V1 => format!("database not found: {name:?}"),
+        Api::V2 => format!("bucket {name:?} not found"),
+    };
+    Err(HttpError::new(
+        api,
+        StatusCode::NOT_FOUND,
+        "not found",
+        message,
+    ))
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+#[derive(Debug)]
+enum BodyError {
+    TooLarge,
+    Gzip(std::io::Error),
+}
+
+/// Decompresses a gzip body, refusing to produce more than `limit` bytes.
+fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::GzDecoder::new(raw).take(limit as u64 + 1);
+    decoder.read_to_end(&mut out).map_err(BodyError::Gzip)?;
+    if out.len() > limit {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(out)
+}
+
+/// The InfluxDB version clients are told (they use it to pick API features).
+const INFLUX_VERSION: &str = "1.8.10";
+
+async fn ping() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "x-influxdb-version",
+        HeaderValue::from_static(INFLUX_VERSION),
+    );
+    h.insert("x-influxdb-build", HeaderValue::from_static("OSS"));
+    h.insert(
+        "x-strata-version",
+        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+    );
+    r
+}
+
+async fn health() -> Response {
+    axum::Json(serde_json::json!({
+        "name": "strata",
+        "message": "ready for queries and writes",
+        "status": "pass",
+        "checks": [],
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+    .into_response()
+}
+
+/// Serves HTTP on `listener` until it fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<HttpState>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
+}
