@@ -59,7 +59,9 @@ impl VisitorMut for ArraySubquery {
     }
 }
 
-fn array_agg_subquery(q: &Query) -> Option<Expr> {
+/// The SELECT of `q` and its one column (with its alias) if `q` is a plain one-column
+/// SELECT: no GROUP BY, DISTINCT or LIMIT. Both rewrites apply only to those.
+fn single_column_select(q: &Query) -> Option<(&Select, &Expr, Option<&Ident>)> {
     let SetExpr::Select(select) = q.body.as_ref() else {
         return None;
     };
@@ -72,14 +74,16 @@ fn array_agg_subquery(q: &Query) -> Option<Expr> {
     {
         return None;
     }
-    let item = match &select.projection[0] {
-        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
-        _ => return None,
-    };
-    let agg = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&format!("array_agg({item})"))
-        .and_then(|mut p| p.parse_expr())
-        .ok()?;
+    match &select.projection[0] {
+        SelectItem::UnnamedExpr(e) => Some((select, e, None)),
+        SelectItem::ExprWithAlias { expr, alias } => Some((select, expr, Some(alias))),
+        _ => None,
+    }
+}
+
+fn array_agg_subquery(q: &Query) -> Option<Expr> {
+    let (_, item, _) = single_column_select(q)?;
+    let agg = parse_expr(&format!("array_agg({item})"))?;
     let mut out = q.clone();
     out.order_by = None;
     let SetExpr::Select(sel) = out.body.as_mut() else {
@@ -125,24 +129,10 @@ const AGGREGATES: &[&str] = &[
 ];
 
 fn aggregated_catalog_subquery(q: &Query) -> Option<Expr> {
-    let SetExpr::Select(select) = q.body.as_ref() else {
-        return None;
-    };
-    let simple_group =
-        matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
-    if q.limit_clause.is_some()
-        || select.distinct.is_some()
-        || !simple_group
-        || select.having.is_some()
-        || select.projection.len() != 1
-    {
+    let (select, item, alias) = single_column_select(q)?;
+    if select.having.is_some() {
         return None;
     }
-    let (item, alias) = match &select.projection[0] {
-        SelectItem::UnnamedExpr(e) => (e, None),
-        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
-        _ => return None,
-    };
     if is_aggregate(item) {
         return None;
     }

@@ -377,11 +377,7 @@ impl Session {
     }
 
     async fn plan(&self, statement: Statement) -> Result<Prepared> {
-        if statement
-            .to_string()
-            .to_ascii_lowercase()
-            .contains("pg_table_is_visible")
-        {
+        if calls_function(&statement, "pg_table_is_visible") {
             self.refresh_visibility().await?;
         }
         let plan = self
@@ -774,6 +770,25 @@ fn set_value(e: &Expr) -> String {
 }
 
 /// Rejects, at prepare time, statements Strata will not run.
+/// Whether `statement` calls the function `name` anywhere (a walk of the AST that stops at
+/// the first call; no copy of the statement's text).
+fn calls_function(statement: &Statement, name: &str) -> bool {
+    use std::ops::ControlFlow;
+    ast::visit_expressions(statement, |e| match e {
+        Expr::Function(f)
+            if f.name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case(name)) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
 fn check_utility(s: &Statement) -> Result<()> {
     match s {
         Statement::CreateTable(_)

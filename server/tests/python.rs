@@ -24,44 +24,45 @@ fn python() -> PathBuf {
     p
 }
 
-#[test]
-fn psycopg_asyncpg_and_sqlalchemy_work() {
-    let s = Server::start();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py");
+/// Runs `tests/python/<script>` with `args` and checks it ends with `done`.
+fn run_script(script: &str, args: &[String], done: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
     let out = Command::new(python())
-        .arg(script)
-        .arg(s.addr.ip().to_string())
-        .arg(s.addr.port().to_string())
+        .arg(path)
+        .args(args)
         .output()
         .expect("running python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "python clients failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(stdout.contains("all client checks passed"), "{stdout}");
+    assert!(stdout.contains(done), "{stdout}");
+}
+
+#[test]
+fn psycopg_asyncpg_and_sqlalchemy_work() {
+    let s = Server::start();
+    run_script(
+        "clients.py",
+        &[s.addr.ip().to_string(), s.addr.port().to_string()],
+        "all client checks passed",
+    );
 }
 
 #[test]
 fn influxdb_client_libraries_write_over_http() {
     let s = Server::start();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/influx.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg(s.addr.ip().to_string())
-        .arg(s.addr.port().to_string())
-        .arg(s.http.port().to_string())
-        .output()
-        .expect("running python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "influx clients failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        stdout.contains("all influx client checks passed"),
-        "{stdout}"
+    run_script(
+        "influx.py",
+        &[
+            s.addr.ip().to_string(),
+            s.addr.port().to_string(),
+            s.http.port().to_string(),
+        ],
+        "all influx client checks passed",
     );
 }

@@ -225,6 +225,16 @@ async fn ddl_covers_unpartitioned_tables_add_column_and_drop() {
     c.batch_execute("DROP TABLE IF EXISTS hosts").await.unwrap();
 }
 
+/// Runs a `COPY ... TO STDOUT` and returns its output as text.
+async fn copy_out_text(c: &tokio_postgres::Client, sql: &str) -> String {
+    let out = c.copy_out(sql).await.unwrap();
+    let chunks: Vec<_> = out.collect::<Vec<_>>().await;
+    chunks
+        .into_iter()
+        .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_in_text_csv_binary_and_copy_out() {
     let s = Server::start();
@@ -283,25 +293,13 @@ async fn copy_in_text_csv_binary_and_copy_out() {
     assert_eq!(r.get::<_, i64>(0), 4);
 
     // COPY TO STDOUT in text and CSV.
-    let out = c
-        .copy_out("COPY (SELECT host, v, n FROM m ORDER BY time) TO STDOUT")
-        .await
-        .unwrap();
-    let chunks: Vec<_> = out.collect::<Vec<_>>().await;
-    let text: String = chunks
-        .into_iter()
-        .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
-        .collect();
+    let text = copy_out_text(
+        &c,
+        "COPY (SELECT host, v, n FROM m ORDER BY time) TO STDOUT",
+    )
+    .await;
     assert_eq!(text, "a\t1.5\t1\nb\t\\N\t2\nc,d\t2.5\t3\ne\t\\N\t4\n");
-    let out = c
-        .copy_out("COPY m (host, n) TO STDOUT WITH (FORMAT csv)")
-        .await
-        .unwrap();
-    let chunks: Vec<_> = out.collect::<Vec<_>>().await;
-    let csv: String = chunks
-        .into_iter()
-        .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
-        .collect();
+    let csv = copy_out_text(&c, "COPY m (host, n) TO STDOUT WITH (FORMAT csv)").await;
     let mut lines: Vec<&str> = csv.lines().collect();
     lines.sort();
     assert_eq!(lines, vec!["\"c,d\",3", "a,1", "b,2", "e,4"]);
@@ -310,15 +308,11 @@ async fn copy_in_text_csv_binary_and_copy_out() {
     c.batch_execute("SET TimeZone = 'Asia/Kolkata'")
         .await
         .unwrap();
-    let out = c
-        .copy_out("COPY (SELECT time FROM m WHERE host = 'a') TO STDOUT WITH (FORMAT csv)")
-        .await
-        .unwrap();
-    let chunks: Vec<_> = out.collect::<Vec<_>>().await;
-    let csv: String = chunks
-        .into_iter()
-        .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
-        .collect();
+    let csv = copy_out_text(
+        &c,
+        "COPY (SELECT time FROM m WHERE host = 'a') TO STDOUT WITH (FORMAT csv)",
+    )
+    .await;
     assert_eq!(csv, "2024-01-01 05:30:00+05:30\n");
 }
 

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use axum::http::{header, HeaderMap};
 use base64::Engine as _;
 
-use super::Api;
 use crate::config::User;
 
 /// Why a request is not authenticated (both are HTTP 401).
@@ -25,7 +24,6 @@ pub enum AuthError {
 
 /// The authenticated user's name.
 pub fn authenticate<'a>(
-    _api: Api,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
     users: &'a [User],
@@ -108,7 +106,7 @@ mod tests {
             headers.insert(header::AUTHORIZATION, a.parse().unwrap());
         }
         let users = users();
-        authenticate(Api::V1, &params, &headers, &users).map(str::to_owned)
+        authenticate(&params, &headers, &users).map(str::to_owned)
     }
 
     #[test]

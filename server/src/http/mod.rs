@@ -130,7 +130,7 @@ async fn write(
     body: Body,
 ) -> Result<Response, HttpError> {
     let config = &state.config;
-    auth::authenticate(api, &params, &headers, &config.users).map_err(|e| {
+    auth::authenticate(&params, &headers, &config.users).map_err(|e| {
         HttpError::new(api, StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
     })?;
     check_database(api, &params, &config.database)?;
