@@ -11,7 +11,8 @@
 //! max_body_bytes = 25000000   # HTTP write bodies (after gzip decoding)
 //! max_line_bytes = 1048576    # one line-protocol line
 //! fsync = "always"            # always | never | "interval:10ms"
-//! memory_limit_bytes = 1073741824
+//! memory_limit_bytes = 268435456 # unflushed (memtable) data; writers wait past it
+//! backpressure_wait_ms = 5000    # how long; then SQL writes fail with 53000, HTTP with 503
 //!
 //! [tls]
 //! enabled = true              # a self-signed certificate is made in data_dir/tls if
@@ -96,6 +97,7 @@ struct FileConfig {
     max_line_bytes: Option<usize>,
     fsync: Option<String>,
     memory_limit_bytes: Option<usize>,
+    backpressure_wait_ms: Option<u64>,
     tls: Option<TlsConfig>,
     users: Option<Vec<User>>,
 }
@@ -114,7 +116,11 @@ pub struct Config {
     /// Longest line-protocol line (longer lines are rejected).
     pub max_line_bytes: usize,
     pub fsync: FsyncPolicy,
+    /// Bound on unflushed (memtable) data; the engine's default when `None`.
     pub memory_limit_bytes: Option<usize>,
+    /// How long a write waits for memory past the bound before it is refused (SQLSTATE
+    /// 53000 over pgwire, 503 with `Retry-After` over HTTP); the engine's default when `None`.
+    pub backpressure_wait: Option<Duration>,
     pub tls: TlsConfig,
     pub users: Vec<User>,
 }
@@ -268,6 +274,7 @@ impl Config {
             max_line_bytes: file.max_line_bytes.unwrap_or(1 << 20),
             fsync: parse_fsync(file.fsync.as_deref().unwrap_or("always"))?,
             memory_limit_bytes: file.memory_limit_bytes,
+            backpressure_wait: file.backpressure_wait_ms.map(Duration::from_millis),
             tls,
             users,
         };

@@ -40,6 +40,9 @@ pub async fn run(config: Config, ready: impl FnOnce(Listening)) -> Result<()> {
     if let Some(m) = config.memory_limit_bytes {
         engine_config.memory_limit_bytes = m;
     }
+    if let Some(w) = config.backpressure_wait {
+        engine_config.backpressure_wait = w;
+    }
     let engine = {
         let c = engine_config.clone();
         tokio::task::spawn_blocking(move || Engine::open(c))

@@ -330,3 +330,69 @@ async fn acknowledged_batches_survive_sigkill() {
         .unwrap();
     assert_eq!(r.get::<_, i64>(0) as u64, acked);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_the_memory_bound_writes_get_503_then_succeed_once_drained() {
+    // A tiny bound and no waiting: any unflushed data refuses the next write until the
+    // background flush has drained it.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        "memory_limit_bytes = 1024\nbackpressure_wait_ms = 0\n",
+    )
+    .unwrap();
+    let s = Server::start_in(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let batch = |b: i64| {
+        let mut body = String::new();
+        for i in 0..2000 {
+            let seq = b * 2000 + i;
+            body.push_str(&format!(
+                "bp,host=h{} seq={seq}i {}\n",
+                i % 7,
+                1_700_000_000_000_000_000 + seq
+            ));
+        }
+        body
+    };
+    let mut acked = 0i64;
+    let mut refused = None;
+    for b in 0..200 {
+        let r = write(&s, "/api/v2/write?bucket=strata", batch(b).as_bytes());
+        match r.status {
+            204 => acked += 2000,
+            503 => {
+                refused = Some((b, r));
+                break;
+            }
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    let (b, r) = refused.expect("200 back-to-back batches over a 1 KiB bound never got a 503");
+    let m = request(s.http, "GET", "/metrics", &[], b"");
+    assert_eq!(m.status, 200);
+    assert!(m.body.contains("\nstrata_memory_limit_bytes 1024\n"), "{}", m.body);
+    assert!(m.body.contains("\nstrata_unflushed_bytes "), "{}", m.body);
+    assert_eq!(r.headers.get("retry-after").map(String::as_str), Some("1"));
+    assert!(r.body.contains(r#""code":"unavailable""#), "{}", r.body);
+    assert!(r.body.contains("write buffer is full"), "{}", r.body);
+    // Nothing of the refused batch was stored; the acknowledged ones all were.
+    assert_eq!(count(&s, "SELECT count(*) FROM bp").await, acked);
+
+    // Once the flush drains memory, the same batch is accepted.
+    let mut accepted = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        let r = write(&s, "/api/v2/write?bucket=strata", batch(b).as_bytes());
+        if r.status == 204 {
+            accepted = true;
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", r.body);
+    }
+    assert!(accepted, "writes still refused after 10 s");
+    assert_eq!(count(&s, "SELECT count(*) FROM bp").await, acked + 2000);
+}

@@ -577,6 +577,12 @@ impl Engine {
         self.inner.state.lock().unflushed_bytes()
     }
 
+    /// The bound on [`Engine::unflushed_bytes`] past which writers get back-pressure
+    /// (`EngineConfig::memory_limit_bytes`).
+    pub fn memory_limit_bytes(&self) -> usize {
+        self.inner.config.memory_limit_bytes
+    }
+
     /// Stops the background worker and the WAL. Unflushed rows stay in the WAL.
     pub fn close(&self) {
         self.inner.shutdown.store(true, Ordering::Release);

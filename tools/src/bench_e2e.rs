@@ -10,14 +10,15 @@
 //! 5. Prints load rows/s for all three and per-query medians for Strata and DuckDB, with
 //!    their ratio.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use futures::SinkExt;
 
+use crate::process::start_strata;
 use crate::tsbs::{CpuOnly, CpuOnlyConfig, DEFAULT_START_NS, FIELD_NAMES, TAG_NAMES};
 
 /// One query shape, in each engine's spelling.
@@ -151,57 +152,13 @@ pub async fn run(opts: &Options) -> Result<String> {
     Ok(report(opts, &shapes, &strata, duck.as_ref(), chdb.as_ref()))
 }
 
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(bin: &Path, data: &Path) -> Result<(ServerProcess, std::net::SocketAddr)> {
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--pg-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("STRATA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let stderr = child.stderr.take().expect("piped");
-    let server = ServerProcess(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-            if let Some(a) = line.strip_prefix("strata: listening for PostgreSQL connections on ") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(a.to_owned());
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .context("strata did not start")?
-        .parse()?;
-    Ok((server, addr))
-}
-
 async fn measure_strata(opts: &Options, csv: &Path, shapes: &[Shape]) -> Result<Measured> {
     let data = opts.dir.join("strata-data");
     if data.exists() {
         std::fs::remove_dir_all(&data)?;
     }
-    let (_server, addr) = start_server(&opts.strata, &data)?;
+    let server = start_strata(&opts.strata, &data, &[])?;
+    let addr = server.pg;
     let conn = format!(
         "host={} port={} user=strata password=strata dbname=strata sslmode=disable",
         addr.ip(),

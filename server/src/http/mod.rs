@@ -15,6 +15,9 @@
 //! is over its memory bound. v1 bodies are `{"error": "..."}`, v2 bodies are
 //! `{"code": "...", "message": "..."}`.
 //!
+//! `GET /metrics` reports, in the Prometheus text format, the engine's unflushed bytes
+//! and their bound (`memory_limit_bytes`).
+//!
 //! A 204 is sent only after the rows are durable in the WAL (the engine's fsync policy).
 //! Parsing and writing run on blocking threads, never on the runtime's.
 
@@ -50,6 +53,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/api/v2/write", post(write_v2))
         .route("/ping", get(ping).head(ping))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         // Bodies are read with our own limit, so that a 413 has InfluxDB's JSON body.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
@@ -224,7 +228,7 @@ async fn write(
                 api,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                format!("{e}; retry later"),
+                e.to_string(),
             );
             err.retry_after = Some(1);
             return Err(err);
@@ -361,6 +365,27 @@ async fn health() -> Response {
         "version": env!("CARGO_PKG_VERSION"),
     }))
     .into_response()
+}
+
+async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
+    let body = format!(
+        "# HELP strata_unflushed_bytes Bytes held by memtables not yet flushed to segments.\n\
+         # TYPE strata_unflushed_bytes gauge\n\
+         strata_unflushed_bytes {}\n\
+         # HELP strata_memory_limit_bytes Bound on unflushed bytes; past it writes get back-pressure.\n\
+         # TYPE strata_memory_limit_bytes gauge\n\
+         strata_memory_limit_bytes {}\n",
+        state.engine.unflushed_bytes(),
+        state.engine.memory_limit_bytes()
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Serves HTTP on `listener` until it fails.

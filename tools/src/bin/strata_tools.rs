@@ -5,6 +5,9 @@
 //!                      [--seed 123] [--decimals 2|full] [--format csv|lp] [--out FILE]
 //! strata-tools bench-e2e [--strata target/release/strata] [--python PY|none]
 //!                        [--hosts 100] [--duration 1d] [--runs 5] [--dir DIR]
+//! strata-tools bench-lp [--strata target/release/strata] [--influxd influxd|none]
+//!                       [--hosts 100] [--duration 1d] [--batch-lines 5000]
+//!                       [--connections 4] [--runs 3] [--memory-limit-bytes N] [--dir DIR]
 //! ```
 
 use std::fs::File;
@@ -29,6 +32,38 @@ enum Command {
     /// End-to-end benchmark: TSBS cpu-only loaded by COPY and queried over the wire,
     /// next to DuckDB on the same data in the same run.
     BenchE2e(BenchE2e),
+    /// Line-protocol ingest benchmark: TSBS cpu-only POSTed in batches over concurrent
+    /// HTTP connections to Strata and to InfluxDB 1.x in the same run.
+    BenchLp(BenchLp),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchLp {
+    /// The strata binary (default: `strata` next to this executable).
+    #[arg(long)]
+    strata: Option<PathBuf>,
+    /// InfluxDB 1.x's `influxd`, or `none` to measure Strata alone.
+    #[arg(long, default_value = "influxd")]
+    influxd: String,
+    #[arg(long, default_value_t = 100)]
+    hosts: usize,
+    #[arg(long, default_value = "1d", value_parser = tsbs::parse_duration)]
+    duration: i64,
+    /// Lines per HTTP request.
+    #[arg(long, default_value_t = 5000)]
+    batch_lines: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Loads per server (each into a fresh data directory); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Strata's `memory_limit_bytes` (bound on unflushed data) for the load.
+    #[arg(long, default_value_t = 256 << 20)]
+    memory_limit_bytes: usize,
+    /// Working directory (data directories).
+    #[arg(long, default_value = "target/bench-lp")]
+    dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,31 +136,56 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::GenCpu(args) => gen_cpu(args),
         Command::BenchE2e(args) => bench_e2e(args),
+        Command::BenchLp(args) => bench_lp(args),
     }
 }
 
-fn bench_e2e(args: BenchE2e) -> anyhow::Result<()> {
-    let strata = match args.strata {
-        Some(p) => p,
-        None => std::env::current_exe()?
+/// `--strata`, or `strata` next to this executable.
+fn strata_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p),
+        None => Ok(std::env::current_exe()?
             .parent()
             .context("executable has no directory")?
-            .join("strata"),
+            .join("strata")),
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+fn bench_lp(args: BenchLp) -> anyhow::Result<()> {
+    let opts = strata_tools::bench_lp::Options {
+        strata: strata_binary(args.strata)?,
+        influxd: (args.influxd != "none").then(|| PathBuf::from(args.influxd)),
+        dir: args.dir,
+        hosts: args.hosts,
+        duration_ns: args.duration,
+        batch_lines: args.batch_lines,
+        connections: args.connections,
+        runs: args.runs.max(1),
+        memory_limit_bytes: args.memory_limit_bytes,
     };
+    let report = block_on(strata_tools::bench_lp::run(&opts))?;
+    std::io::stdout().lock().write_all(report.as_bytes())?;
+    Ok(())
+}
+
+fn bench_e2e(args: BenchE2e) -> anyhow::Result<()> {
     let opts = strata_tools::bench_e2e::Options {
-        strata,
+        strata: strata_binary(args.strata)?,
         python: (args.python != "none").then(|| PathBuf::from(args.python)),
         dir: args.dir,
         hosts: args.hosts,
         duration_ns: args.duration,
         runs: args.runs.max(1),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(strata_tools::bench_e2e::run(&opts))?;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(report.as_bytes())?;
+    let report = block_on(strata_tools::bench_e2e::run(&opts))?;
+    std::io::stdout().lock().write_all(report.as_bytes())?;
     Ok(())
 }
 
