@@ -141,9 +141,14 @@ impl Default for Options {
 pub fn parse(body: &[u8], options: Options) -> Lines<'_> {
     Lines {
         body,
+        // One validation of the whole body (a fast pass over ASCII) instead of one per
+        // token; a body with invalid UTF-8 somewhere falls back to checking each token,
+        // so that only the lines holding it are rejected.
+        text: std::str::from_utf8(body).ok(),
         pos: 0,
         line: 1,
         options,
+        hint: (0, 0),
     }
 }
 
@@ -151,10 +156,15 @@ pub fn parse(body: &[u8], options: Options) -> Lines<'_> {
 #[derive(Debug, Clone)]
 pub struct Lines<'a> {
     body: &'a [u8],
+    /// `body`, if it is all valid UTF-8.
+    text: Option<&'a str>,
     pos: usize,
     /// Line number of `body[pos]`.
     line: usize,
     options: Options,
+    /// Tag and field counts of the last good line: lines of one source share a shape, so
+    /// these size the next line's vectors in one allocation each.
+    hint: (usize, usize),
 }
 
 impl<'a> Iterator for Lines<'a> {
@@ -191,9 +201,11 @@ impl<'a> Iterator for Lines<'a> {
             }
             let mut p = LineParser {
                 buf: rest,
+                text: self.text.and_then(|t| t.get(start..)),
                 pos: indent,
                 line_start: 0,
                 newlines: 0,
+                hint: self.hint,
             };
             let result = p.line(number);
             let consumed = match &result {
@@ -216,7 +228,16 @@ impl<'a> Iterator for Lines<'a> {
                     },
                 }));
             }
-            self.advance_to(start + consumed);
+            match &result {
+                Ok(line) => {
+                    // A good line's newlines are the ones inside its strings plus its
+                    // terminator: no second pass over its bytes.
+                    self.hint = (line.tags.len(), line.fields.len());
+                    self.line += p.newlines + usize::from(rest.get(consumed.wrapping_sub(1)) == Some(&b'\n'));
+                    self.pos = start + consumed;
+                }
+                Err(_) => self.advance_to(start + consumed),
+            }
             return Some(result);
         }
     }
@@ -256,11 +277,15 @@ fn find_newline(buf: &[u8], from: usize) -> Option<usize> {
 /// Parses one line starting at `pos` of `buf`.
 struct LineParser<'a> {
     buf: &'a [u8],
+    /// `buf` as text, when the whole body is valid UTF-8.
+    text: Option<&'a str>,
     pos: usize,
     /// Offset of the current physical line's start, for columns.
     line_start: usize,
     /// Newlines passed inside string values, for line numbers of errors.
     newlines: usize,
+    /// Expected tag and field counts (capacity hints).
+    hint: (usize, usize),
 }
 
 /// Which escapes apply to a name.
@@ -303,7 +328,7 @@ impl<'a> LineParser<'a> {
         if measurement.is_empty() {
             return Err(self.err(self.pos, ErrorKind::MissingMeasurement));
         }
-        let mut tags = Vec::new();
+        let mut tags = Vec::with_capacity(self.hint.0);
         while self.peek() == Some(b',') {
             self.pos += 1;
             let key_at = self.pos;
@@ -325,7 +350,7 @@ impl<'a> LineParser<'a> {
         if self.skip_spaces() == 0 || self.at_line_end() {
             return Err(self.err(self.pos, ErrorKind::MissingFields));
         }
-        let mut fields = Vec::new();
+        let mut fields = Vec::with_capacity(self.hint.1.max(1));
         loop {
             let key_at = self.pos;
             let key = self.name(NameKind::Key)?;
@@ -375,6 +400,16 @@ impl<'a> LineParser<'a> {
         })
     }
 
+    /// `buf[start..end]` as text. Tokens start and end next to ASCII delimiters, so in a
+    /// valid body they are always on character boundaries.
+    fn str_at(&self, start: usize, end: usize) -> Result<&'a str, ParseError> {
+        if let Some(t) = self.text.and_then(|t| t.get(start..end)) {
+            return Ok(t);
+        }
+        std::str::from_utf8(&self.buf[start..end])
+            .map_err(|e| self.err(start + e.valid_up_to(), ErrorKind::InvalidUtf8))
+    }
+
     fn skip_spaces(&mut self) -> usize {
         let start = self.pos;
         while matches!(self.peek(), Some(b' ') | Some(b'\t')) {
@@ -405,9 +440,7 @@ impl<'a> LineParser<'a> {
                 _ => self.pos += 1,
             }
         }
-        let raw = &self.buf[start..self.pos];
-        let text = std::str::from_utf8(raw)
-            .map_err(|e| self.err(start + e.valid_up_to(), ErrorKind::InvalidUtf8))?;
+        let text = self.str_at(start, self.pos)?;
         if !escaped {
             return Ok(Cow::Borrowed(text));
         }
@@ -511,10 +544,9 @@ impl<'a> LineParser<'a> {
                 Some(_) => self.pos += 1,
             }
         }
-        let raw = &self.buf[start..self.pos];
+        let end = self.pos;
         self.pos += 1; // closing quote
-        let text = std::str::from_utf8(raw)
-            .map_err(|e| self.err(start + e.valid_up_to(), ErrorKind::InvalidUtf8))?;
+        let text = self.str_at(start, end)?;
         if !escaped {
             return Ok(FieldValue::String(Cow::Borrowed(text)));
         }

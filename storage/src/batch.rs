@@ -23,7 +23,7 @@
 //! Null slots hold 0 / false / "".
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::codec::buf::{put_str, put_u32, put_u64, put_u8, Reader};
 use crate::codec::ints::{decode_u64_stream, encode_u64_stream};
@@ -69,12 +69,12 @@ pub(crate) enum FieldData {
 }
 
 impl FieldData {
-    fn new(ty: FieldType) -> Self {
+    fn with_capacity(ty: FieldType, rows: usize) -> Self {
         match ty {
-            FieldType::Float => FieldData::Float(Vec::new()),
-            FieldType::Integer => FieldData::Integer(Vec::new()),
-            FieldType::Boolean => FieldData::Boolean(Vec::new()),
-            FieldType::Text => FieldData::Text(Vec::new()),
+            FieldType::Float => FieldData::Float(Vec::with_capacity(rows)),
+            FieldType::Integer => FieldData::Integer(Vec::with_capacity(rows)),
+            FieldType::Boolean => FieldData::Boolean(Vec::with_capacity(rows)),
+            FieldType::Text => FieldData::Text(Vec::with_capacity(rows)),
         }
     }
 }
@@ -101,7 +101,7 @@ pub struct WriteBatch {
     pub(crate) tag_names: Vec<String>,
     /// Distinct tag tuples, in tag-name order.
     pub(crate) series: Vec<Vec<Option<String>>>,
-    series_lookup: HashMap<u64, Vec<u32>>,
+    series_lookup: SeriesLookup,
     pub(crate) row_series: Vec<u32>,
     pub(crate) ts: Vec<i64>,
     pub(crate) fields: Vec<FieldColumn>,
@@ -118,9 +118,15 @@ impl PartialEq for WriteBatch {
     }
 }
 
-fn hash_tags<'a>(tags: impl Iterator<Item = Option<&'a str>>) -> u64 {
-    // Fixed keys: the lookup table lives only as long as the batch.
-    let mut h = std::hash::DefaultHasher::new();
+/// Series lookup: foldhash rather than SipHash (interning a series is per row on the
+/// ingest path), randomly seeded per batch so crafted tags cannot force collisions.
+type SeriesLookup = HashMap<u64, Vec<u32>, foldhash::fast::RandomState>;
+
+fn hash_tags<'a>(
+    state: &foldhash::fast::RandomState,
+    tags: impl Iterator<Item = Option<&'a str>>,
+) -> u64 {
+    let mut h = state.build_hasher();
     for t in tags {
         t.hash(&mut h);
     }
@@ -130,20 +136,25 @@ fn hash_tags<'a>(tags: impl Iterator<Item = Option<&'a str>>) -> u64 {
 impl WriteBatch {
     /// An empty batch with every tag and field of `schema`.
     pub fn new(schema: &TableSchema) -> Self {
+        Self::with_capacity(schema, 0)
+    }
+
+    /// An empty batch with room for `rows` rows.
+    pub fn with_capacity(schema: &TableSchema, rows: usize) -> Self {
         WriteBatch {
             table: schema.name.clone(),
             tag_names: schema.tags.clone(),
             series: Vec::new(),
-            series_lookup: HashMap::new(),
-            row_series: Vec::new(),
-            ts: Vec::new(),
+            series_lookup: HashMap::default(),
+            row_series: Vec::with_capacity(rows),
+            ts: Vec::with_capacity(rows),
             fields: schema
                 .fields
                 .iter()
                 .map(|f| FieldColumn {
                     name: f.name.clone(),
                     ty: f.ty,
-                    data: FieldData::new(f.ty),
+                    data: FieldData::with_capacity(f.ty, rows),
                     validity: None,
                 })
                 .collect(),
@@ -224,7 +235,7 @@ impl WriteBatch {
     }
 
     fn intern(&mut self, tags: &[Option<&str>]) -> u32 {
-        let h = hash_tags(tags.iter().copied());
+        let h = hash_tags(self.series_lookup.hasher(), tags.iter().copied());
         let candidates = self.series_lookup.entry(h).or_default();
         for &c in candidates.iter() {
             let known = &self.series[c as usize];
@@ -405,7 +416,7 @@ impl WriteBatch {
                 table,
                 tag_names,
                 series,
-                series_lookup: HashMap::new(),
+                series_lookup: HashMap::default(),
                 row_series,
                 ts,
                 fields,

@@ -93,7 +93,9 @@ pub struct Outcome {
 pub fn ingest(engine: &Engine, body: &[u8], opts: &IngestOptions) -> Result<Outcome, StorageError> {
     let mut outcome = Outcome::default();
     let mut tables: Vec<(String, Vec<Line<'_>>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: FastMap<String, usize> = FastMap::default();
+    let mut last: Option<usize> = None;
+    let lines_in_body = body.iter().filter(|&&b| b == b'\n').count() + 1;
     let parse_opts = strata_lineproto::Options {
         max_line_bytes: opts.max_line_bytes,
     };
@@ -104,15 +106,23 @@ pub fn ingest(engine: &Engine, body: &[u8], opts: &IngestOptions) -> Result<Outc
                 reason: format!("column {}: {}", e.column, e.kind),
             }),
             Ok(line) => {
-                let i = match index.get(line.measurement.as_ref()) {
-                    Some(&i) => i,
-                    None => {
-                        let name = line.measurement.to_string();
-                        index.insert(name.clone(), tables.len());
-                        tables.push((name, Vec::new()));
-                        tables.len() - 1
-                    }
+                // Consecutive lines are usually of one measurement.
+                let i = match last.filter(|&i| tables[i].0 == line.measurement.as_ref()) {
+                    Some(i) => i,
+                    None => match index.get(line.measurement.as_ref()) {
+                        Some(&i) => i,
+                        None => {
+                            let name = line.measurement.to_string();
+                            index.insert(name.clone(), tables.len());
+                            // Most requests hold one measurement: size its list for
+                            // every line of the body.
+                            let capacity = if tables.is_empty() { lines_in_body } else { 0 };
+                            tables.push((name, Vec::with_capacity(capacity)));
+                            tables.len() - 1
+                        }
+                    },
                 };
+                last = Some(i);
                 tables[i].1.push(line);
             }
         }
@@ -132,10 +142,59 @@ enum Kind {
     Field(FieldType),
 }
 
+/// foldhash rather than SipHash: these maps are consulted on the ingest path.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A line's keys in order: its tag keys, then its field keys with their types.
+///
+/// Lines from one source nearly always share a shape, so a request resolves each shape
+/// against the schema once (which keys are known, of which kind, where they go) instead
+/// of looking up every key of every line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Shape<'x> {
+    tags: Vec<&'x str>,
+    fields: Vec<(&'x str, FieldType)>,
+}
+
+impl<'x> Shape<'x> {
+    fn of(line: &'x Line<'_>) -> Self {
+        Shape {
+            tags: line.tags.iter().map(|(k, _)| k.as_ref()).collect(),
+            fields: line
+                .fields
+                .iter()
+                .map(|(k, v)| (k.as_ref(), field_type(v)))
+                .collect(),
+        }
+    }
+
+    fn matches(&self, line: &Line<'_>) -> bool {
+        self.tags.len() == line.tags.len()
+            && self.fields.len() == line.fields.len()
+            && self.tags.iter().zip(&line.tags).all(|(a, (b, _))| *a == b.as_ref())
+            && self
+                .fields
+                .iter()
+                .zip(&line.fields)
+                .all(|((a, t), (b, v))| *a == b.as_ref() && *t == field_type(v))
+    }
+}
+
+/// An accepted line.
+struct Accepted {
+    /// Index into the table's lines.
+    line: usize,
+    /// Timestamp in ns.
+    ts: i64,
+    /// Index into [`Plan::shapes`].
+    shape: usize,
+}
+
 /// The result of checking a table's lines against its schema.
-struct Plan {
-    /// (line index, timestamp in ns) of accepted lines.
-    accepted: Vec<(usize, i64)>,
+struct Plan<'x> {
+    accepted: Vec<Accepted>,
+    /// Shapes of accepted lines; every key in them is a column once the plan is applied.
+    shapes: Vec<Shape<'x>>,
     rejected: Vec<Rejected>,
     new_tags: Vec<String>,
     new_fields: Vec<FieldDef>,
@@ -148,10 +207,11 @@ fn write_table(
     opts: &IngestOptions,
     rejected: &mut Vec<Rejected>,
 ) -> Result<usize, StorageError> {
-    // Concurrent requests may create the table or add the same column between our read of
-    // the schema and our change: re-read and re-check, a bounded number of times.
+    // Concurrent requests may create the table, add the same column, or drop and
+    // re-create the table between our read of the schema and our change: re-read and
+    // re-check, a bounded number of times.
     let mut attempts = 0;
-    let (schema, plan) = loop {
+    let (schema, plan, positions) = loop {
         attempts += 1;
         let schema = match engine.table_schema(table) {
             Ok(s) => Some(s),
@@ -169,10 +229,24 @@ fn write_table(
             return Ok(0);
         }
         let plan = check(schema.as_ref(), lines, opts);
+        let retry = attempts < 5;
         match apply(engine, table, schema.as_ref(), &plan) {
-            Ok(s) => break (s, plan),
+            Ok(Some(s)) => match positions(&s, &plan.shapes) {
+                Some(p) => break (s, plan, p),
+                None if retry => continue,
+                None => {
+                    return Err(StorageError::InvalidSchema {
+                        table: table.to_owned(),
+                        reason: "columns changed concurrently while writing; retry".into(),
+                    })
+                }
+            },
+            Ok(None) => {
+                rejected.extend(plan.rejected);
+                return Ok(0);
+            }
             Err(StorageError::TableExists { .. } | StorageError::ColumnExists { .. })
-                if attempts < 5 =>
+                if retry =>
             {
                 continue
             }
@@ -180,33 +254,19 @@ fn write_table(
         }
     };
     rejected.extend(plan.rejected);
-    let Some(schema) = schema else {
-        return Ok(0);
-    };
-    let mut batch = WriteBatch::new(&schema);
-    let tag_pos: HashMap<&str, usize> = schema
-        .tags
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.as_str(), i))
-        .collect();
-    let field_pos: HashMap<&str, usize> = schema
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.name.as_str(), i))
-        .collect();
+    let mut batch = WriteBatch::with_capacity(&schema, plan.accepted.len());
     let mut tags: Vec<Option<&str>> = vec![None; schema.tags.len()];
     let mut fields: Vec<Value<'_>> = vec![Value::Null; schema.fields.len()];
-    for &(i, ts) in &plan.accepted {
-        let line = &lines[i];
+    for a in &plan.accepted {
+        let line = &lines[a.line];
+        let (tag_pos, field_pos) = &positions[a.shape];
         tags.iter_mut().for_each(|t| *t = None);
         fields.iter_mut().for_each(|f| *f = Value::Null);
-        for (k, v) in &line.tags {
-            tags[tag_pos[k.as_ref()]] = Some(v.as_ref());
+        for ((_, v), &p) in line.tags.iter().zip(tag_pos) {
+            tags[p] = Some(v.as_ref());
         }
-        for (k, v) in &line.fields {
-            fields[field_pos[k.as_ref()]] = match v {
+        for ((_, v), &p) in line.fields.iter().zip(field_pos) {
+            fields[p] = match v {
                 FieldValue::Float(x) => Value::Float(*x),
                 FieldValue::Integer(x) => Value::Integer(*x),
                 FieldValue::Unsigned(x) => Value::Integer(*x as i64), // range checked
@@ -214,7 +274,7 @@ fn write_table(
                 FieldValue::String(s) => Value::Text(s.as_ref()),
             };
         }
-        batch.push_row(&tags, ts, &fields)?;
+        batch.push_row(&tags, a.ts, &fields)?;
     }
     if batch.is_empty() {
         return Ok(0);
@@ -223,13 +283,47 @@ fn write_table(
     Ok(batch.len())
 }
 
+/// For each shape, the schema positions of its tags and of its fields; `None` if a key is
+/// not (or no longer) a column of that kind.
+#[allow(clippy::type_complexity)]
+fn positions(schema: &TableSchema, shapes: &[Shape<'_>]) -> Option<Vec<(Vec<usize>, Vec<usize>)>> {
+    let tag_pos: FastMap<&str, usize> = schema
+        .tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i))
+        .collect();
+    let field_pos: FastMap<&str, (usize, FieldType)> = schema
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), (i, f.ty)))
+        .collect();
+    shapes
+        .iter()
+        .map(|sh| {
+            let tags = sh
+                .tags
+                .iter()
+                .map(|k| tag_pos.get(k).copied())
+                .collect::<Option<Vec<_>>>()?;
+            let fields = sh
+                .fields
+                .iter()
+                .map(|(k, ty)| field_pos.get(k).filter(|(_, t)| t == ty).map(|(i, _)| *i))
+                .collect::<Option<Vec<_>>>()?;
+            Some((tags, fields))
+        })
+        .collect()
+}
+
 /// Creates the table or adds the plan's new columns; returns the schema to write with
 /// (`None` if nothing was accepted for a table that does not exist).
 fn apply(
     engine: &Engine,
     table: &str,
     schema: Option<&TableSchema>,
-    plan: &Plan,
+    plan: &Plan<'_>,
 ) -> Result<Option<TableSchema>, StorageError> {
     match schema {
         None if plan.accepted.is_empty() => Ok(None),
@@ -266,41 +360,66 @@ fn field_type(v: &FieldValue<'_>) -> FieldType {
 }
 
 /// Decides which lines are accepted and which columns they add.
-fn check(schema: Option<&TableSchema>, lines: &[Line<'_>], opts: &IngestOptions) -> Plan {
-    let mut known: HashMap<String, Kind> = HashMap::new();
+fn check<'l>(
+    schema: Option<&TableSchema>,
+    lines: &'l [Line<'_>],
+    opts: &IngestOptions,
+) -> Plan<'l> {
+    let mut known: FastMap<&str, Kind> = FastMap::default();
     let time_column = schema.map_or("time", |s| s.time_column.as_str());
-    known.insert(time_column.to_owned(), Kind::Time);
+    known.insert(time_column, Kind::Time);
     if let Some(s) = schema {
         for t in &s.tags {
-            known.insert(t.clone(), Kind::Tag);
+            known.insert(t, Kind::Tag);
         }
         for f in &s.fields {
-            known.insert(f.name.clone(), Kind::Field(f.ty));
+            known.insert(&f.name, Kind::Field(f.ty));
         }
     }
     let mut plan = Plan {
         accepted: Vec::with_capacity(lines.len()),
+        shapes: Vec::new(),
         rejected: Vec::new(),
         new_tags: Vec::new(),
         new_fields: Vec::new(),
     };
-    let mut added: Vec<(String, Kind)> = Vec::new();
+    let mut shape_ids: FastMap<Shape<'l>, usize> = FastMap::default();
+    let mut last: Option<usize> = None;
+    let mut added: Vec<(&'l str, Kind)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        added.clear();
-        match check_line(schema, line, &known, &mut added, opts) {
-            Ok(ts) => {
-                for (name, kind) in added.drain(..) {
-                    match kind {
-                        Kind::Tag => plan.new_tags.push(name.clone()),
-                        Kind::Field(ty) => plan.new_fields.push(FieldDef {
-                            name: name.clone(),
-                            ty,
-                        }),
-                        Kind::Time => {}
-                    }
-                    known.insert(name, kind);
-                }
-                plan.accepted.push((i, ts));
+        // A shape seen before in an accepted line has every key resolved already.
+        let seen = last
+            .filter(|&s| plan.shapes[s].matches(line))
+            .or_else(|| shape_ids.get(&Shape::of(line)).copied());
+        let result = match seen {
+            Some(s) => check_values(schema, line, opts).map(|ts| (ts, s)),
+            None => {
+                added.clear();
+                resolve_keys(line, &known, &mut added)
+                    .and_then(|()| check_values(schema, line, opts))
+                    .map(|ts| {
+                        for &(name, kind) in &added {
+                            match kind {
+                                Kind::Tag => plan.new_tags.push(name.to_owned()),
+                                Kind::Field(ty) => plan.new_fields.push(FieldDef {
+                                    name: name.to_owned(),
+                                    ty,
+                                }),
+                                Kind::Time => {}
+                            }
+                            known.insert(name, kind);
+                        }
+                        let shape = Shape::of(line);
+                        shape_ids.insert(shape.clone(), plan.shapes.len());
+                        plan.shapes.push(shape);
+                        (ts, plan.shapes.len() - 1)
+                    })
+            }
+        };
+        match result {
+            Ok((ts, shape)) => {
+                last = Some(shape);
+                plan.accepted.push(Accepted { line: i, ts, shape });
             }
             Err(reason) => plan.rejected.push(Rejected {
                 line: line.number,
@@ -311,19 +430,18 @@ fn check(schema: Option<&TableSchema>, lines: &[Line<'_>], opts: &IngestOptions)
     plan
 }
 
-/// Checks one line; returns its timestamp in ns, and the columns it adds in `added`.
-fn check_line(
-    schema: Option<&TableSchema>,
-    line: &Line<'_>,
-    known: &HashMap<String, Kind>,
-    added: &mut Vec<(String, Kind)>,
-    opts: &IngestOptions,
-) -> Result<i64, String> {
-    let lookup = |name: &str, added: &Vec<(String, Kind)>| {
+/// Checks that each key of `line` names a column of the right kind, or is new; new keys
+/// go to `added`.
+fn resolve_keys<'l>(
+    line: &'l Line<'_>,
+    known: &FastMap<&str, Kind>,
+    added: &mut Vec<(&'l str, Kind)>,
+) -> Result<(), String> {
+    let lookup = |name: &str, added: &Vec<(&'l str, Kind)>| {
         known
             .get(name)
             .copied()
-            .or_else(|| added.iter().find(|(n, _)| n == name).map(|(_, k)| *k))
+            .or_else(|| added.iter().find(|(n, _)| *n == name).map(|(_, k)| *k))
     };
     for (k, _) in &line.tags {
         match lookup(k, added) {
@@ -334,17 +452,10 @@ fn check_line(
             Some(Kind::Field(_)) => {
                 return Err(format!("{k:?} is a field column, not a tag"));
             }
-            None => added.push((k.to_string(), Kind::Tag)),
+            None => added.push((k.as_ref(), Kind::Tag)),
         }
     }
     for (k, v) in &line.fields {
-        if let FieldValue::Unsigned(u) = v {
-            if *u > i64::MAX as u64 {
-                return Err(format!(
-                    "field {k:?}: unsigned value {u} is out of range (stored as bigint)"
-                ));
-            }
-        }
         let ty = field_type(v);
         match lookup(k, added) {
             Some(Kind::Field(t)) if t == ty => {}
@@ -359,13 +470,34 @@ fn check_line(
                 return Err(format!("invalid field key {k:?}: it is the time column"))
             }
             Some(Kind::Tag) => return Err(format!("{k:?} is a tag column, not a field")),
-            None => added.push((k.to_string(), Kind::Field(ty))),
-        }
-        if let Some(sql) = schema.and_then(|s| s.sql_columns.get(k.as_ref())) {
-            check_declared(k, &sql.sql_type, v)?;
+            None => added.push((k.as_ref(), Kind::Field(ty))),
         }
     }
-    if let Some(s) = schema {
+    Ok(())
+}
+
+/// Checks the values of a line whose keys are resolved; returns its timestamp in ns.
+fn check_values(
+    schema: Option<&TableSchema>,
+    line: &Line<'_>,
+    opts: &IngestOptions,
+) -> Result<i64, String> {
+    for (k, v) in &line.fields {
+        if let FieldValue::Unsigned(u) = v {
+            if *u > i64::MAX as u64 {
+                return Err(format!(
+                    "field {k:?}: unsigned value {u} is out of range (stored as bigint)"
+                ));
+            }
+        }
+    }
+    // Columns declared by SQL CREATE TABLE may be narrower than storage's, or NOT NULL.
+    if let Some(s) = schema.filter(|s| !s.sql_columns.is_empty()) {
+        for (k, v) in &line.fields {
+            if let Some(sql) = s.sql_columns.get(k.as_ref()) {
+                check_declared(k, &sql.sql_type, v)?;
+            }
+        }
         for (name, sql) in &s.sql_columns {
             if sql.not_null
                 && name != &s.time_column

@@ -163,18 +163,18 @@ async fn write(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if is_length_limit(&e) {
-            too_large()
-        } else {
-            HttpError::new(
+    let raw = match read_body(body, declared, limit).await {
+        Ok(raw) => raw,
+        Err(None) => return Err(too_large()),
+        Err(Some(e)) => {
+            return Err(HttpError::new(
                 api,
                 StatusCode::BAD_REQUEST,
                 "invalid",
                 format!("reading the request body: {e}"),
-            )
+            ))
         }
-    })?;
+    };
     let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
         None => false,
         Some(Ok(v)) if v.eq_ignore_ascii_case("gzip") => true,
@@ -310,15 +310,26 @@ fn check_database(
     ))
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return true;
+/// Reads a body into one buffer sized by its `Content-Length` (no regrowth or copying of
+/// a multi-megabyte batch). `Err(None)` past `limit` bytes, `Err(Some(_))` if the
+/// connection fails.
+async fn read_body(
+    body: Body,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<Vec<u8>, Option<axum::Error>> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(Some)?.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(None);
+            }
+            buf.extend_from_slice(&data);
         }
-        source = s.source();
     }
-    false
+    Ok(buf)
 }
 
 #[derive(Debug)]
