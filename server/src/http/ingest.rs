@@ -556,6 +556,7 @@ fn type_word(t: FieldType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::Array;
     use strata_storage::{EngineConfig, ScanRequest};
 
     fn engine() -> (tempfile::TempDir, Engine) {
@@ -649,6 +650,60 @@ mod tests {
         let names: Vec<&str> = s.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["v", "w"]);
         assert_eq!(rows(&e, "m"), 3);
+    }
+
+    #[test]
+    fn lines_of_several_shapes_land_in_their_columns() {
+        let (_d, e) = engine();
+        // Shapes alternate; line 4 repeats line 2's keys with another type for `y`; line 5
+        // has keys in a new order.
+        let body = b"s,a=1 x=1 1\ns,b=2 y=2i 2\ns,a=3 x=3 3\ns,b=4 y=4 4\ns,b=6,a=5 y=6i,x=5 5\ns,a=7 x=7 7\n";
+        let out = ingest(&e, body, &opts()).unwrap();
+        assert_eq!(out.written, 5, "{out:?}");
+        assert_eq!(out.rejected.len(), 1, "{out:?}");
+        assert_eq!(out.rejected[0].line, 4);
+        assert!(out.rejected[0].reason.contains("\"y\" is integer"), "{out:?}");
+        let mut rows: Vec<(i64, Option<String>, Option<String>, Option<f64>, Option<i64>)> =
+            Vec::new();
+        for b in e.scan(&ScanRequest::new("s")).unwrap() {
+            let b = b.unwrap();
+            let col = |n: &str| b.column(b.schema().index_of(n).unwrap()).clone();
+            let ts = col("time");
+            let ts = ts
+                .as_any()
+                .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+                .unwrap();
+            let text = |n: &str| {
+                let c = arrow::compute::cast(&col(n), &arrow::datatypes::DataType::Utf8).unwrap();
+                let c = c.as_any().downcast_ref::<arrow::array::StringArray>().unwrap().clone();
+                (0..c.len()).map(move |i| c.is_valid(i).then(|| c.value(i).to_owned()))
+            };
+            let x = col("x");
+            let x = x.as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+            let y = col("y");
+            let y = y.as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+            for (i, (a, bb)) in text("a").zip(text("b")).enumerate() {
+                rows.push((
+                    ts.value(i),
+                    a,
+                    bb,
+                    x.is_valid(i).then(|| x.value(i)),
+                    y.is_valid(i).then(|| y.value(i)),
+                ));
+            }
+        }
+        rows.sort_by_key(|r| r.0);
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            rows,
+            [
+                (1, s("1"), None, Some(1.0), None),
+                (2, None, s("2"), None, Some(2)),
+                (3, s("3"), None, Some(3.0), None),
+                (5, s("5"), s("6"), Some(5.0), Some(6)),
+                (7, s("7"), None, Some(7.0), None),
+            ]
+        );
     }
 
     #[test]
