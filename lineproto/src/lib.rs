@@ -44,6 +44,27 @@ pub struct Line<'a> {
     pub timestamp: Option<i64>,
 }
 
+/// A line whose tags and fields were appended to an [`Arena`]: `tags` and `fields` index
+/// into it. [`Lines::next_in`] yields these so that a request's lines share two vectors
+/// instead of allocating two per line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArenaLine<'a> {
+    /// 1-based line number of the line's first byte in the body.
+    pub number: usize,
+    pub measurement: Cow<'a, str>,
+    pub tags: std::ops::Range<usize>,
+    pub fields: std::ops::Range<usize>,
+    /// In the request's precision; `None` means "now" to the caller.
+    pub timestamp: Option<i64>,
+}
+
+/// Tags and fields of the lines parsed by [`Lines::next_in`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Arena<'a> {
+    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
+}
+
 /// A field's value, typed by its syntax.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue<'a> {
@@ -171,6 +192,25 @@ impl<'a> Iterator for Lines<'a> {
     type Item = Result<Line<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let mut arena = Arena {
+            tags: Vec::with_capacity(self.hint.0),
+            fields: Vec::with_capacity(self.hint.1.max(1)),
+        };
+        let item = self.next_in(&mut arena)?;
+        Some(item.map(|l| Line {
+            number: l.number,
+            measurement: l.measurement,
+            tags: arena.tags,
+            fields: arena.fields,
+            timestamp: l.timestamp,
+        }))
+    }
+}
+
+impl<'a> Lines<'a> {
+    /// The next line, with its tags and fields appended to `arena` (nothing is appended
+    /// for an error).
+    pub fn next_in(&mut self, arena: &mut Arena<'a>) -> Option<Result<ArenaLine<'a>, ParseError>> {
         loop {
             if self.pos >= self.body.len() {
                 return None;
@@ -205,9 +245,8 @@ impl<'a> Iterator for Lines<'a> {
                 pos: indent,
                 line_start: 0,
                 newlines: 0,
-                hint: self.hint,
             };
-            let result = p.line(number);
+            let result = p.line(number, arena);
             let consumed = match &result {
                 // A good line ends at its newline (consumed) or the end of the body.
                 Ok(_) => p.pos,
@@ -241,9 +280,7 @@ impl<'a> Iterator for Lines<'a> {
             return Some(result);
         }
     }
-}
 
-impl Lines<'_> {
     /// Moves to `end`, counting the newlines passed.
     fn advance_to(&mut self, end: usize) {
         let end = end.min(self.body.len());
@@ -284,8 +321,6 @@ struct LineParser<'a> {
     line_start: usize,
     /// Newlines passed inside string values, for line numbers of errors.
     newlines: usize,
-    /// Expected tag and field counts (capacity hints).
-    hint: (usize, usize),
 }
 
 /// Which escapes apply to a name.
@@ -316,19 +351,23 @@ impl<'a> LineParser<'a> {
                 && matches!(self.buf.get(self.pos + 1), None | Some(b'\n')))
     }
 
-    fn line(&mut self, number: usize) -> Result<Line<'a>, ParseError> {
-        self.line_body(number).map_err(|mut e| {
+    fn line(&mut self, number: usize, arena: &mut Arena<'a>) -> Result<ArenaLine<'a>, ParseError> {
+        let (tags, fields) = (arena.tags.len(), arena.fields.len());
+        self.line_body(number, arena).map_err(|mut e| {
+            arena.tags.truncate(tags);
+            arena.fields.truncate(fields);
             e.line = number + self.newlines;
             e
         })
     }
 
-    fn line_body(&mut self, number: usize) -> Result<Line<'a>, ParseError> {
+    fn line_body(&mut self, number: usize, arena: &mut Arena<'a>) -> Result<ArenaLine<'a>, ParseError> {
         let measurement = self.name(NameKind::Measurement)?;
         if measurement.is_empty() {
             return Err(self.err(self.pos, ErrorKind::MissingMeasurement));
         }
-        let mut tags = Vec::with_capacity(self.hint.0);
+        let tags_start = arena.tags.len();
+        let tags = &mut arena.tags;
         while self.peek() == Some(b',') {
             self.pos += 1;
             let key_at = self.pos;
@@ -350,7 +389,8 @@ impl<'a> LineParser<'a> {
         if self.skip_spaces() == 0 || self.at_line_end() {
             return Err(self.err(self.pos, ErrorKind::MissingFields));
         }
-        let mut fields = Vec::with_capacity(self.hint.1.max(1));
+        let fields_start = arena.fields.len();
+        let fields = &mut arena.fields;
         loop {
             let key_at = self.pos;
             let key = self.name(NameKind::Key)?;
@@ -391,11 +431,11 @@ impl<'a> LineParser<'a> {
         if self.peek() == Some(b'\n') {
             self.pos += 1;
         }
-        Ok(Line {
+        Ok(ArenaLine {
             number,
             measurement,
-            tags,
-            fields,
+            tags: tags_start..arena.tags.len(),
+            fields: fields_start..arena.fields.len(),
             timestamp,
         })
     }

@@ -298,3 +298,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lines_parsed_into_an_arena_share_its_vectors() {
+    // Line 2 fails after its tags and first field were parsed.
+    let body = b"a,t=1 x=1 1\nc,t=9,k=8 w=1,x= 5\nb y=2i,z=\"s\" 2\na,t=3,u=4 x=3 3\n";
+    let mut arena = Arena::default();
+    let mut lines = parse(body, Options::default());
+    let mut got = Vec::new();
+    while let Some(item) = lines.next_in(&mut arena) {
+        got.push(item);
+    }
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[1].as_ref().unwrap_err().line, 2);
+    let l: Vec<&ArenaLine<'_>> = got.iter().filter_map(|r| r.as_ref().ok()).collect();
+    // The bad line left nothing behind; ranges follow each other.
+    assert_eq!((l[0].tags.clone(), l[0].fields.clone()), (0..1, 0..1));
+    assert_eq!((l[1].tags.clone(), l[1].fields.clone()), (1..1, 1..3));
+    assert_eq!((l[2].tags.clone(), l[2].fields.clone()), (1..3, 3..4));
+    assert_eq!(arena.tags[2], ("u".into(), "4".into()));
+    assert_eq!(arena.fields[2], ("z".into(), FieldValue::String("s".into())));
+    assert_eq!((l[2].number, l[2].timestamp), (4, Some(3)));
+    // The same lines through the iterator.
+    let same: Vec<Line<'_>> = parse(body, Options::default()).filter_map(Result::ok).collect();
+    assert_eq!(same[2].tags, arena.tags[1..3]);
+    assert_eq!(same[1].fields, arena.fields[1..3]);
+}

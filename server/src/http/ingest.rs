@@ -17,7 +17,9 @@
 
 use std::collections::HashMap;
 
-use strata_lineproto::{FieldValue, Line};
+use std::borrow::Cow;
+
+use strata_lineproto::{Arena, ArenaLine, FieldValue};
 use strata_storage::{
     Engine, Error as StorageError, FieldDef, FieldType, NewColumn, TableSchema, Value, WriteBatch,
 };
@@ -92,20 +94,28 @@ pub struct Outcome {
 /// Parses `body` and writes its valid lines; see the module docs.
 pub fn ingest(engine: &Engine, body: &[u8], opts: &IngestOptions) -> Result<Outcome, StorageError> {
     let mut outcome = Outcome::default();
-    let mut tables: Vec<(String, Vec<Line<'_>>)> = Vec::new();
+    let mut tables: Vec<(String, Vec<ArenaLine<'_>>)> = Vec::new();
     let mut index: FastMap<String, usize> = FastMap::default();
     let mut last: Option<usize> = None;
     let lines_in_body = body.iter().filter(|&&b| b == b'\n').count() + 1;
     let parse_opts = strata_lineproto::Options {
         max_line_bytes: opts.max_line_bytes,
     };
-    for item in strata_lineproto::parse(body, parse_opts) {
+    // Every line's tags and fields go to one arena: no allocation per line.
+    let mut arena = Arena::default();
+    let mut lines = strata_lineproto::parse(body, parse_opts);
+    while let Some(item) = lines.next_in(&mut arena) {
         match item {
             Err(e) => outcome.rejected.push(Rejected {
                 line: e.line,
                 reason: format!("column {}: {}", e.column, e.kind),
             }),
             Ok(line) => {
+                if tables.is_empty() {
+                    // Lines of one source share a shape: size the arena from the first.
+                    arena.tags.reserve(line.tags.len() * lines_in_body);
+                    arena.fields.reserve(line.fields.len() * lines_in_body);
+                }
                 // Consecutive lines are usually of one measurement.
                 let i = match last.filter(|&i| tables[i].0 == line.measurement.as_ref()) {
                     Some(i) => i,
@@ -128,10 +138,28 @@ pub fn ingest(engine: &Engine, body: &[u8], opts: &IngestOptions) -> Result<Outc
         }
     }
     for (table, lines) in &tables {
-        outcome.written += write_table(engine, table, lines, opts, &mut outcome.rejected)?;
+        let lines: Vec<LineRef<'_, '_>> = lines
+            .iter()
+            .map(|l| LineRef {
+                number: l.number,
+                tags: &arena.tags[l.tags.clone()],
+                fields: &arena.fields[l.fields.clone()],
+                timestamp: l.timestamp,
+            })
+            .collect();
+        outcome.written += write_table(engine, table, &lines, opts, &mut outcome.rejected)?;
     }
     outcome.rejected.sort_by_key(|r| r.line);
     Ok(outcome)
+}
+
+/// A parsed line, its tags and fields borrowed from the request's arena.
+#[derive(Debug, Clone, Copy)]
+struct LineRef<'p, 'a> {
+    number: usize,
+    tags: &'p [(Cow<'a, str>, Cow<'a, str>)],
+    fields: &'p [(Cow<'a, str>, FieldValue<'a>)],
+    timestamp: Option<i64>,
 }
 
 /// What a column is, for checking lines against it.
@@ -157,7 +185,7 @@ struct Shape<'x> {
 }
 
 impl<'x> Shape<'x> {
-    fn of(line: &'x Line<'_>) -> Self {
+    fn of(line: &'x LineRef<'_, '_>) -> Self {
         Shape {
             tags: line.tags.iter().map(|(k, _)| k.as_ref()).collect(),
             fields: line
@@ -168,14 +196,14 @@ impl<'x> Shape<'x> {
         }
     }
 
-    fn matches(&self, line: &Line<'_>) -> bool {
+    fn matches(&self, line: &LineRef<'_, '_>) -> bool {
         self.tags.len() == line.tags.len()
             && self.fields.len() == line.fields.len()
-            && self.tags.iter().zip(&line.tags).all(|(a, (b, _))| *a == b.as_ref())
+            && self.tags.iter().zip(line.tags).all(|(a, (b, _))| *a == b.as_ref())
             && self
                 .fields
                 .iter()
-                .zip(&line.fields)
+                .zip(line.fields)
                 .all(|((a, t), (b, v))| *a == b.as_ref() && *t == field_type(v))
     }
 }
@@ -203,7 +231,7 @@ struct Plan<'x> {
 fn write_table(
     engine: &Engine,
     table: &str,
-    lines: &[Line<'_>],
+    lines: &[LineRef<'_, '_>],
     opts: &IngestOptions,
     rejected: &mut Vec<Rejected>,
 ) -> Result<usize, StorageError> {
@@ -362,7 +390,7 @@ fn field_type(v: &FieldValue<'_>) -> FieldType {
 /// Decides which lines are accepted and which columns they add.
 fn check<'l>(
     schema: Option<&TableSchema>,
-    lines: &'l [Line<'_>],
+    lines: &'l [LineRef<'_, '_>],
     opts: &IngestOptions,
 ) -> Plan<'l> {
     let mut known: FastMap<&str, Kind> = FastMap::default();
@@ -433,7 +461,7 @@ fn check<'l>(
 /// Checks that each key of `line` names a column of the right kind, or is new; new keys
 /// go to `added`.
 fn resolve_keys<'l>(
-    line: &'l Line<'_>,
+    line: &'l LineRef<'_, '_>,
     known: &FastMap<&str, Kind>,
     added: &mut Vec<(&'l str, Kind)>,
 ) -> Result<(), String> {
@@ -443,7 +471,7 @@ fn resolve_keys<'l>(
             .copied()
             .or_else(|| added.iter().find(|(n, _)| *n == name).map(|(_, k)| *k))
     };
-    for (k, _) in &line.tags {
+    for (k, _) in line.tags {
         match lookup(k, added) {
             Some(Kind::Tag) => {}
             Some(Kind::Time) => {
@@ -455,7 +483,7 @@ fn resolve_keys<'l>(
             None => added.push((k.as_ref(), Kind::Tag)),
         }
     }
-    for (k, v) in &line.fields {
+    for (k, v) in line.fields {
         let ty = field_type(v);
         match lookup(k, added) {
             Some(Kind::Field(t)) if t == ty => {}
@@ -479,10 +507,10 @@ fn resolve_keys<'l>(
 /// Checks the values of a line whose keys are resolved; returns its timestamp in ns.
 fn check_values(
     schema: Option<&TableSchema>,
-    line: &Line<'_>,
+    line: &LineRef<'_, '_>,
     opts: &IngestOptions,
 ) -> Result<i64, String> {
-    for (k, v) in &line.fields {
+    for (k, v) in line.fields {
         if let FieldValue::Unsigned(u) = v {
             if *u > i64::MAX as u64 {
                 return Err(format!(
@@ -493,7 +521,7 @@ fn check_values(
     }
     // Columns declared by SQL CREATE TABLE may be narrower than storage's, or NOT NULL.
     if let Some(s) = schema.filter(|s| !s.sql_columns.is_empty()) {
-        for (k, v) in &line.fields {
+        for (k, v) in line.fields {
             if let Some(sql) = s.sql_columns.get(k.as_ref()) {
                 check_declared(k, &sql.sql_type, v)?;
             }
