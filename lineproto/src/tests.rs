@@ -317,10 +317,15 @@ fn lines_parsed_into_an_arena_share_its_vectors() {
     assert_eq!((l[1].tags.clone(), l[1].fields.clone()), (1..1, 1..3));
     assert_eq!((l[2].tags.clone(), l[2].fields.clone()), (1..3, 3..4));
     assert_eq!(arena.tags[2], ("u".into(), "4".into()));
-    assert_eq!(arena.fields[2], ("z".into(), FieldValue::String("s".into())));
+    assert_eq!(
+        arena.fields[2],
+        ("z".into(), FieldValue::String("s".into()))
+    );
     assert_eq!((l[2].number, l[2].timestamp), (4, Some(3)));
     // The same lines through the iterator.
-    let same: Vec<Line<'_>> = parse(body, Options::default()).filter_map(Result::ok).collect();
+    let same: Vec<Line<'_>> = parse(body, Options::default())
+        .filter_map(Result::ok)
+        .collect();
     assert_eq!(same[2].tags, arena.tags[1..3]);
     assert_eq!(same[1].fields, arena.fields[1..3]);
 }

@@ -374,7 +374,11 @@ async fn over_the_memory_bound_writes_get_503_then_succeed_once_drained() {
     let (b, r) = refused.expect("200 back-to-back batches over a 1 KiB bound never got a 503");
     let m = request(s.http, "GET", "/metrics", &[], b"");
     assert_eq!(m.status, 200);
-    assert!(m.body.contains("\nstrata_memory_limit_bytes 1024\n"), "{}", m.body);
+    assert!(
+        m.body.contains("\nstrata_memory_limit_bytes 1024\n"),
+        "{}",
+        m.body
+    );
     assert!(m.body.contains("\nstrata_unflushed_bytes "), "{}", m.body);
     assert_eq!(r.headers.get("retry-after").map(String::as_str), Some("1"));
     assert!(r.body.contains(r#""code":"unavailable""#), "{}", r.body);

@@ -11,8 +11,9 @@
 //! 3. Does the same against `influxd` (`/write`, `wal-fsync-delay = "0s"`, i.e. fsync per
 //!    write) when it is given.
 //! 4. Checks that each server holds every row (a count over its query interface), and
-//!    reports the median rows/s per engine, their ratio, and the server's peak resident
-//!    memory (`VmHWM`).
+//!    reports the median rows/s per engine, their ratio, the median CPU time each server
+//!    process used during the load (steadier than wall time on a noisy machine), and the
+//!    server's peak resident memory (`VmHWM`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub struct Load {
     pub elapsed: Duration,
     /// 503 answers that were retried.
     pub retries: u64,
+    /// CPU time the server process used during the load (all threads): steadier than
+    /// wall time on a noisy machine.
+    pub server_cpu: Duration,
     /// Peak resident memory of the server process after the load.
     pub peak_rss_bytes: u64,
     /// Strata only: the largest `strata_unflushed_bytes` seen on `/metrics`, sampled
@@ -122,7 +126,12 @@ fn fresh(dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-async fn load_strata(opts: &Options, batches: &Arc<Vec<Vec<u8>>>, rows: u64, run: usize) -> Result<Load> {
+async fn load_strata(
+    opts: &Options,
+    batches: &Arc<Vec<Vec<u8>>>,
+    rows: u64,
+    run: usize,
+) -> Result<Load> {
     let dir = fresh(&opts.dir.join(format!("strata-{run}")))?;
     let config = dir.join("strata.toml");
     std::fs::write(
@@ -138,6 +147,7 @@ async fn load_strata(opts: &Options, batches: &Arc<Vec<Vec<u8>>>, rows: u64, run
         &["--config", config.to_str().context("path is not UTF-8")?],
     )?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cpu_before = server.process.cpu_time()?;
     let sampler = tokio::spawn(sample_unflushed(server.http, Arc::clone(&stop)));
     let sent = send_all(
         server.http,
@@ -150,6 +160,7 @@ async fn load_strata(opts: &Options, batches: &Arc<Vec<Vec<u8>>>, rows: u64, run
     stop.store(true, Ordering::Relaxed);
     let peak_unflushed = sampler.await??;
     let (elapsed, retries) = sent?;
+    let server_cpu = server.process.cpu_time()? - cpu_before;
     let peak_rss_bytes = server.process.peak_rss_bytes()?;
     let conn = format!(
         "host={} port={} user=strata password=strata dbname=strata sslmode=disable",
@@ -160,20 +171,27 @@ async fn load_strata(opts: &Options, batches: &Arc<Vec<Vec<u8>>>, rows: u64, run
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    let n: i64 = client.query_one("SELECT count(*) FROM cpu", &[]).await?.get(0);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM cpu", &[])
+        .await?
+        .get(0);
     if n as u64 != rows {
         bail!("strata holds {n} rows after loading {rows}");
     }
     Ok(Load {
         elapsed,
         retries,
+        server_cpu,
         peak_rss_bytes,
         peak_unflushed_bytes: Some(peak_unflushed),
     })
 }
 
 /// Polls Strata's `/metrics` until `stop`; returns the largest unflushed-bytes gauge.
-async fn sample_unflushed(addr: SocketAddr, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<u64> {
+async fn sample_unflushed(
+    addr: SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<u64> {
     let mut c = Connection::open(addr).await?;
     let mut peak = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -205,8 +223,13 @@ async fn load_influx(
         .request("POST", "/query?q=CREATE%20DATABASE%20bench", &[], b"")
         .await?;
     if r.status != 200 {
-        bail!("CREATE DATABASE: {} {}", r.status, String::from_utf8_lossy(&r.body));
+        bail!(
+            "CREATE DATABASE: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
     }
+    let cpu_before = server.process.cpu_time()?;
     let (elapsed, retries) = send_all(
         server.http,
         "/write?db=bench&precision=ns",
@@ -215,6 +238,7 @@ async fn load_influx(
         opts.connections,
     )
     .await?;
+    let server_cpu = server.process.cpu_time()? - cpu_before;
     let peak_rss_bytes = server.process.peak_rss_bytes()?;
     let r = c
         .request(
@@ -235,6 +259,7 @@ async fn load_influx(
     Ok(Load {
         elapsed,
         retries,
+        server_cpu,
         peak_rss_bytes,
         peak_unflushed_bytes: None,
     })
@@ -317,19 +342,22 @@ fn report(opts: &Options, rows: u64, strata: &[Load], influx: &[Load]) -> String
     let mut out = format!(
         "TSBS cpu-only as line protocol: {} hosts, {rows} lines, batches of {} lines over {} \
          connections, fsync on every write; median of {} loads\n\n\
-         | server | median s | rows/s | Strata / this | peak RSS MiB | peak unflushed MiB | 503s retried |\n\
-         |---|---|---|---|---|---|---|\n",
+         | server | median s | rows/s | Strata / this | server CPU s | CPU: this / Strata | peak RSS MiB | peak unflushed MiB | 503s retried |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
         opts.hosts,
         opts.batch_lines,
         opts.connections,
         opts.runs
     );
     let (st, sr) = rate(strata);
+    let cpu = |loads: &[Load]| median(loads.iter().map(|l| l.server_cpu).collect());
+    let scpu = cpu(strata);
     let max_rss = |loads: &[Load]| loads.iter().map(|l| l.peak_rss_bytes).max().unwrap_or(0);
     let retries = |loads: &[Load]| loads.iter().map(|l| l.retries).sum::<u64>();
     out.push_str(&format!(
-        "| Strata (`fsync = \"always\"`) | {:.2} | {sr:.0} | 1.00x | {} | {} (bound {}) | {} |\n",
+        "| Strata (`fsync = \"always\"`) | {:.2} | {sr:.0} | 1.00x | {:.2} | 1.00x | {} | {} (bound {}) | {} |\n",
         st.as_secs_f64(),
+        scpu.as_secs_f64(),
         mb(max_rss(strata)),
         mb(strata
             .iter()
@@ -340,13 +368,15 @@ fn report(opts: &Options, rows: u64, strata: &[Load], influx: &[Load]) -> String
         retries(strata)
     ));
     if influx.is_empty() {
-        out.push_str("| InfluxDB 1.x | - | not run | - | - | - | - |\n");
+        out.push_str("| InfluxDB 1.x | - | not run | - | - | - | - | - | - |\n");
     } else {
         let (it, ir) = rate(influx);
         out.push_str(&format!(
-            "| InfluxDB 1.x (`wal-fsync-delay = \"0s\"`) | {:.2} | {ir:.0} | {:.2}x | {} | - | {} |\n",
+            "| InfluxDB 1.x (`wal-fsync-delay = \"0s\"`) | {:.2} | {ir:.0} | {:.2}x | {:.2} | {:.2}x | {} | - | {} |\n",
             it.as_secs_f64(),
             sr / ir,
+            cpu(influx).as_secs_f64(),
+            cpu(influx).as_secs_f64() / scpu.as_secs_f64().max(1e-9),
             mb(max_rss(influx)),
             retries(influx)
         ));

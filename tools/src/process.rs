@@ -18,6 +18,21 @@ impl ServerProcess {
         self.0.id()
     }
 
+    /// CPU time the process has used so far (user + system, all threads).
+    pub fn cpu_time(&self) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the parenthesised command name; utime and stime are the 14th and
+        // 15th fields of the whole line, in clock ticks.
+        let rest = stat.rsplit_once(')').context("malformed /proc/PID/stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> Result<u64> {
+            Ok(fields.get(i).context("short /proc/PID/stat")?.parse()?)
+        };
+        // USER_HZ, the unit of these fields, is 100 on Linux (fixed by the kernel ABI).
+        let total = ticks(11)? + ticks(12)?;
+        Ok(Duration::from_millis(total * 10))
+    }
+
     /// The process's peak resident set size so far (`VmHWM`), in bytes.
     pub fn peak_rss_bytes(&self) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
@@ -94,15 +109,15 @@ pub fn start_strata(bin: &Path, data: &Path, extra: &[&str]) -> Result<Strata> {
     Ok(Strata {
         process,
         pg: pg.parse()?,
-        http: http
-            .context("strata printed no HTTP address")?
-            .parse()?,
+        http: http.context("strata printed no HTTP address")?.parse()?,
     })
 }
 
 /// A port on loopback that was free a moment ago.
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A running InfluxDB 1.x.

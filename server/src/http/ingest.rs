@@ -199,7 +199,11 @@ impl<'x> Shape<'x> {
     fn matches(&self, line: &LineRef<'_, '_>) -> bool {
         self.tags.len() == line.tags.len()
             && self.fields.len() == line.fields.len()
-            && self.tags.iter().zip(line.tags).all(|(a, (b, _))| *a == b.as_ref())
+            && self
+                .tags
+                .iter()
+                .zip(line.tags)
+                .all(|(a, (b, _))| *a == b.as_ref())
             && self
                 .fields
                 .iter()
@@ -273,9 +277,7 @@ fn write_table(
                 rejected.extend(plan.rejected);
                 return Ok(0);
             }
-            Err(StorageError::TableExists { .. } | StorageError::ColumnExists { .. })
-                if retry =>
-            {
+            Err(StorageError::TableExists { .. } | StorageError::ColumnExists { .. }) if retry => {
                 continue
             }
             Err(e) => return Err(e),
@@ -690,9 +692,19 @@ mod tests {
         assert_eq!(out.written, 5, "{out:?}");
         assert_eq!(out.rejected.len(), 1, "{out:?}");
         assert_eq!(out.rejected[0].line, 4);
-        assert!(out.rejected[0].reason.contains("\"y\" is integer"), "{out:?}");
-        let mut rows: Vec<(i64, Option<String>, Option<String>, Option<f64>, Option<i64>)> =
-            Vec::new();
+        assert!(
+            out.rejected[0].reason.contains("\"y\" is integer"),
+            "{out:?}"
+        );
+        // (time, a, b, x, y)
+        type Row = (
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<f64>,
+            Option<i64>,
+        );
+        let mut rows: Vec<Row> = Vec::new();
         for b in e.scan(&ScanRequest::new("s")).unwrap() {
             let b = b.unwrap();
             let col = |n: &str| b.column(b.schema().index_of(n).unwrap()).clone();
@@ -703,13 +715,23 @@ mod tests {
                 .unwrap();
             let text = |n: &str| {
                 let c = arrow::compute::cast(&col(n), &arrow::datatypes::DataType::Utf8).unwrap();
-                let c = c.as_any().downcast_ref::<arrow::array::StringArray>().unwrap().clone();
+                let c = c
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .unwrap()
+                    .clone();
                 (0..c.len()).map(move |i| c.is_valid(i).then(|| c.value(i).to_owned()))
             };
             let x = col("x");
-            let x = x.as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+            let x = x
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .unwrap();
             let y = col("y");
-            let y = y.as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+            let y = y
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap();
             for (i, (a, bb)) in text("a").zip(text("b")).enumerate() {
                 rows.push((
                     ts.value(i),
