@@ -148,33 +148,16 @@ async fn write(
         )
     })?;
     let limit = config.max_body_bytes;
-    let too_large = || {
-        HttpError::new(
-            api,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request too large",
-            format!("request body is larger than the limit of {limit} bytes"),
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
+        return Err(body_error(api, limit, BodyError::TooLarge));
     }
-    let raw = match read_body(body, declared, limit).await {
-        Ok(raw) => raw,
-        Err(None) => return Err(too_large()),
-        Err(Some(e)) => {
-            return Err(HttpError::new(
-                api,
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                format!("reading the request body: {e}"),
-            ))
-        }
-    };
+    let raw = read_body(body, declared, limit)
+        .await
+        .map_err(|e| body_error(api, limit, e))?;
     let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
         None => false,
         Some(Ok(v)) if v.eq_ignore_ascii_case("gzip") => true,
@@ -214,15 +197,7 @@ async fn write(
         )
     })?;
     let outcome = match result {
-        Err(BodyError::TooLarge) => return Err(too_large()),
-        Err(BodyError::Gzip(e)) => {
-            return Err(HttpError::new(
-                api,
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                format!("invalid gzip body: {e}"),
-            ))
-        }
+        Err(e) => return Err(body_error(api, limit, e)),
         Ok(Err(e)) if e.is_retryable() => {
             let mut err = HttpError::new(
                 api,
@@ -310,21 +285,44 @@ fn check_database(
     ))
 }
 
+/// The response for a body that could not be read, was too large or did not decompress.
+fn body_error(api: Api, limit: usize, e: BodyError) -> HttpError {
+    match e {
+        BodyError::TooLarge => HttpError::new(
+            api,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request too large",
+            format!("request body is larger than the limit of {limit} bytes"),
+        ),
+        BodyError::Read(e) => HttpError::new(
+            api,
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("reading the request body: {e}"),
+        ),
+        BodyError::Gzip(e) => HttpError::new(
+            api,
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("invalid gzip body: {e}"),
+        ),
+    }
+}
+
 /// Reads a body into one buffer sized by its `Content-Length` (no regrowth or copying of
-/// a multi-megabyte batch). `Err(None)` past `limit` bytes, `Err(Some(_))` if the
-/// connection fails.
+/// a multi-megabyte batch), refusing more than `limit` bytes.
 async fn read_body(
     body: Body,
     declared: Option<usize>,
     limit: usize,
-) -> Result<Vec<u8>, Option<axum::Error>> {
+) -> Result<Vec<u8>, BodyError> {
     use http_body_util::BodyExt;
     let mut body = body;
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.map_err(Some)?.into_data() {
+        if let Ok(data) = frame.map_err(BodyError::Read)?.into_data() {
             if buf.len() + data.len() > limit {
-                return Err(None);
+                return Err(BodyError::TooLarge);
             }
             buf.extend_from_slice(&data);
         }
@@ -335,6 +333,8 @@ async fn read_body(
 #[derive(Debug)]
 enum BodyError {
     TooLarge,
+    /// The connection failed while the body was read.
+    Read(axum::Error),
     Gzip(std::io::Error),
 }
 
