@@ -133,8 +133,8 @@ impl TableDef {
             .map(|(&i, a)| to_declared(a, self.columns[i].sql_type))
             .collect::<Result<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        Ok(RecordBatch::try_new_with_options(schema, columns, &options)
-            .map_err(|e| QueryError::DataFusion(Box::new(e.into())))?)
+        RecordBatch::try_new_with_options(schema, columns, &options)
+            .map_err(|e| QueryError::DataFusion(Box::new(e.into())))
     }
 
     /// Builds an engine write batch from rows in the table's declared types (the whole

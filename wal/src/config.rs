@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// When appended records are forced to stable storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FsyncPolicy {
     /// `fdatasync` before acknowledging; concurrent appends share one sync (group commit).
     /// An acknowledged record survives `kill -9` and power loss. The default.
+    #[default]
     Always,
     /// Acknowledge after `write(2)`; `fdatasync` at most this long after the first unsynced
     /// write. Survives `kill -9` (the page cache outlives the process) but power loss may
@@ -16,12 +17,6 @@ pub enum FsyncPolicy {
     /// Acknowledge after `write(2)`; never sync except on rollover and close.
     /// Survives `kill -9`, not power loss.
     Never,
-}
-
-impl Default for FsyncPolicy {
-    fn default() -> Self {
-        FsyncPolicy::Always
-    }
 }
 
 impl std::str::FromStr for FsyncPolicy {

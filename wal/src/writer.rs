@@ -436,7 +436,7 @@ impl WriterState {
         }
         let mut deleted = 0;
         // A sealed segment's last LSN is one below the first LSN of the segment after it.
-        while self.sealed.len() > 0 {
+        while !self.sealed.is_empty() {
             let next_first = self
                 .sealed
                 .get(1)

@@ -11,6 +11,9 @@
 //!
 //! Prints a Markdown report; `benches/README.md` records one.
 
+// The report is this program's output.
+#![allow(clippy::print_stdout)]
+
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -122,8 +122,11 @@ pub(crate) struct Startup {
     users: Arc<Users>,
     database: String,
     chosen: OnceLock<Chosen>,
-    on_ready: Box<dyn Fn(&str, i32, bytes::Bytes) + Send + Sync>,
+    on_ready: OnReady,
 }
+
+/// Called with (user, backend pid, secret key) once a connection is authenticated.
+type OnReady = Box<dyn Fn(&str, i32, bytes::Bytes) + Send + Sync>;
 
 impl Startup {
     pub(crate) fn new(

@@ -34,6 +34,8 @@ const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
 fn scale(v: f64, e: usize) -> Option<i64> {
     let p = POW10[e];
     let scaled = (v * p).round();
+    // Written so that NaN (for which every comparison is false) is rejected too.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     if !(scaled.abs() < EXACT_INT_LIMIT) {
         return None;
     }

@@ -217,7 +217,7 @@ impl Segment {
         let present = validity
             .as_ref()
             .map_or(rows, |v| v.iter().filter(|&&b| b).count());
-        let nulls = validity.map(|v| NullBuffer::from(v));
+        let nulls = validity.map(NullBuffer::from);
         // Spreads `present` dense values over `rows` slots using the validity.
         fn spread<T: Copy + Default>(
             dense: Vec<T>,
