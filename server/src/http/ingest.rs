@@ -15,9 +15,8 @@
 //! point rewritten with the same series and time replaces itself, retrying the request is
 //! safe.
 
-use std::collections::HashMap;
-
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use strata_lineproto::{Arena, ArenaLine, FieldValue};
 use strata_storage::{
