@@ -263,6 +263,59 @@ fn field_value() -> impl Strategy<Value = FieldValue<'static>> {
     ]
 }
 
+/// The float grammar written out (what `parse_float` must accept, and nothing else).
+fn float_grammar(s: &[u8]) -> bool {
+    let s = s.strip_prefix(b"-").unwrap_or(s);
+    let (mantissa, exponent) = match s.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = match mantissa.iter().position(|&b| b == b'.') {
+        Some(i) => (&mantissa[..i], Some(&mantissa[i + 1..])),
+        None => (mantissa, None),
+    };
+    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    let mantissa_ok = digits(int)
+        && frac.is_none_or(digits)
+        && (!int.is_empty() || frac.is_some_and(|f| !f.is_empty()));
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e
+            .strip_prefix(b"+")
+            .or_else(|| e.strip_prefix(b"-"))
+            .unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok
+}
+
+#[test]
+fn float_spellings() {
+    for ok in [
+        "1", "-1", "1.5", ".5", "5.", "-.5", "1e9", "1E-9", "1.5e+3", "007", "-0",
+    ] {
+        assert!(parse_float(ok.as_bytes()).is_some(), "{ok}");
+    }
+    for bad in [
+        "+1", "inf", "-inf", "NaN", "nan", "infinity", "1e999", "-1e999", ".", "-", "e5", "1e",
+        "1e+", "1.2.3", "--1", "1_0", " 1", "1 ", "0x10", "1.5é",
+    ] {
+        assert!(parse_float(bad.as_bytes()).is_none(), "{bad}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+    /// `parse_float` accepts exactly the float grammar (finite values), over strings made
+    /// of the characters that matter.
+    #[test]
+    fn parse_float_accepts_exactly_the_grammar(s in "[-+0-9.eEinfaINFA]{1,8}") {
+        let b = s.as_bytes();
+        let expect = float_grammar(b)
+            && s.parse::<f64>().is_ok_and(f64::is_finite);
+        prop_assert_eq!(parse_float(b).is_some(), expect, "{}", s);
+    }
+}
+
 proptest! {
     /// Printing a line and parsing it back gives the same line.
     #[test]
