@@ -98,6 +98,26 @@ fn write(s: &Server, path: &str, body: &[u8]) -> Reply {
     )
 }
 
+/// A gzip-encoded write with token credentials.
+fn write_gzip(s: &Server, path: &str, body: &[u8]) -> Reply {
+    request(
+        s.http,
+        "POST",
+        path,
+        &[
+            ("Authorization", "Token strata"),
+            ("Content-Encoding", "gzip"),
+        ],
+        body,
+    )
+}
+
+fn gzip(data: &[u8], level: flate2::Compression) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
 async fn count(s: &Server, sql: &str) -> i64 {
     s.client().await.query_one(sql, &[]).await.unwrap().get(0)
 }
@@ -188,13 +208,7 @@ async fn status_codes_and_error_bodies_follow_influxdb() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gzip_bodies_and_size_limits() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("strata.toml");
-    std::fs::write(&config, "max_body_bytes = 100000\nmax_line_bytes = 200\n").unwrap();
-    let s = Server::start_in(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let s = Server::start_with_config("max_body_bytes = 100000\nmax_line_bytes = 200\n");
 
     let mut lines = String::new();
     for i in 0..1000 {
@@ -204,31 +218,15 @@ async fn gzip_bodies_and_size_limits() {
             1_700_000_000_000_000_000i64 + i
         ));
     }
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(lines.as_bytes()).unwrap();
-    let gz = enc.finish().unwrap();
-    let r = request(
-        s.http,
-        "POST",
-        "/api/v2/write?bucket=strata",
-        &[
-            ("Authorization", "Token strata"),
-            ("Content-Encoding", "gzip"),
-        ],
-        &gz,
-    );
+    let gz = gzip(lines.as_bytes(), flate2::Compression::default());
+    let r = write_gzip(&s, "/api/v2/write?bucket=strata", &gz);
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(count(&s, "SELECT count(*) FROM g").await, 1000);
 
     // Broken gzip: 400; nothing stored.
-    let r = request(
-        s.http,
-        "POST",
+    let r = write_gzip(
+        &s,
         "/api/v2/write?bucket=strata",
-        &[
-            ("Authorization", "Token strata"),
-            ("Content-Encoding", "gzip"),
-        ],
         b"\x1f\x8bnot really gzip",
     );
     assert_eq!(r.status, 400, "{}", r.body);
@@ -238,20 +236,9 @@ async fn gzip_bodies_and_size_limits() {
     let r = write(&s, "/write", big.as_bytes());
     assert_eq!(r.status, 413, "{}", r.body);
     assert!(r.body.contains("larger than the limit"), "{}", r.body);
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(big.as_bytes()).unwrap();
-    let bomb = enc.finish().unwrap();
+    let bomb = gzip(big.as_bytes(), flate2::Compression::best());
     assert!(bomb.len() < 100_000);
-    let r = request(
-        s.http,
-        "POST",
-        "/write",
-        &[
-            ("Authorization", "Token strata"),
-            ("Content-Encoding", "gzip"),
-        ],
-        &bomb,
-    );
+    let r = write_gzip(&s, "/write", &bomb);
     assert_eq!(r.status, 413, "{}", r.body);
 
     // A line over max_line_bytes is rejected by number; its neighbours are stored.
@@ -335,17 +322,7 @@ async fn acknowledged_batches_survive_sigkill() {
 async fn over_the_memory_bound_writes_get_503_then_succeed_once_drained() {
     // A tiny bound and no waiting: any unflushed data refuses the next write until the
     // background flush has drained it.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("strata.toml");
-    std::fs::write(
-        &config,
-        "memory_limit_bytes = 1024\nbackpressure_wait_ms = 0\n",
-    )
-    .unwrap();
-    let s = Server::start_in(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let s = Server::start_with_config("memory_limit_bytes = 1024\nbackpressure_wait_ms = 0\n");
     let batch = |b: i64| {
         let mut body = String::new();
         for i in 0..2000 {

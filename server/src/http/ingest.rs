@@ -417,9 +417,14 @@ fn check<'l>(
     let mut added: Vec<(&'l str, Kind)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         // A shape seen before in an accepted line has every key resolved already.
-        let seen = last
-            .filter(|&s| plan.shapes[s].matches(line))
-            .or_else(|| shape_ids.get(&Shape::of(line)).copied());
+        // The last line's shape is compared in place; only another shape is built.
+        let (seen, shape) = match last.filter(|&s| plan.shapes[s].matches(line)) {
+            Some(s) => (Some(s), None),
+            None => {
+                let shape = Shape::of(line);
+                (shape_ids.get(&shape).copied(), Some(shape))
+            }
+        };
         let result = match seen {
             Some(s) => check_values(schema, line, opts).map(|ts| (ts, s)),
             None => {
@@ -438,7 +443,7 @@ fn check<'l>(
                             }
                             known.insert(name, kind);
                         }
-                        let shape = Shape::of(line);
+                        let shape = shape.unwrap_or_else(|| Shape::of(line));
                         shape_ids.insert(shape.clone(), plan.shapes.len());
                         plan.shapes.push(shape);
                         (ts, plan.shapes.len() - 1)

@@ -33,6 +33,20 @@ impl Server {
         s
     }
 
+    /// A server on a fresh data directory, started with `--config` naming a file that
+    /// holds `toml`.
+    pub fn start_with_config(toml: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("strata.toml");
+        std::fs::write(&config, toml).unwrap();
+        let mut s = Server::start_in(
+            &dir.path().join("data"),
+            &["--config", config.to_str().unwrap()],
+        );
+        s._dir = Some(dir);
+        s
+    }
+
     /// A server on `data_dir` with extra `strata serve` arguments.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
         Server::start_with(data_dir, extra, &[])
