@@ -8,8 +8,11 @@
 //! non-empty, non-comment line, so a caller can store the good lines of a request and
 //! report the bad ones (InfluxDB's partial-write semantics). Errors carry the 1-based line
 //! number and byte column of the problem and a reason a user can act on.
-//! [`Lines::next_in`] yields the same lines with their tags and fields appended to a shared
-//! [`Arena`] instead of two vectors per line, for callers that parse large bodies.
+//! [`Lines::next_in`] yields the same lines into a shared [`Arena`] that stores each distinct
+//! series (measurement and tag set) and each distinct field-key list once, for callers
+//! that parse large bodies: a line whose series key bytes were seen before in the body
+//! has its tags looked up instead of parsed, and a line with the previous line's field
+//! keys stores only its values.
 //!
 //! The rules, as InfluxDB 1.x and 2.x accept them:
 //! - Lines end at `\n` (a preceding `\r` is dropped). A quoted string field value may
@@ -31,8 +34,17 @@
 //! fuzz target in `lineproto/fuzz` checks it); every byte of the body belongs to exactly
 //! one yielded item or to a skipped empty/comment line.
 
+mod arena;
+mod number;
+mod parser;
+
 use std::borrow::Cow;
 use std::fmt;
+
+pub use arena::{Arena, ArenaLine, FieldKeys, Series};
+#[cfg(test)]
+use number::{parse_float, parse_int, parse_uint};
+use parser::{find_newline, line_length, LineParser};
 
 /// One parsed line.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,27 +56,6 @@ pub struct Line<'a> {
     pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
     /// In the request's precision; `None` means "now" to the caller.
     pub timestamp: Option<i64>,
-}
-
-/// A line whose tags and fields were appended to an [`Arena`]: `tags` and `fields` index
-/// into it. [`Lines::next_in`] yields these so that a request's lines share two vectors
-/// instead of allocating two per line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ArenaLine<'a> {
-    /// 1-based line number of the line's first byte in the body.
-    pub number: usize,
-    pub measurement: Cow<'a, str>,
-    pub tags: std::ops::Range<usize>,
-    pub fields: std::ops::Range<usize>,
-    /// In the request's precision; `None` means "now" to the caller.
-    pub timestamp: Option<i64>,
-}
-
-/// Tags and fields of the lines parsed by [`Lines::next_in`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Arena<'a> {
-    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
 }
 
 /// A field's value, typed by its syntax.
@@ -89,14 +80,42 @@ impl FieldValue<'_> {
         }
     }
 
+    /// The value's type.
+    pub fn kind(&self) -> FieldKind {
+        match self {
+            FieldValue::Float(_) => FieldKind::Float,
+            FieldValue::Integer(_) => FieldKind::Integer,
+            FieldValue::Unsigned(_) => FieldKind::Unsigned,
+            FieldValue::String(_) => FieldKind::String,
+            FieldValue::Boolean(_) => FieldKind::Boolean,
+        }
+    }
+
     /// The InfluxDB name of the value's type, for error messages.
     pub fn type_name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// The type of a [`FieldValue`], as its syntax gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldKind {
+    Float,
+    Integer,
+    Unsigned,
+    String,
+    Boolean,
+}
+
+impl FieldKind {
+    /// The InfluxDB name of the type, for error messages.
+    pub fn name(self) -> &'static str {
         match self {
-            FieldValue::Float(_) => "float",
-            FieldValue::Integer(_) => "integer",
-            FieldValue::Unsigned(_) => "unsigned",
-            FieldValue::String(_) => "string",
-            FieldValue::Boolean(_) => "boolean",
+            FieldKind::Float => "float",
+            FieldKind::Integer => "integer",
+            FieldKind::Unsigned => "unsigned",
+            FieldKind::String => "string",
+            FieldKind::Boolean => "boolean",
         }
     }
 }
@@ -164,14 +183,9 @@ impl Default for Options {
 pub fn parse(body: &[u8], options: Options) -> Lines<'_> {
     Lines {
         body,
-        // One validation of the whole body (a fast pass over ASCII) instead of one per
-        // token; a body with invalid UTF-8 somewhere falls back to checking each token,
-        // so that only the lines holding it are rejected.
-        text: std::str::from_utf8(body).ok(),
         pos: 0,
         line: 1,
         options,
-        hint: (0, 0),
     }
 }
 
@@ -179,40 +193,28 @@ pub fn parse(body: &[u8], options: Options) -> Lines<'_> {
 #[derive(Debug, Clone)]
 pub struct Lines<'a> {
     body: &'a [u8],
-    /// `body`, if it is all valid UTF-8.
-    text: Option<&'a str>,
     pos: usize,
     /// Line number of `body[pos]`.
     line: usize,
     options: Options,
-    /// Tag and field counts of the last good line: lines of one source share a shape, so
-    /// these size the next line's vectors in one allocation each.
-    hint: (usize, usize),
 }
 
 impl<'a> Iterator for Lines<'a> {
     type Item = Result<Line<'a>, ParseError>;
 
+    /// Each line is parsed on its own (a fresh arena per line): the reference that
+    /// [`Lines::next_in`] is tested against.
     fn next(&mut self) -> Option<Self::Item> {
-        let mut arena = Arena {
-            tags: Vec::with_capacity(self.hint.0),
-            fields: Vec::with_capacity(self.hint.1.max(1)),
-        };
+        let mut arena = Arena::default();
         let item = self.next_in(&mut arena)?;
-        Some(item.map(|l| Line {
-            number: l.number,
-            measurement: l.measurement,
-            tags: arena.tags,
-            fields: arena.fields,
-            timestamp: l.timestamp,
-        }))
+        Some(item.map(|l| arena.line(&l)))
     }
 }
 
 impl<'a> Lines<'a> {
-    /// The next line, with its tags and fields appended to `arena` (nothing is appended
-    /// for an error).
-    pub fn next_in(&mut self, arena: &mut Arena<'a>) -> Option<Result<ArenaLine<'a>, ParseError>> {
+    /// The next line, parsed into `arena`. A line that fails leaves no values behind (it
+    /// may leave a series or field list that no line refers to).
+    pub fn next_in(&mut self, arena: &mut Arena<'a>) -> Option<Result<ArenaLine, ParseError>> {
         loop {
             if self.pos >= self.body.len() {
                 return None;
@@ -241,13 +243,7 @@ impl<'a> Lines<'a> {
                 }
                 Some(_) => {}
             }
-            let mut p = LineParser {
-                buf: rest,
-                text: self.text.and_then(|t| t.get(start..)),
-                pos: indent,
-                line_start: 0,
-                newlines: 0,
-            };
+            let mut p = LineParser::new(rest, indent);
             let result = p.line(number, arena);
             let consumed = match &result {
                 // A good line ends at its newline (consumed) or the end of the body.
@@ -270,10 +266,9 @@ impl<'a> Lines<'a> {
                 }));
             }
             match &result {
-                Ok(line) => {
+                Ok(_) => {
                     // A good line's newlines are the ones inside its strings plus its
                     // terminator: no second pass over its bytes.
-                    self.hint = (line.tags.len(), line.fields.len());
                     self.line += p.newlines
                         + usize::from(rest.get(consumed.wrapping_sub(1)) == Some(&b'\n'));
                     self.pos = start + consumed;
@@ -293,364 +288,6 @@ impl<'a> Lines<'a> {
             .count();
         self.pos = end;
     }
-}
-
-/// Bytes of the line without its terminating newline (and `\r`).
-fn line_length(rest: &[u8], consumed: usize) -> usize {
-    let mut n = consumed;
-    if n > 0 && rest[n - 1] == b'\n' {
-        n -= 1;
-    }
-    if n > 0 && rest[n - 1] == b'\r' {
-        n -= 1;
-    }
-    n
-}
-
-fn find_newline(buf: &[u8], from: usize) -> Option<usize> {
-    buf.get(from..)?
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| from + i)
-}
-
-/// Parses one line starting at `pos` of `buf`.
-struct LineParser<'a> {
-    buf: &'a [u8],
-    /// `buf` as text, when the whole body is valid UTF-8.
-    text: Option<&'a str>,
-    pos: usize,
-    /// Offset of the current physical line's start, for columns.
-    line_start: usize,
-    /// Newlines passed inside string values, for line numbers of errors.
-    newlines: usize,
-}
-
-/// Which escapes apply to a name.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum NameKind {
-    /// Ends at `,` or space; escapes `\,` and `\ `.
-    Measurement,
-    /// Ends at `,`, `=` or space; escapes `\,`, `\=`, `\ `.
-    Key,
-}
-
-impl<'a> LineParser<'a> {
-    fn err(&self, at: usize, kind: ErrorKind) -> ParseError {
-        ParseError {
-            line: 0, // filled in by `line`
-            column: at.saturating_sub(self.line_start) + 1,
-            kind,
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.buf.get(self.pos).copied()
-    }
-
-    fn at_line_end(&self) -> bool {
-        matches!(self.peek(), None | Some(b'\n'))
-            || (self.peek() == Some(b'\r')
-                && matches!(self.buf.get(self.pos + 1), None | Some(b'\n')))
-    }
-
-    fn line(&mut self, number: usize, arena: &mut Arena<'a>) -> Result<ArenaLine<'a>, ParseError> {
-        let (tags, fields) = (arena.tags.len(), arena.fields.len());
-        self.line_body(number, arena).map_err(|mut e| {
-            arena.tags.truncate(tags);
-            arena.fields.truncate(fields);
-            e.line = number + self.newlines;
-            e
-        })
-    }
-
-    fn line_body(
-        &mut self,
-        number: usize,
-        arena: &mut Arena<'a>,
-    ) -> Result<ArenaLine<'a>, ParseError> {
-        let measurement = self.name(NameKind::Measurement)?;
-        if measurement.is_empty() {
-            return Err(self.err(self.pos, ErrorKind::MissingMeasurement));
-        }
-        let tags_start = arena.tags.len();
-        let tags = &mut arena.tags;
-        while self.peek() == Some(b',') {
-            self.pos += 1;
-            let key_at = self.pos;
-            let key = self.name(NameKind::Key)?;
-            if key.is_empty() {
-                return Err(self.err(key_at, ErrorKind::MissingTagKey));
-            }
-            if self.peek() != Some(b'=') {
-                return Err(self.err(self.pos, ErrorKind::MissingEquals(key.into_owned())));
-            }
-            self.pos += 1;
-            let value_at = self.pos;
-            let value = self.name(NameKind::Key)?;
-            if value.is_empty() {
-                return Err(self.err(value_at, ErrorKind::MissingTagValue));
-            }
-            tags.push((key, value));
-        }
-        if self.skip_spaces() == 0 || self.at_line_end() {
-            return Err(self.err(self.pos, ErrorKind::MissingFields));
-        }
-        let fields_start = arena.fields.len();
-        let fields = &mut arena.fields;
-        loop {
-            let key_at = self.pos;
-            let key = self.name(NameKind::Key)?;
-            if key.is_empty() {
-                return Err(self.err(key_at, ErrorKind::MissingFieldKey));
-            }
-            if self.peek() != Some(b'=') {
-                return Err(self.err(self.pos, ErrorKind::MissingEquals(key.into_owned())));
-            }
-            self.pos += 1;
-            let value = self.field_value()?;
-            fields.push((key, value));
-            if self.peek() == Some(b',') {
-                self.pos += 1;
-                continue;
-            }
-            break;
-        }
-        let timestamp = if self.skip_spaces() > 0 && !self.at_line_end() {
-            Some(self.timestamp()?)
-        } else {
-            None
-        };
-        self.skip_spaces();
-        if !self.at_line_end() {
-            let end = find_newline(self.buf, self.pos).unwrap_or(self.buf.len());
-            let text = String::from_utf8_lossy(&self.buf[self.pos..end]).into_owned();
-            let kind = if timestamp.is_some() {
-                ErrorKind::TrailingText(text)
-            } else {
-                ErrorKind::InvalidFieldValue(text)
-            };
-            return Err(self.err(self.pos, kind));
-        }
-        if self.peek() == Some(b'\r') {
-            self.pos += 1;
-        }
-        if self.peek() == Some(b'\n') {
-            self.pos += 1;
-        }
-        Ok(ArenaLine {
-            number,
-            measurement,
-            tags: tags_start..arena.tags.len(),
-            fields: fields_start..arena.fields.len(),
-            timestamp,
-        })
-    }
-
-    /// `buf[start..end]` as text. Tokens start and end next to ASCII delimiters, so in a
-    /// valid body they are always on character boundaries.
-    fn str_at(&self, start: usize, end: usize) -> Result<&'a str, ParseError> {
-        if let Some(t) = self.text.and_then(|t| t.get(start..end)) {
-            return Ok(t);
-        }
-        std::str::from_utf8(&self.buf[start..end])
-            .map_err(|e| self.err(start + e.valid_up_to(), ErrorKind::InvalidUtf8))
-    }
-
-    fn skip_spaces(&mut self) -> usize {
-        let start = self.pos;
-        while matches!(self.peek(), Some(b' ') | Some(b'\t')) {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    /// A measurement, key or tag value, unescaped.
-    fn name(&mut self, kind: NameKind) -> Result<Cow<'a, str>, ParseError> {
-        let start = self.pos;
-        let mut escaped = false;
-        while let Some(b) = self.peek() {
-            match b {
-                b'\\' => {
-                    if let Some(&n) = self.buf.get(self.pos + 1) {
-                        if is_escapable(kind, n) {
-                            escaped = true;
-                            self.pos += 2;
-                            continue;
-                        }
-                    }
-                    self.pos += 1;
-                }
-                b',' | b' ' | b'\t' | b'\n' => break,
-                b'\r' if matches!(self.buf.get(self.pos + 1), None | Some(b'\n')) => break,
-                b'=' if kind == NameKind::Key => break,
-                _ => self.pos += 1,
-            }
-        }
-        let text = self.str_at(start, self.pos)?;
-        if !escaped {
-            return Ok(Cow::Borrowed(text));
-        }
-        let mut out = String::with_capacity(text.len());
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                if let Some(&n) = chars.peek() {
-                    if n.is_ascii() && is_escapable(kind, n as u8) {
-                        out.push(n);
-                        chars.next();
-                        continue;
-                    }
-                }
-            }
-            out.push(c);
-        }
-        Ok(Cow::Owned(out))
-    }
-
-    fn field_value(&mut self) -> Result<FieldValue<'a>, ParseError> {
-        let start = self.pos;
-        match self.peek() {
-            Some(b'"') => return self.string_value(),
-            None | Some(b',') | Some(b' ') | Some(b'\t') | Some(b'\n') | Some(b'\r') => {
-                return Err(self.err(start, ErrorKind::MissingFieldValue))
-            }
-            _ => {}
-        }
-        while let Some(b) = self.peek() {
-            if matches!(b, b',' | b' ' | b'\t' | b'\n') || (b == b'\r' && self.at_line_end()) {
-                break;
-            }
-            self.pos += 1;
-        }
-        let raw = &self.buf[start..self.pos];
-        let text = || String::from_utf8_lossy(raw).into_owned();
-        match raw {
-            b"t" | b"T" | b"true" | b"True" | b"TRUE" => return Ok(FieldValue::Boolean(true)),
-            b"f" | b"F" | b"false" | b"False" | b"FALSE" => return Ok(FieldValue::Boolean(false)),
-            _ => {}
-        }
-        let (last, body) = raw.split_last().expect("a value has at least one byte");
-        match last {
-            b'i' => {
-                if !is_integer(body, true) {
-                    return Err(self.err(start, ErrorKind::InvalidFieldValue(text())));
-                }
-                let s = std::str::from_utf8(body).expect("ASCII digits");
-                s.parse()
-                    .map(FieldValue::Integer)
-                    .map_err(|_| self.err(start, ErrorKind::IntegerOutOfRange(text())))
-            }
-            b'u' => {
-                if !is_integer(body, false) {
-                    return Err(self.err(start, ErrorKind::InvalidFieldValue(text())));
-                }
-                let s = std::str::from_utf8(body).expect("ASCII digits");
-                s.parse()
-                    .map(FieldValue::Unsigned)
-                    .map_err(|_| self.err(start, ErrorKind::IntegerOutOfRange(text())))
-            }
-            _ => match parse_float(raw) {
-                Some(v) => Ok(FieldValue::Float(v)),
-                None => Err(self.err(start, ErrorKind::InvalidFieldValue(text()))),
-            },
-        }
-    }
-
-    /// A quoted string; `self.pos` is at the opening quote.
-    fn string_value(&mut self) -> Result<FieldValue<'a>, ParseError> {
-        let open = self.pos;
-        let (open_newlines, open_line_start) = (self.newlines, self.line_start);
-        self.pos += 1;
-        let start = self.pos;
-        let mut escaped = false;
-        loop {
-            match self.peek() {
-                None => {
-                    // Reported where the string opened.
-                    self.newlines = open_newlines;
-                    self.line_start = open_line_start;
-                    return Err(self.err(open, ErrorKind::UnterminatedString));
-                }
-                Some(b'"') => break,
-                Some(b'\\') if matches!(self.buf.get(self.pos + 1), Some(b'"') | Some(b'\\')) => {
-                    escaped = true;
-                    self.pos += 2;
-                }
-                Some(b'\n') => {
-                    self.pos += 1;
-                    self.newlines += 1;
-                    self.line_start = self.pos;
-                }
-                Some(_) => self.pos += 1,
-            }
-        }
-        let end = self.pos;
-        self.pos += 1; // closing quote
-        let text = self.str_at(start, end)?;
-        if !escaped {
-            return Ok(FieldValue::String(Cow::Borrowed(text)));
-        }
-        let mut out = String::with_capacity(text.len());
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '\\' && matches!(chars.peek(), Some('"') | Some('\\')) {
-                out.push(chars.next().expect("peeked"));
-            } else {
-                out.push(c);
-            }
-        }
-        Ok(FieldValue::String(Cow::Owned(out)))
-    }
-
-    fn timestamp(&mut self) -> Result<i64, ParseError> {
-        let start = self.pos;
-        while let Some(b) = self.peek() {
-            if matches!(b, b' ' | b'\t' | b'\n') || (b == b'\r' && self.at_line_end()) {
-                break;
-            }
-            self.pos += 1;
-        }
-        let raw = &self.buf[start..self.pos];
-        let text = || String::from_utf8_lossy(raw).into_owned();
-        if !is_integer(raw, true) {
-            return Err(self.err(start, ErrorKind::InvalidTimestamp(text())));
-        }
-        std::str::from_utf8(raw)
-            .expect("ASCII digits")
-            .parse()
-            .map_err(|_| self.err(start, ErrorKind::InvalidTimestamp(text())))
-    }
-}
-
-fn is_escapable(kind: NameKind, b: u8) -> bool {
-    match kind {
-        NameKind::Measurement => matches!(b, b',' | b' '),
-        NameKind::Key => matches!(b, b',' | b'=' | b' '),
-    }
-}
-
-/// `-?[0-9]+` (the sign only if `signed`).
-fn is_integer(s: &[u8], signed: bool) -> bool {
-    let digits = match s {
-        [b'-', rest @ ..] if signed => rest,
-        _ => s,
-    };
-    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
-}
-
-/// `-?(digits[.digits?] | .digits)([eE][+-]?digits)?`
-/// A float field value: `-`? digits with an optional fraction (at least one digit in all)
-/// and an optional exponent `e`/`E` `+`/`-`? digits; finite. Rust's own float grammar is the
-/// same except that it also takes a leading `+` and `inf`/`nan` spellings, which the sign
-/// check and the finiteness check turn away, so one pass of `str::parse` does both the
-/// syntax check and the conversion (the tests compare it with the grammar written out).
-fn parse_float(s: &[u8]) -> Option<f64> {
-    if s.first() == Some(&b'+') {
-        return None;
-    }
-    let v: f64 = std::str::from_utf8(s).ok()?.parse().ok()?;
-    v.is_finite().then_some(v)
 }
 
 impl fmt::Display for Line<'_> {

@@ -313,6 +313,26 @@ proptest! {
         let expect = float_grammar(b)
             && s.parse::<f64>().is_ok_and(f64::is_finite);
         prop_assert_eq!(parse_float(b).is_some(), expect, "{}", s);
+        if expect {
+            let want = s.parse::<f64>().unwrap();
+            prop_assert_eq!(parse_float(b).map(f64::to_bits), Some(want.to_bits()), "{}", s);
+        }
+    }
+
+    /// Decimals of up to 20 digits (the fast path takes up to 15) have the value
+    /// `str::parse` gives, to the bit.
+    #[test]
+    fn parse_float_values_match_str_parse(s in "-?[0-9]{0,10}\\.?[0-9]{0,10}") {
+        let want = s.parse::<f64>().ok();
+        prop_assert_eq!(parse_float(s.as_bytes()).map(f64::to_bits), want.map(f64::to_bits), "{}", s);
+    }
+
+    /// Integers convert as `str::parse` does, including both ends of the range.
+    #[test]
+    fn parse_int_matches_str_parse(s in "-?[0-9]{1,21}") {
+        prop_assert_eq!(parse_int(s.as_bytes()), s.parse::<i64>().ok(), "{}", s);
+        let d = s.strip_prefix('-').unwrap_or(&s);
+        prop_assert_eq!(parse_uint(d.as_bytes()), d.parse::<u64>().ok(), "{}", d);
     }
 }
 
@@ -353,32 +373,119 @@ proptest! {
 }
 
 #[test]
-fn lines_parsed_into_an_arena_share_its_vectors() {
-    // Line 2 fails after its tags and first field were parsed.
-    let body = b"a,t=1 x=1 1\nc,t=9,k=8 w=1,x= 5\nb y=2i,z=\"s\" 2\na,t=3,u=4 x=3 3\n";
+fn lines_parsed_into_an_arena_share_series_and_field_keys() {
+    // Line 2 fails after its tags and first field were parsed; lines 1 and 5 share a
+    // series and field keys; line 4 has line 1's series with other field keys.
+    let body =
+        b"a,t=1 x=1 1\nc,t=9,k=8 w=1,x= 5\nb y=2i,z=\"s\" 2\na,t=1 x=2,y=3i 3\na,t=1 x=4 4\n";
     let mut arena = Arena::default();
     let mut lines = parse(body, Options::default());
     let mut got = Vec::new();
     while let Some(item) = lines.next_in(&mut arena) {
         got.push(item);
     }
-    assert_eq!(got.len(), 4);
+    assert_eq!(got.len(), 5);
     assert_eq!(got[1].as_ref().unwrap_err().line, 2);
-    let l: Vec<&ArenaLine<'_>> = got.iter().filter_map(|r| r.as_ref().ok()).collect();
-    // The bad line left nothing behind; ranges follow each other.
-    assert_eq!((l[0].tags.clone(), l[0].fields.clone()), (0..1, 0..1));
-    assert_eq!((l[1].tags.clone(), l[1].fields.clone()), (1..1, 1..3));
-    assert_eq!((l[2].tags.clone(), l[2].fields.clone()), (1..3, 3..4));
-    assert_eq!(arena.tags[2], ("u".into(), "4".into()));
+    let l: Vec<&ArenaLine> = got.iter().filter_map(|r| r.as_ref().ok()).collect();
+    // The bad line left no values behind; value ranges follow each other.
+    let values: Vec<_> = l.iter().map(|l| l.values.clone()).collect();
+    assert_eq!(values, [0..1, 1..3, 3..5, 5..6]);
+    assert_eq!(l[0].series, l[2].series);
+    assert_eq!(l[0].series, l[3].series);
+    assert_eq!(l[0].field_keys, l[3].field_keys);
+    assert_ne!(l[0].field_keys, l[2].field_keys);
+    assert_eq!(arena.series(l[1].series).measurement, "b");
     assert_eq!(
-        arena.fields[2],
-        ("z".into(), FieldValue::String("s".into()))
+        arena.series(l[0].series).tags,
+        vec![("t".into(), "1".into())]
     );
-    assert_eq!((l[2].number, l[2].timestamp), (4, Some(3)));
-    // The same lines through the iterator.
+    assert_eq!(
+        arena.field_keys(l[1].field_keys),
+        [
+            ("y".into(), FieldKind::Integer),
+            ("z".into(), FieldKind::String)
+        ]
+    );
+    assert_eq!(arena.values(l[3]), [FieldValue::Float(4.0)]);
+    assert_eq!((l[3].number, l[3].timestamp), (5, Some(4)));
+    // The same lines through the iterator, which parses each line on its own.
     let same: Vec<Line<'_>> = parse(body, Options::default())
         .filter_map(Result::ok)
         .collect();
-    assert_eq!(same[2].tags, arena.tags[1..3]);
-    assert_eq!(same[1].fields, arena.fields[1..3]);
+    let from_arena: Vec<Line<'_>> = l.iter().map(|l| arena.line(l)).collect();
+    assert_eq!(same, from_arena);
+}
+
+#[test]
+fn a_series_key_ending_in_an_escaped_space_is_parsed_in_full() {
+    // The first space of line 2 is escaped (its candidate key `m,t=a\` is no stored key);
+    // lines 3 and 4 end their series at a tab, which is never stored.
+    let body = b"m,t=a v=1\nm,t=a\\ b v=2\nm,t=a\tv=3\nm,t=a\tv=4\n";
+    let mut arena = Arena::default();
+    let mut lines = parse(body, Options::default());
+    let mut got = Vec::new();
+    while let Some(item) = lines.next_in(&mut arena) {
+        got.push(arena.line(&item.unwrap()));
+    }
+    let same: Vec<Line<'_>> = parse(body, Options::default())
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, same);
+    assert_eq!(got[1].tags, vec![("t".into(), "a b".into())]);
+    assert_eq!(got[3].tags, vec![("t".into(), "a".into())]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    /// Parsing a body into one arena (series and field keys looked up by their bytes)
+    /// gives the lines that parsing each line on its own gives. Bodies repeat a few
+    /// lines, with variations, so that lookups hit, nearly hit and miss.
+    #[test]
+    fn a_shared_arena_parses_as_lines_on_their_own(
+        lines in prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    "m", "m,t=a", "m,t=a\\", "m,t=a\\ b", "m,t=\\,", "n,t=a,u=b", "m,t=é",
+                    "m,t=a,", "m,=a", "", "#m", "m,t=<ff>",
+                ]),
+                prop::sample::select(vec![" ", " ", "  ", "\t", "\\ ", ""]),
+                prop::sample::select(vec![
+                    "x=1", "x=1i", "x=2.5", "y=\"s\"", "x=t", "x=3u", "x=-3u", "x=1,y=2",
+                    "x=1,y=2i", "y=2,x=1", "x\\ =1", "x=", "x=1,", "=1", "x=\"a\nb\"", "x=<ff>",
+                    "<ff>=1", "x=1,y=2,z=3",
+                ]),
+                prop::sample::select(vec!["", " 1", " -5", " x", "  7 ", " 1 2"]),
+                prop::sample::select(vec!["\n", "\n", "\r\n", "\n\n", ""]),
+            ),
+            0..30,
+        )
+    ) {
+        let text: String = lines
+            .iter()
+            .map(|(series, sep, fields, ts, end)| format!("{series}{sep}{fields}{ts}{end}"))
+            .collect();
+        // "<ff>" stands for a byte that is not UTF-8.
+        let body: Vec<u8> = text
+            .split("<ff>")
+            .collect::<Vec<_>>()
+            .join("\u{1}")
+            .bytes()
+            .map(|b| if b == 1 { 0xff } else { b })
+            .collect();
+        let opts = Options { max_line_bytes: 64 };
+        let alone: Vec<_> = parse(&body, opts).collect();
+        let mut arena = Arena::default();
+        let mut lines = parse(&body, opts);
+        let mut shared = Vec::new();
+        while let Some(item) = lines.next_in(&mut arena) {
+            if let Ok(l) = &item {
+                let kinds: Vec<FieldKind> =
+                    arena.field_keys(l.field_keys).iter().map(|(_, k)| *k).collect();
+                let of_values: Vec<FieldKind> = arena.values(l).iter().map(FieldValue::kind).collect();
+                prop_assert_eq!(kinds, of_values);
+            }
+            shared.push(item.map(|l| arena.line(&l)));
+        }
+        prop_assert_eq!(alone, shared);
+    }
 }

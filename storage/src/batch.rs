@@ -94,6 +94,10 @@ impl FieldColumn {
     }
 }
 
+/// A series (tag tuple) of one [`WriteBatch`], from [`WriteBatch::add_series`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesId(u32);
+
 /// Rows for one table, built against its schema.
 #[derive(Debug, Clone)]
 pub struct WriteBatch {
@@ -179,6 +183,42 @@ impl WriteBatch {
     /// Appends a row: one tag value per schema tag (in schema order), a timestamp in
     /// nanoseconds UTC, one value per schema field (in schema order).
     pub fn push_row(&mut self, tags: &[Option<&str>], ts: i64, fields: &[Value<'_>]) -> Result<()> {
+        self.check_tags(tags)?;
+        self.check_fields(fields)?;
+        let series = self.intern(tags);
+        self.push_checked(series, ts, fields);
+        Ok(())
+    }
+
+    /// The batch's id for a series (one tag value per schema tag, in schema order),
+    /// added if new; rows of it are appended with [`WriteBatch::push_series_row`]. A
+    /// writer that sees the same series again and again resolves it once this way.
+    pub fn add_series(&mut self, tags: &[Option<&str>]) -> Result<SeriesId> {
+        self.check_tags(tags)?;
+        Ok(SeriesId(self.intern(tags)))
+    }
+
+    /// Appends a row of a series of this batch (see [`WriteBatch::add_series`]).
+    pub fn push_series_row(
+        &mut self,
+        series: SeriesId,
+        ts: i64,
+        fields: &[Value<'_>],
+    ) -> Result<()> {
+        if series.0 as usize >= self.series.len() {
+            return Err(Error::ArityMismatch {
+                table: self.table.clone(),
+                what: "series (an id from another batch)",
+                expected: self.series.len(),
+                found: series.0 as usize + 1,
+            });
+        }
+        self.check_fields(fields)?;
+        self.push_checked(series.0, ts, fields);
+        Ok(())
+    }
+
+    fn check_tags(&self, tags: &[Option<&str>]) -> Result<()> {
         if tags.len() != self.tag_names.len() {
             return Err(Error::ArityMismatch {
                 table: self.table.clone(),
@@ -187,6 +227,10 @@ impl WriteBatch {
                 found: tags.len(),
             });
         }
+        Ok(())
+    }
+
+    fn check_fields(&self, fields: &[Value<'_>]) -> Result<()> {
         if fields.len() != self.fields.len() {
             return Err(Error::ArityMismatch {
                 table: self.table.clone(),
@@ -205,7 +249,11 @@ impl WriteBatch {
                 });
             }
         }
-        let series = self.intern(tags);
+        Ok(())
+    }
+
+    /// Appends a row whose field arity and types were checked.
+    fn push_checked(&mut self, series: u32, ts: i64, fields: &[Value<'_>]) {
         let row = self.ts.len();
         self.row_series.push(series);
         self.ts.push(ts);
@@ -231,7 +279,6 @@ impl WriteBatch {
                 (None, true) => {}
             }
         }
-        Ok(())
     }
 
     fn intern(&mut self, tags: &[Option<&str>]) -> u32 {

@@ -34,7 +34,7 @@ mod scan;
 mod schema;
 mod segment;
 
-pub use batch::{Value, WriteBatch};
+pub use batch::{SeriesId, Value, WriteBatch};
 pub use engine::{Engine, EngineConfig, Scan, ScanStats, SegmentInfo, WriteReceipt};
 pub use error::{Error, Result};
 pub use scan::{ScanRequest, TagFilter, TimeRange};

@@ -18,9 +18,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use strata_lineproto::{Arena, ArenaLine, FieldValue};
+use strata_lineproto::{Arena, ArenaLine, FieldKeys, FieldKind, FieldValue};
 use strata_storage::{
-    Engine, Error as StorageError, FieldDef, FieldType, NewColumn, TableSchema, Value, WriteBatch,
+    Engine, Error as StorageError, FieldDef, FieldType, NewColumn, SeriesId, TableSchema, Value,
+    WriteBatch,
 };
 
 /// The unit of line-protocol timestamps.
@@ -93,72 +94,90 @@ pub struct Outcome {
 /// Parses `body` and writes its valid lines; see the module docs.
 pub fn ingest(engine: &Engine, body: &[u8], opts: &IngestOptions) -> Result<Outcome, StorageError> {
     let mut outcome = Outcome::default();
-    let mut tables: Vec<(String, Vec<ArenaLine<'_>>)> = Vec::new();
-    let mut index: FastMap<String, usize> = FastMap::default();
-    let mut last: Option<usize> = None;
-    let lines_in_body = body.iter().filter(|&&b| b == b'\n').count() + 1;
-    let parse_opts = strata_lineproto::Options {
-        max_line_bytes: opts.max_line_bytes,
-    };
-    // Every line's tags and fields go to one arena: no allocation per line.
-    let mut arena = Arena::default();
-    let mut lines = strata_lineproto::parse(body, parse_opts);
-    while let Some(item) = lines.next_in(&mut arena) {
-        match item {
-            Err(e) => outcome.rejected.push(Rejected {
-                line: e.line,
-                reason: format!("column {}: {}", e.column, e.kind),
-            }),
-            Ok(line) => {
-                if tables.is_empty() {
-                    // Lines of one source share a shape: size the arena from the first.
-                    arena.tags.reserve(line.tags.len() * lines_in_body);
-                    arena.fields.reserve(line.fields.len() * lines_in_body);
-                }
-                // Consecutive lines are usually of one measurement.
-                let i = match last.filter(|&i| tables[i].0 == line.measurement.as_ref()) {
-                    Some(i) => i,
-                    None => match index.get(line.measurement.as_ref()) {
-                        Some(&i) => i,
-                        None => {
-                            let name = line.measurement.to_string();
-                            index.insert(name.clone(), tables.len());
-                            // Most requests hold one measurement: size its list for
-                            // every line of the body.
-                            let capacity = if tables.is_empty() { lines_in_body } else { 0 };
-                            tables.push((name, Vec::with_capacity(capacity)));
-                            tables.len() - 1
-                        }
-                    },
-                };
-                last = Some(i);
-                tables[i].1.push(line);
-            }
-        }
-    }
-    for (table, lines) in &tables {
-        let lines: Vec<LineRef<'_, '_>> = lines
-            .iter()
-            .map(|l| LineRef {
-                number: l.number,
-                tags: &arena.tags[l.tags.clone()],
-                fields: &arena.fields[l.fields.clone()],
-                timestamp: l.timestamp,
-            })
-            .collect();
-        outcome.written += write_table(engine, table, &lines, opts, &mut outcome.rejected)?;
+    let parsed = parse_body(body, opts, &mut outcome.rejected);
+    for table in &parsed.tables {
+        outcome.written += write_table(engine, &parsed, table, opts, &mut outcome.rejected)?;
     }
     outcome.rejected.sort_by_key(|r| r.line);
     Ok(outcome)
 }
 
-/// A parsed line, its tags and fields borrowed from the request's arena.
-#[derive(Debug, Clone, Copy)]
-struct LineRef<'p, 'a> {
-    number: usize,
-    tags: &'p [(Cow<'a, str>, Cow<'a, str>)],
-    fields: &'p [(Cow<'a, str>, FieldValue<'a>)],
-    timestamp: Option<i64>,
+/// A request's good lines, grouped by table.
+struct Parsed<'a> {
+    /// Series, field keys and values of `lines`.
+    arena: Arena<'a>,
+    lines: Vec<ArenaLine>,
+    tables: Vec<TableLines>,
+}
+
+/// The lines of one table: indices into [`Parsed::lines`], in body order.
+struct TableLines {
+    name: String,
+    lines: Vec<u32>,
+}
+
+fn parse_body<'a>(
+    body: &'a [u8],
+    opts: &IngestOptions,
+    rejected: &mut Vec<Rejected>,
+) -> Parsed<'a> {
+    let lines_in_body = body.iter().filter(|&&b| b == b'\n').count() + 1;
+    let parse_opts = strata_lineproto::Options {
+        max_line_bytes: opts.max_line_bytes,
+    };
+    // One arena for the request: a series or list of field keys seen before is not
+    // parsed or stored again, and the values of all lines share one vector.
+    let mut arena = Arena::default();
+    let mut lines: Vec<ArenaLine> = Vec::with_capacity(lines_in_body);
+    let mut items = strata_lineproto::parse(body, parse_opts);
+    while let Some(item) = items.next_in(&mut arena) {
+        match item {
+            Err(e) => rejected.push(Rejected {
+                line: e.line,
+                reason: format!("column {}: {}", e.column, e.kind),
+            }),
+            Ok(line) => {
+                if lines.is_empty() {
+                    // Lines of one source share a shape: size the values from the first.
+                    arena.reserve_values(line.values.len() * lines_in_body);
+                }
+                lines.push(line);
+            }
+        }
+    }
+    // Each series names its table.
+    let mut tables: Vec<TableLines> = Vec::new();
+    let mut table_of_series: Vec<usize> = Vec::with_capacity(arena.series_count());
+    {
+        let mut index: FastMap<&str, usize> = FastMap::default();
+        for id in 0..arena.series_count() {
+            let name = arena.series(id as u32).measurement.as_ref();
+            let t = *index.entry(name).or_insert_with(|| {
+                tables.push(TableLines {
+                    name: name.to_owned(),
+                    lines: Vec::new(),
+                });
+                tables.len() - 1
+            });
+            table_of_series.push(t);
+        }
+    }
+    if let [table] = tables.as_mut_slice() {
+        table.lines = (0..lines.len() as u32).collect();
+    } else {
+        for (i, line) in lines.iter().enumerate() {
+            tables[table_of_series[line.series as usize]]
+                .lines
+                .push(i as u32);
+        }
+    }
+    // A series whose lines all failed names no table.
+    tables.retain(|t| !t.lines.is_empty());
+    Parsed {
+        arena,
+        lines,
+        tables,
+    }
 }
 
 /// What a column is, for checking lines against it.
@@ -172,60 +191,17 @@ enum Kind {
 /// foldhash rather than SipHash: these maps are consulted on the ingest path.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// A line's keys in order: its tag keys, then its field keys with their types.
-///
-/// Lines from one source nearly always share a shape, so a request resolves each shape
-/// against the schema once (which keys are known, of which kind, where they go) instead
-/// of looking up every key of every line.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Shape<'x> {
-    tags: Vec<&'x str>,
-    fields: Vec<(&'x str, FieldType)>,
-}
-
-impl<'x> Shape<'x> {
-    fn of(line: &'x LineRef<'_, '_>) -> Self {
-        Shape {
-            tags: line.tags.iter().map(|(k, _)| k.as_ref()).collect(),
-            fields: line
-                .fields
-                .iter()
-                .map(|(k, v)| (k.as_ref(), field_type(v)))
-                .collect(),
-        }
-    }
-
-    fn matches(&self, line: &LineRef<'_, '_>) -> bool {
-        self.tags.len() == line.tags.len()
-            && self.fields.len() == line.fields.len()
-            && self
-                .tags
-                .iter()
-                .zip(line.tags)
-                .all(|(a, (b, _))| *a == b.as_ref())
-            && self
-                .fields
-                .iter()
-                .zip(line.fields)
-                .all(|((a, t), (b, v))| *a == b.as_ref() && *t == field_type(v))
-    }
-}
-
 /// An accepted line.
 struct Accepted {
-    /// Index into the table's lines.
-    line: usize,
+    /// Index into [`Parsed::lines`].
+    line: u32,
     /// Timestamp in ns.
     ts: i64,
-    /// Index into [`Plan::shapes`].
-    shape: usize,
 }
 
 /// The result of checking a table's lines against its schema.
-struct Plan<'x> {
+struct Plan {
     accepted: Vec<Accepted>,
-    /// Shapes of accepted lines; every key in them is a column once the plan is applied.
-    shapes: Vec<Shape<'x>>,
     rejected: Vec<Rejected>,
     new_tags: Vec<String>,
     new_fields: Vec<FieldDef>,
@@ -233,25 +209,26 @@ struct Plan<'x> {
 
 fn write_table(
     engine: &Engine,
-    table: &str,
-    lines: &[LineRef<'_, '_>],
+    parsed: &Parsed<'_>,
+    table: &TableLines,
     opts: &IngestOptions,
     rejected: &mut Vec<Rejected>,
 ) -> Result<usize, StorageError> {
+    let name = table.name.as_str();
     // Concurrent requests may create the table, add the same column, or drop and
     // re-create the table between our read of the schema and our change: re-read and
     // re-check, a bounded number of times.
     let mut attempts = 0;
-    let (schema, plan, positions) = loop {
+    let (schema, plan, slots) = loop {
         attempts += 1;
-        let schema = match engine.table_schema(table) {
+        let schema = match engine.table_schema(name) {
             Ok(s) => Some(s),
             Err(StorageError::TableNotFound { .. }) => None,
             Err(e) => return Err(e),
         };
         if let Some(s) = schema.as_ref().filter(|s| s.hidden_time) {
-            rejected.extend(lines.iter().map(|l| Rejected {
-                line: l.number,
+            rejected.extend(table.lines.iter().map(|&i| Rejected {
+                line: parsed.lines[i as usize].number,
                 reason: format!(
                     "table {:?} has no time column (it was created by SQL without a timestamptz column)",
                     s.name
@@ -259,15 +236,15 @@ fn write_table(
             }));
             return Ok(0);
         }
-        let plan = check(schema.as_ref(), lines, opts);
+        let plan = check(schema.as_ref(), parsed, &table.lines, opts);
         let retry = attempts < 5;
-        match apply(engine, table, schema.as_ref(), &plan) {
-            Ok(Some(s)) => match positions(&s, &plan.shapes) {
-                Some(p) => break (s, plan, p),
+        match apply(engine, name, schema.as_ref(), &plan) {
+            Ok(Some(s)) => match Slots::new(&s, parsed, &plan) {
+                Some(slots) => break (s, plan, slots),
                 None if retry => continue,
                 None => {
                     return Err(StorageError::InvalidSchema {
-                        table: table.to_owned(),
+                        table: name.to_owned(),
                         reason: "columns changed concurrently while writing; retry".into(),
                     })
                 }
@@ -283,18 +260,32 @@ fn write_table(
         }
     };
     rejected.extend(plan.rejected);
+    let arena = &parsed.arena;
     let mut batch = WriteBatch::with_capacity(&schema, plan.accepted.len());
+    let mut batch_series: Vec<Option<SeriesId>> = vec![None; arena.series_count()];
     let mut tags: Vec<Option<&str>> = vec![None; schema.tags.len()];
     let mut fields: Vec<Value<'_>> = vec![Value::Null; schema.fields.len()];
     for a in &plan.accepted {
-        let line = &lines[a.line];
-        let (tag_pos, field_pos) = &positions[a.shape];
-        tags.iter_mut().for_each(|t| *t = None);
-        fields.iter_mut().for_each(|f| *f = Value::Null);
-        for ((_, v), &p) in line.tags.iter().zip(tag_pos) {
-            tags[p] = Some(v.as_ref());
-        }
-        for ((_, v), &p) in line.fields.iter().zip(field_pos) {
+        let line = &parsed.lines[a.line as usize];
+        let series = match batch_series[line.series as usize] {
+            Some(s) => s,
+            None => {
+                tags.fill(None);
+                let written = &arena.series(line.series).tags;
+                for ((_, v), &p) in written.iter().zip(&slots.tags[line.series as usize]) {
+                    tags[p] = Some(v.as_ref());
+                }
+                let s = batch.add_series(&tags)?;
+                batch_series[line.series as usize] = Some(s);
+                s
+            }
+        };
+        fields.fill(Value::Null);
+        for (v, &p) in arena
+            .values(line)
+            .iter()
+            .zip(&slots.fields[line.field_keys as usize])
+        {
             fields[p] = match v {
                 FieldValue::Float(x) => Value::Float(*x),
                 FieldValue::Integer(x) => Value::Integer(*x),
@@ -303,7 +294,7 @@ fn write_table(
                 FieldValue::String(s) => Value::Text(s.as_ref()),
             };
         }
-        batch.push_row(&tags, a.ts, &fields)?;
+        batch.push_series_row(series, a.ts, &fields)?;
     }
     if batch.is_empty() {
         return Ok(0);
@@ -312,38 +303,65 @@ fn write_table(
     Ok(batch.len())
 }
 
-/// For each shape, the schema positions of its tags and of its fields; `None` if a key is
-/// not (or no longer) a column of that kind.
-#[allow(clippy::type_complexity)]
-fn positions(schema: &TableSchema, shapes: &[Shape<'_>]) -> Option<Vec<(Vec<usize>, Vec<usize>)>> {
-    let tag_pos: FastMap<&str, usize> = schema
-        .tags
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.as_str(), i))
-        .collect();
-    let field_pos: FastMap<&str, (usize, FieldType)> = schema
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.name.as_str(), (i, f.ty)))
-        .collect();
-    shapes
-        .iter()
-        .map(|sh| {
-            let tags = sh
-                .tags
-                .iter()
-                .map(|k| tag_pos.get(k).copied())
-                .collect::<Option<Vec<_>>>()?;
-            let fields = sh
-                .fields
-                .iter()
-                .map(|(k, ty)| field_pos.get(k).filter(|(_, t)| t == ty).map(|(i, _)| *i))
-                .collect::<Option<Vec<_>>>()?;
-            Some((tags, fields))
-        })
-        .collect()
+/// Where the tags of each series and the fields of each list of field keys go in the
+/// schema, for the series and lists of accepted lines (others are empty).
+struct Slots {
+    /// By arena series id: the schema tag index of each tag, in written order.
+    tags: Vec<Vec<usize>>,
+    /// By arena field-keys id: the schema field index of each field.
+    fields: Vec<Vec<usize>>,
+}
+
+impl Slots {
+    /// `None` if a key is not (or no longer) a column of its kind and type.
+    fn new(schema: &TableSchema, parsed: &Parsed<'_>, plan: &Plan) -> Option<Slots> {
+        let arena = &parsed.arena;
+        let tag_pos: FastMap<&str, usize> = schema
+            .tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_str(), i))
+            .collect();
+        let field_pos: FastMap<&str, (usize, FieldType)> = schema
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.as_str(), (i, f.ty)))
+            .collect();
+        let mut slots = Slots {
+            tags: vec![Vec::new(); arena.series_count()],
+            fields: vec![Vec::new(); arena.field_keys_count()],
+        };
+        let mut done_tags = vec![false; arena.series_count()];
+        let mut done_fields = vec![false; arena.field_keys_count()];
+        for a in &plan.accepted {
+            let line = &parsed.lines[a.line as usize];
+            let (s, f) = (line.series as usize, line.field_keys as usize);
+            if !done_tags[s] {
+                done_tags[s] = true;
+                slots.tags[s] = arena
+                    .series(line.series)
+                    .tags
+                    .iter()
+                    .map(|(k, _)| tag_pos.get(k.as_ref()).copied())
+                    .collect::<Option<Vec<_>>>()?;
+            }
+            if !done_fields[f] {
+                done_fields[f] = true;
+                slots.fields[f] = arena
+                    .field_keys(line.field_keys)
+                    .iter()
+                    .map(|(k, kind)| {
+                        field_pos
+                            .get(k.as_ref())
+                            .filter(|(_, t)| *t == field_type(*kind))
+                            .map(|(i, _)| *i)
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+            }
+        }
+        Some(slots)
+    }
 }
 
 /// Creates the table or adds the plan's new columns; returns the schema to write with
@@ -352,7 +370,7 @@ fn apply(
     engine: &Engine,
     table: &str,
     schema: Option<&TableSchema>,
-    plan: &Plan<'_>,
+    plan: &Plan,
 ) -> Result<Option<TableSchema>, StorageError> {
     match schema {
         None if plan.accepted.is_empty() => Ok(None),
@@ -379,21 +397,47 @@ fn apply(
     }
 }
 
-fn field_type(v: &FieldValue<'_>) -> FieldType {
-    match v {
-        FieldValue::Float(_) => FieldType::Float,
-        FieldValue::Integer(_) | FieldValue::Unsigned(_) => FieldType::Integer,
-        FieldValue::Boolean(_) => FieldType::Boolean,
-        FieldValue::String(_) => FieldType::Text,
+/// The column type a field value of `kind` is stored as.
+fn field_type(kind: FieldKind) -> FieldType {
+    match kind {
+        FieldKind::Float => FieldType::Float,
+        FieldKind::Integer | FieldKind::Unsigned => FieldType::Integer,
+        FieldKind::Boolean => FieldType::Boolean,
+        FieldKind::String => FieldType::Text,
+    }
+}
+
+/// A line's parts, borrowed from the request's arena.
+#[derive(Clone, Copy)]
+struct LineRef<'p, 'a> {
+    tags: &'p [(Cow<'a, str>, Cow<'a, str>)],
+    keys: &'p FieldKeys<'a>,
+    values: &'p [FieldValue<'a>],
+    timestamp: Option<i64>,
+}
+
+impl<'p, 'a> LineRef<'p, 'a> {
+    fn of(arena: &'p Arena<'a>, line: &ArenaLine) -> Self {
+        LineRef {
+            tags: &arena.series(line.series).tags,
+            keys: arena.field_keys(line.field_keys),
+            values: arena.values(line),
+            timestamp: line.timestamp,
+        }
     }
 }
 
 /// Decides which lines are accepted and which columns they add.
-fn check<'l>(
+///
+/// Keys are resolved once per pair of series and field keys that was accepted: lines of
+/// one source repeat a few such pairs, so most lines only have their values checked.
+fn check(
     schema: Option<&TableSchema>,
-    lines: &'l [LineRef<'_, '_>],
+    parsed: &Parsed<'_>,
+    lines: &[u32],
     opts: &IngestOptions,
-) -> Plan<'l> {
+) -> Plan {
+    let arena = &parsed.arena;
     let mut known: FastMap<&str, Kind> = FastMap::default();
     let time_column = schema.map_or("time", |s| s.time_column.as_str());
     known.insert(time_column, Kind::Time);
@@ -407,53 +451,43 @@ fn check<'l>(
     }
     let mut plan = Plan {
         accepted: Vec::with_capacity(lines.len()),
-        shapes: Vec::new(),
         rejected: Vec::new(),
         new_tags: Vec::new(),
         new_fields: Vec::new(),
     };
-    let mut shape_ids: FastMap<Shape<'l>, usize> = FastMap::default();
-    let mut last: Option<usize> = None;
-    let mut added: Vec<(&'l str, Kind)> = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        // A shape seen before in an accepted line has every key resolved already.
-        // The last line's shape is compared in place; only another shape is built.
-        let (seen, shape) = match last.filter(|&s| plan.shapes[s].matches(line)) {
-            Some(s) => (Some(s), None),
-            None => {
-                let shape = Shape::of(line);
-                (shape_ids.get(&shape).copied(), Some(shape))
-            }
-        };
-        let result = match seen {
-            Some(s) => check_values(schema, line, opts).map(|ts| (ts, s)),
-            None => {
-                added.clear();
-                resolve_keys(line, &known, &mut added)
-                    .and_then(|()| check_values(schema, line, opts))
-                    .map(|ts| {
-                        for &(name, kind) in &added {
-                            match kind {
-                                Kind::Tag => plan.new_tags.push(name.to_owned()),
-                                Kind::Field(ty) => plan.new_fields.push(FieldDef {
-                                    name: name.to_owned(),
-                                    ty,
-                                }),
-                                Kind::Time => {}
-                            }
-                            known.insert(name, kind);
+    // (series, field keys) pairs of accepted lines: every key in them is resolved.
+    let mut resolved: FastMap<(u32, u32), ()> = FastMap::default();
+    let mut last: Option<(u32, u32)> = None;
+    let mut added: Vec<(&str, Kind)> = Vec::new();
+    for &i in lines {
+        let line = &parsed.lines[i as usize];
+        let pair = (line.series, line.field_keys);
+        let parts = LineRef::of(arena, line);
+        let result = if last == Some(pair) || resolved.contains_key(&pair) {
+            check_values(schema, parts, opts)
+        } else {
+            added.clear();
+            resolve_keys(parts, &known, &mut added)
+                .and_then(|()| check_values(schema, parts, opts))
+                .inspect(|_| {
+                    for &(name, kind) in &added {
+                        match kind {
+                            Kind::Tag => plan.new_tags.push(name.to_owned()),
+                            Kind::Field(ty) => plan.new_fields.push(FieldDef {
+                                name: name.to_owned(),
+                                ty,
+                            }),
+                            Kind::Time => {}
                         }
-                        let shape = shape.unwrap_or_else(|| Shape::of(line));
-                        shape_ids.insert(shape.clone(), plan.shapes.len());
-                        plan.shapes.push(shape);
-                        (ts, plan.shapes.len() - 1)
-                    })
-            }
+                        known.insert(name, kind);
+                    }
+                    resolved.insert(pair, ());
+                })
         };
         match result {
-            Ok((ts, shape)) => {
-                last = Some(shape);
-                plan.accepted.push(Accepted { line: i, ts, shape });
+            Ok(ts) => {
+                last = Some(pair);
+                plan.accepted.push(Accepted { line: i, ts });
             }
             Err(reason) => plan.rejected.push(Rejected {
                 line: line.number,
@@ -466,12 +500,12 @@ fn check<'l>(
 
 /// Checks that each key of `line` names a column of the right kind, or is new; new keys
 /// go to `added`.
-fn resolve_keys<'l>(
-    line: &'l LineRef<'_, '_>,
+fn resolve_keys<'p>(
+    line: LineRef<'p, '_>,
     known: &FastMap<&str, Kind>,
-    added: &mut Vec<(&'l str, Kind)>,
+    added: &mut Vec<(&'p str, Kind)>,
 ) -> Result<(), String> {
-    let lookup = |name: &str, added: &Vec<(&'l str, Kind)>| {
+    let lookup = |name: &str, added: &Vec<(&'p str, Kind)>| {
         known
             .get(name)
             .copied()
@@ -489,15 +523,15 @@ fn resolve_keys<'l>(
             None => added.push((k.as_ref(), Kind::Tag)),
         }
     }
-    for (k, v) in line.fields {
-        let ty = field_type(v);
+    for (k, kind) in line.keys {
+        let ty = field_type(*kind);
         match lookup(k, added) {
             Some(Kind::Field(t)) if t == ty => {}
             Some(Kind::Field(t)) => {
                 return Err(format!(
                     "field type conflict: {k:?} is {}, the line has {}",
                     type_word(t),
-                    v.type_name()
+                    kind.name()
                 ))
             }
             Some(Kind::Time) => {
@@ -513,10 +547,10 @@ fn resolve_keys<'l>(
 /// Checks the values of a line whose keys are resolved; returns its timestamp in ns.
 fn check_values(
     schema: Option<&TableSchema>,
-    line: &LineRef<'_, '_>,
+    line: LineRef<'_, '_>,
     opts: &IngestOptions,
 ) -> Result<i64, String> {
-    for (k, v) in line.fields {
+    for ((k, _), v) in line.keys.iter().zip(line.values) {
         if let FieldValue::Unsigned(u) = v {
             if *u > i64::MAX as u64 {
                 return Err(format!(
@@ -527,7 +561,7 @@ fn check_values(
     }
     // Columns declared by SQL CREATE TABLE may be narrower than storage's, or NOT NULL.
     if let Some(s) = schema.filter(|s| !s.sql_columns.is_empty()) {
-        for (k, v) in line.fields {
+        for ((k, _), v) in line.keys.iter().zip(line.values) {
             if let Some(sql) = s.sql_columns.get(k.as_ref()) {
                 check_declared(k, &sql.sql_type, v)?;
             }
@@ -535,7 +569,7 @@ fn check_values(
         for (name, sql) in &s.sql_columns {
             if sql.not_null
                 && name != &s.time_column
-                && !line.fields.iter().any(|(k, _)| k == name)
+                && !line.keys.iter().any(|(k, _)| k == name)
                 && !line.tags.iter().any(|(k, _)| k == name)
             {
                 return Err(format!(
