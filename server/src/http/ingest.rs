@@ -121,7 +121,7 @@ fn parse_body<'a>(
     opts: &IngestOptions,
     rejected: &mut Vec<Rejected>,
 ) -> Parsed<'a> {
-    let lines_in_body = body.iter().filter(|&&b| b == b'\n').count() + 1;
+    let lines_in_body = memchr::memchr_iter(b'\n', body).count() + 1;
     let parse_opts = strata_lineproto::Options {
         max_line_bytes: opts.max_line_bytes,
     };

@@ -121,23 +121,42 @@ fn encode_column(
 }
 
 /// Dictionary codes and bitmaps of a tag column.
+///
+/// Rows are sorted by series, so a tag's value repeats in runs: a row equal to the one
+/// before takes its code without a dictionary lookup, and each run goes into its
+/// bitmap as one range.
 fn build_dict(array: &dyn Array) -> (Vec<String>, Vec<u32>, Vec<Bitmap>) {
     let a = array.as_string::<i32>();
     let mut distinct: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut last: Option<&str> = None;
     for v in a.iter().flatten() {
-        distinct.insert(v, 0);
+        if last != Some(v) {
+            distinct.insert(v, 0);
+            last = Some(v);
+        }
     }
     for (i, code) in distinct.values_mut().enumerate() {
         *code = i as u32 + 1;
     }
-    let mut bitmaps = vec![Bitmap::new(); distinct.len()];
     let mut codes = Vec::with_capacity(a.len());
-    for (row, v) in a.iter().enumerate() {
-        let code = v.map_or(0, |v| distinct[v]);
-        if code > 0 {
-            bitmaps[code as usize - 1].add(row as u32);
-        }
+    let mut last: Option<(Option<&str>, u32)> = None;
+    for v in a.iter() {
+        let code = match last {
+            Some((lv, lc)) if lv == v => lc,
+            _ => v.map_or(0, |v| distinct[v]),
+        };
+        last = Some((v, code));
         codes.push(code);
+    }
+    let mut bitmaps = vec![Bitmap::new(); distinct.len()];
+    let mut run_start = 0;
+    for row in 1..=codes.len() {
+        if row == codes.len() || codes[row] != codes[run_start] {
+            if let Some(c) = codes[run_start].checked_sub(1) {
+                bitmaps[c as usize].add_range(run_start as u32..row as u32);
+            }
+            run_start = row;
+        }
     }
     for b in &mut bitmaps {
         b.run_optimize();
