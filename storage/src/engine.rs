@@ -797,7 +797,7 @@ impl Inner {
             else {
                 continue;
             };
-            let batch = mem.to_batch(&table.schema)?;
+            let batch = mem.to_flush_batch(&table.schema)?;
             if batch.num_rows() == 0 {
                 continue;
             }

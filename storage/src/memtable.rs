@@ -2,17 +2,18 @@
 //!
 //! Rows are appended as they arrive, with the LSN of the WAL record that carried them.
 //! [`Memtable::to_batch`] produces the rows sorted by (series key, time) with later writes
-//! replacing earlier ones (unless append-only): the same view flush writes to a segment and
-//! scans read.
+//! replacing earlier ones (unless append-only): the view scans read; flush writes the same
+//! rows from [`Memtable::to_flush_batch`], whose tag columns are dictionary-encoded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampNanosecondArray,
+    ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt32Array,
 };
 use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, Schema, UInt32Type};
 
 use crate::batch::{FieldData, WriteBatch};
 use crate::error::Result;
@@ -191,6 +192,10 @@ impl Memtable {
 
     /// Row indices sorted by (series key, time, lsn, arrival), keeping only the last row of
     /// each (series, time) unless `append_only`.
+    ///
+    /// Rows are bucketed by series (a counting sort: series are few next to rows), and a
+    /// series whose rows arrived in (time, lsn) order, as a collector sends them, needs
+    /// no sorting at all.
     fn sorted_rows(&self, append_only: bool) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| self.series[a as usize].cmp(&self.series[b as usize]));
@@ -198,50 +203,90 @@ impl Memtable {
         for (r, &s) in order.iter().enumerate() {
             rank[s as usize] = r as u32;
         }
-        let mut keys: Vec<(u32, i64, u64, u32)> = (0..self.ts.len())
-            .map(|i| {
-                (
-                    rank[self.row_series[i] as usize],
-                    self.ts[i],
-                    self.lsn[i],
-                    i as u32,
-                )
-            })
-            .collect();
-        keys.sort_unstable();
-        if !append_only {
-            // Keep the last of each run of equal (series, time).
-            let mut kept: Vec<(u32, i64, u64, u32)> = Vec::with_capacity(keys.len());
-            for k in keys {
-                match kept.last_mut() {
-                    Some(last) if last.0 == k.0 && last.1 == k.1 => *last = k,
-                    _ => kept.push(k),
+        // Where each series' rows start in the output, in series-key order.
+        let mut starts = vec![0usize; self.series.len() + 1];
+        for &s in &self.row_series {
+            starts[rank[s as usize] as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut rows = vec![0u32; self.ts.len()];
+        let mut next = starts.clone();
+        for (i, &s) in self.row_series.iter().enumerate() {
+            let slot = &mut next[rank[s as usize] as usize];
+            rows[*slot] = i as u32;
+            *slot += 1;
+        }
+        let key = |r: u32| (self.ts[r as usize], self.lsn[r as usize]);
+        let mut kept = Vec::with_capacity(rows.len());
+        for w in starts.windows(2) {
+            let group = &mut rows[w[0]..w[1]];
+            // Arrival order breaks ties, and a group is in arrival order already.
+            if !group.windows(2).all(|p| key(p[0]) <= key(p[1])) {
+                group.sort_unstable_by_key(|&r| (key(r), r));
+            }
+            if append_only {
+                kept.extend_from_slice(group);
+                continue;
+            }
+            // Keep the last of each run of equal time.
+            for (i, &r) in group.iter().enumerate() {
+                let last_of_run = group
+                    .get(i + 1)
+                    .is_none_or(|&n| self.ts[n as usize] != self.ts[r as usize]);
+                if last_of_run {
+                    kept.push(r);
                 }
             }
-            keys = kept;
         }
-        keys.into_iter().map(|k| k.3).collect()
+        kept
     }
 
     /// The rows as one Arrow batch in `schema`'s full column order, sorted and deduplicated.
     pub(crate) fn to_batch(&self, schema: &TableSchema) -> Result<RecordBatch> {
+        self.sorted_batch(schema, false)
+    }
+
+    /// [`Memtable::to_batch`] with each tag column dictionary-encoded by series
+    /// (`Dictionary(UInt32, Utf8)`: a key per row, a value per series), so a flush copies
+    /// no tag strings per row.
+    pub(crate) fn to_flush_batch(&self, schema: &TableSchema) -> Result<RecordBatch> {
+        self.sorted_batch(schema, true)
+    }
+
+    fn sorted_batch(&self, schema: &TableSchema, dictionary_tags: bool) -> Result<RecordBatch> {
         let rows = self.sorted_rows(schema.append_only);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.num_columns());
         let ts: Vec<i64> = rows.iter().map(|&r| self.ts[r as usize]).collect();
         columns.push(Arc::new(
             TimestampNanosecondArray::new(ScalarBuffer::from(ts), None).with_timezone("UTC"),
         ));
+        let keys: Option<UInt32Array> = dictionary_tags.then(|| {
+            rows.iter()
+                .map(|&r| self.row_series[r as usize])
+                .collect::<Vec<u32>>()
+                .into()
+        });
         for tag in &schema.tags {
             let pos = self.tag_names.iter().position(|t| t == tag);
-            let values: StringArray = rows
-                .iter()
-                .map(|&r| {
-                    pos.and_then(|p| {
-                        self.series[self.row_series[r as usize] as usize][p].as_deref()
-                    })
-                })
-                .collect();
-            columns.push(Arc::new(values));
+            let value_of = |series: usize| pos.and_then(|p| self.series[series][p].as_deref());
+            columns.push(match &keys {
+                Some(keys) => {
+                    let values: StringArray = (0..self.series.len()).map(value_of).collect();
+                    Arc::new(DictionaryArray::<UInt32Type>::try_new(
+                        keys.clone(),
+                        Arc::new(values),
+                    )?)
+                }
+                None => {
+                    let values: StringArray = rows
+                        .iter()
+                        .map(|&r| value_of(self.row_series[r as usize] as usize))
+                        .collect();
+                    Arc::new(values)
+                }
+            });
         }
         for field in &schema.fields {
             let col = self
@@ -253,7 +298,27 @@ impl Memtable {
                 None => arrow::array::new_null_array(&field.ty.arrow_type(), rows.len()),
             });
         }
-        Ok(RecordBatch::try_new(schema.arrow_schema(), columns)?)
+        let arrow_schema = if dictionary_tags {
+            let tag_type =
+                DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8));
+            let base = schema.arrow_schema();
+            let fields: Vec<Field> = base
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    if (1..=schema.tags.len()).contains(&i) {
+                        f.as_ref().clone().with_data_type(tag_type.clone())
+                    } else {
+                        f.as_ref().clone()
+                    }
+                })
+                .collect();
+            Arc::new(Schema::new(fields))
+        } else {
+            schema.arrow_schema()
+        };
+        Ok(RecordBatch::try_new(arrow_schema, columns)?)
     }
 }
 
@@ -284,5 +349,131 @@ fn column_array(c: &MemColumn, rows: &[u32]) -> ArrayRef {
                     .collect::<StringArray>(),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Value;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::Int64Type;
+
+    /// Rows out of order across and within series, rewrites of a (series, time), a tag
+    /// added midway (NULL for earlier rows), written by several batches.
+    fn memtable(append_only: bool) -> (TableSchema, Memtable) {
+        let mut schema = TableSchema::new(
+            "t",
+            "time",
+            ["host".to_owned()],
+            [("v".to_owned(), FieldType::Integer)],
+        );
+        schema.append_only = append_only;
+        let mut m = Memtable::new(&schema);
+        let write =
+            |m: &mut Memtable, schema: &TableSchema, rows: &[(&[Option<&str>], i64, i64)], lsn| {
+                let mut b = WriteBatch::new(schema);
+                for (tags, ts, v) in rows {
+                    b.push_row(tags, *ts, &[Value::Integer(*v)]).unwrap();
+                }
+                let all: Vec<usize> = (0..b.len()).collect();
+                m.insert(&b, &all, lsn);
+            };
+        write(
+            &mut m,
+            &schema,
+            &[
+                (&[Some("b")], 20, 1),
+                (&[Some("a")], 10, 2),
+                (&[Some("b")], 10, 3),
+                (&[Some("a")], 10, 4),
+                (&[None], 5, 5),
+            ],
+            1,
+        );
+        write(
+            &mut m,
+            &schema,
+            &[(&[Some("a")], 30, 6), (&[Some("a")], 20, 7)],
+            3,
+        );
+        // A write with a lower LSN that arrived later (WAL order differs from arrival).
+        write(
+            &mut m,
+            &schema,
+            &[(&[Some("a")], 30, 8), (&[Some("b")], 40, 9)],
+            2,
+        );
+        schema.tags.push("dc".to_owned());
+        m.add_tag("dc");
+        write(
+            &mut m,
+            &schema,
+            &[
+                (&[Some("a"), Some("x")], 10, 10),
+                (&[Some("b"), None], 20, 11),
+            ],
+            4,
+        );
+        (schema, m)
+    }
+
+    /// (host, dc, time, v) rows of a batch, tags cast to text.
+    fn rows(b: &RecordBatch) -> Vec<(Option<String>, Option<String>, i64, i64)> {
+        let text = |i: usize| {
+            let c = arrow::compute::cast(b.column(i), &DataType::Utf8).unwrap();
+            let c = c.as_string::<i32>().clone();
+            (0..c.len()).map(move |r| c.is_valid(r).then(|| c.value(r).to_owned()))
+        };
+        let ts = b
+            .column(0)
+            .as_primitive::<arrow::datatypes::TimestampNanosecondType>();
+        let v = b.column(3).as_primitive::<Int64Type>();
+        text(1)
+            .zip(text(2))
+            .enumerate()
+            .map(|(r, (h, d))| (h, d, ts.value(r), v.value(r)))
+            .collect()
+    }
+
+    #[test]
+    fn rows_sort_by_series_then_time_and_the_latest_write_wins() {
+        let (schema, m) = memtable(false);
+        let s = |v: &str| Some(v.to_owned());
+        // Series order: (NULL host) first, then (a, NULL) < (a, x), (b, NULL).
+        let want = vec![
+            (None, None, 5, 5),
+            (s("a"), None, 10, 4),
+            (s("a"), None, 20, 7),
+            (s("a"), None, 30, 6), // lsn 3 beats the later-arriving lsn 2
+            (s("a"), s("x"), 10, 10),
+            (s("b"), None, 10, 3),
+            (s("b"), None, 20, 11),
+            (s("b"), None, 40, 9),
+        ];
+        assert_eq!(rows(&m.to_batch(&schema).unwrap()), want);
+        assert_eq!(rows(&m.to_flush_batch(&schema).unwrap()), want);
+    }
+
+    #[test]
+    fn append_only_tables_keep_every_row_in_order() {
+        let (schema, m) = memtable(true);
+        let got = rows(&m.to_batch(&schema).unwrap());
+        let keys: Vec<(Option<String>, Option<String>, i64, i64)> = got.clone();
+        let mut sorted = keys.clone();
+        sorted.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+        assert_eq!(got.len(), 11);
+        assert_eq!(
+            got.iter().map(|r| (&r.0, &r.1, r.2)).collect::<Vec<_>>(),
+            sorted.iter().map(|r| (&r.0, &r.1, r.2)).collect::<Vec<_>>()
+        );
+        // Equal (series, time): WAL order (lsn 2 before lsn 3), then arrival.
+        let a30: Vec<i64> = got
+            .iter()
+            .filter(|r| r.0.as_deref() == Some("a") && r.1.is_none() && r.2 == 30)
+            .map(|r| r.3)
+            .collect();
+        assert_eq!(a30, [8, 6]);
+        assert_eq!(rows(&m.to_flush_batch(&schema).unwrap()), got);
     }
 }

@@ -148,6 +148,12 @@ async fn load_strata(
     )?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let cpu_before = server.process.cpu_time()?;
+    // A mark for profilers to start recording at (pid given).
+    eprintln!(
+        "bench-lp: strata run {}: loading (pid {})",
+        run + 1,
+        server.process.pid()
+    );
     let sampler = tokio::spawn(sample_unflushed(server.http, Arc::clone(&stop)));
     let sent = send_all(
         server.http,

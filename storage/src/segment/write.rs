@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType, UInt32Type};
 use croaring::{Bitmap, Portable};
 
 use super::footer::{BitmapRef, BlockMeta, ChunkMeta, ColumnKind, SegmentMeta, TagDict};
@@ -120,13 +120,35 @@ fn encode_column(
     }
 }
 
-/// Dictionary codes and bitmaps of a tag column.
+/// Dictionary codes and bitmaps of a tag column (`Utf8`, or `Dictionary(UInt32, Utf8)`
+/// as a memtable flush gives it).
 ///
 /// Rows are sorted by series, so a tag's value repeats in runs: a row equal to the one
 /// before takes its code without a dictionary lookup, and each run goes into its
 /// bitmap as one range.
 fn build_dict(array: &dyn Array) -> (Vec<String>, Vec<u32>, Vec<Bitmap>) {
-    let a = array.as_string::<i32>();
+    let (distinct, codes) = match array.as_dictionary_opt::<UInt32Type>() {
+        Some(dict) => dict_codes(dict),
+        None => string_codes(array.as_string::<i32>()),
+    };
+    let mut bitmaps = vec![Bitmap::new(); distinct.len()];
+    let mut run_start = 0;
+    for row in 1..=codes.len() {
+        if row == codes.len() || codes[row] != codes[run_start] {
+            if let Some(c) = codes[run_start].checked_sub(1) {
+                bitmaps[c as usize].add_range(run_start as u32..row as u32);
+            }
+            run_start = row;
+        }
+    }
+    for b in &mut bitmaps {
+        b.run_optimize();
+    }
+    (distinct, codes, bitmaps)
+}
+
+/// Sorted distinct values and 1-based codes (0 = NULL) of a string column.
+fn string_codes(a: &StringArray) -> (Vec<String>, Vec<u32>) {
     let mut distinct: BTreeMap<&str, u32> = BTreeMap::new();
     let mut last: Option<&str> = None;
     for v in a.iter().flatten() {
@@ -148,25 +170,31 @@ fn build_dict(array: &dyn Array) -> (Vec<String>, Vec<u32>, Vec<Bitmap>) {
         last = Some((v, code));
         codes.push(code);
     }
-    let mut bitmaps = vec![Bitmap::new(); distinct.len()];
-    let mut run_start = 0;
-    for row in 1..=codes.len() {
-        if row == codes.len() || codes[row] != codes[run_start] {
-            if let Some(c) = codes[run_start].checked_sub(1) {
-                bitmaps[c as usize].add_range(run_start as u32..row as u32);
-            }
-            run_start = row;
-        }
-    }
-    for b in &mut bitmaps {
-        b.run_optimize();
-    }
-    let values = distinct.into_keys().map(str::to_owned).collect();
-    (values, codes, bitmaps)
+    (distinct.into_keys().map(str::to_owned).collect(), codes)
 }
 
-/// Writes `batch` (the table's full Arrow schema, rows sorted by series then time) as a
-/// segment at `path`, fsyncs it, and returns its metadata and size in bytes.
+/// The same for a dictionary column: values are looked up once per dictionary entry.
+fn dict_codes(dict: &DictionaryArray<UInt32Type>) -> (Vec<String>, Vec<u32>) {
+    let values = dict.values().as_string::<i32>();
+    let mut distinct: BTreeMap<&str, u32> = values.iter().flatten().map(|v| (v, 0)).collect();
+    for (i, code) in distinct.values_mut().enumerate() {
+        *code = i as u32 + 1;
+    }
+    let entry_code: Vec<u32> = values
+        .iter()
+        .map(|v| v.map_or(0, |v| distinct[v]))
+        .collect();
+    let codes = dict
+        .keys()
+        .iter()
+        .map(|k| k.map_or(0, |k| entry_code[k as usize]))
+        .collect();
+    (distinct.into_keys().map(str::to_owned).collect(), codes)
+}
+
+/// Writes `batch` (the table's full Arrow schema, tags as `Utf8` or dictionary-encoded,
+/// rows sorted by series then time) as a segment at `path`, fsyncs it, and returns its
+/// metadata and size in bytes.
 ///
 /// The file appears under its final name only after the data is durable (written to a
 /// `.tmp` sibling, fsynced, renamed); the caller fsyncs the directory.
