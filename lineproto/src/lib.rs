@@ -43,7 +43,7 @@ use std::fmt;
 
 pub use arena::{Arena, ArenaLine, FieldKeys, Series};
 #[cfg(test)]
-use number::{parse_float, parse_int, parse_uint};
+use number::{parse_float, parse_int, parse_uint, scan_int};
 use parser::{find_newline, line_length, LineParser};
 
 /// One parsed line.
@@ -277,6 +277,11 @@ impl<'a> Lines<'a> {
             }
             return Some(result);
         }
+    }
+
+    /// Bytes of the body read so far.
+    pub fn offset(&self) -> usize {
+        self.pos
     }
 
     /// Moves to `end`, counting the newlines passed.

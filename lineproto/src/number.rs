@@ -29,14 +29,22 @@ pub(crate) fn parse_float(s: &[u8]) -> Option<f64> {
 
 /// `-?digits[.digits]` or `-?.digits` with at most 15 digits; `None` for anything else.
 fn fast_decimal(s: &[u8]) -> Option<f64> {
-    let (negative, digits) = match s {
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, s),
-    };
+    scan_decimal(s, 0).and_then(|(v, end)| (end == s.len()).then_some(v))
+}
+
+/// Reads `-?digits[.digits]` or `-?.digits` of at most 15 digits from `buf[start..]`,
+/// stopping at the first byte that cannot continue it; returns the value and where it
+/// stopped. `None` if there is no digit or more than 15.
+pub(crate) fn scan_decimal(buf: &[u8], start: usize) -> Option<(f64, usize)> {
+    let mut pos = start;
+    let negative = buf.get(pos) == Some(&b'-');
+    if negative {
+        pos += 1;
+    }
     let mut mantissa: u64 = 0;
     let mut count = 0usize;
-    let mut fraction: Option<usize> = None;
-    for (i, &b) in digits.iter().enumerate() {
+    let mut dot: Option<usize> = None;
+    while let Some(&b) = buf.get(pos) {
         match b {
             b'0'..=b'9' => {
                 mantissa = mantissa * 10 + u64::from(b - b'0');
@@ -45,16 +53,48 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
                     return None;
                 }
             }
-            b'.' if fraction.is_none() => fraction = Some(digits.len() - i - 1),
-            _ => return None,
+            b'.' if dot.is_none() => dot = Some(pos),
+            _ => break,
         }
+        pos += 1;
     }
     if count == 0 {
         return None;
     }
+    let fraction = dot.map_or(0, |d| pos - d - 1);
     // 15 digits are below 10^15 < 2^53: exact.
-    let v = mantissa as f64 / POW10[fraction.unwrap_or(0)];
-    Some(if negative { -v } else { v })
+    let v = mantissa as f64 / POW10[fraction];
+    Some((if negative { -v } else { v }, pos))
+}
+
+/// Reads `-?digits` of at most 19 digits from `buf[start..]`, stopping at the first
+/// non-digit; returns the value and where it stopped. `None` if there is no digit, more
+/// than 19, or the value does not fit an i64.
+pub(crate) fn scan_int(buf: &[u8], start: usize) -> Option<(i64, usize)> {
+    let mut pos = start;
+    let negative = buf.get(pos) == Some(&b'-');
+    if negative {
+        pos += 1;
+    }
+    let first = pos;
+    let mut magnitude: u64 = 0;
+    while let Some(&b) = buf.get(pos).filter(|b| b.is_ascii_digit()) {
+        if pos - first == 19 {
+            return None;
+        }
+        // 19 digits stay below u64::MAX.
+        magnitude = magnitude * 10 + u64::from(b - b'0');
+        pos += 1;
+    }
+    if pos == first {
+        return None;
+    }
+    let v = if negative {
+        0i64.checked_sub_unsigned(magnitude)?
+    } else {
+        i64::try_from(magnitude).ok()?
+    };
+    Some((v, pos))
 }
 
 /// A signed decimal integer already checked to be `-?[0-9]+`; `None` if out of range.

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use crate::arena::{Arena, ArenaLine, Series};
-use crate::number::{parse_float, parse_int, parse_uint};
+use crate::number::{parse_float, parse_int, parse_uint, scan_decimal, scan_int};
 use crate::{ErrorKind, FieldKind, FieldValue, ParseError};
 
 /// Bytes of the line without its terminating newline (and `\r`).
@@ -69,6 +69,16 @@ impl<'a> LineParser<'a> {
 
     fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
+    }
+
+    /// Whether a field value that starts earlier ends at `at`: the end of the buffer, a
+    /// `,`, a blank, or the line's end. (A timestamp ends the same way except at a `,`.)
+    fn ends_value(&self, at: usize) -> bool {
+        match self.buf.get(at) {
+            None | Some(b',' | b' ' | b'\t' | b'\n') => true,
+            Some(b'\r') => matches!(self.buf.get(at + 1), None | Some(b'\n')),
+            Some(_) => false,
+        }
     }
 
     fn at_line_end(&self) -> bool {
@@ -312,6 +322,13 @@ impl<'a> LineParser<'a> {
             }
             _ => {}
         }
+        // The common case, a plain decimal, is converted as it is read.
+        if let Some((v, end)) = scan_decimal(self.buf, start) {
+            if self.ends_value(end) {
+                self.pos = end;
+                return Ok(FieldValue::Float(v));
+            }
+        }
         while let Some(b) = self.peek() {
             if matches!(b, b',' | b' ' | b'\t' | b'\n') || (b == b'\r' && self.at_line_end()) {
                 break;
@@ -397,6 +414,13 @@ impl<'a> LineParser<'a> {
 
     fn timestamp(&mut self) -> Result<i64, ParseError> {
         let start = self.pos;
+        // The common case is converted as it is read.
+        if let Some((v, end)) = scan_int(self.buf, start) {
+            if self.buf.get(end) != Some(&b',') && self.ends_value(end) {
+                self.pos = end;
+                return Ok(v);
+            }
+        }
         while let Some(b) = self.peek() {
             if matches!(b, b' ' | b'\t' | b'\n') || (b == b'\r' && self.at_line_end()) {
                 break;

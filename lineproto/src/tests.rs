@@ -327,6 +327,22 @@ proptest! {
         prop_assert_eq!(parse_float(s.as_bytes()).map(f64::to_bits), want.map(f64::to_bits), "{}", s);
     }
 
+    /// `scan_int` reads the longest `-?digits` run and converts it as `str::parse` does,
+    /// or declines (more than 19 digits, out of range, no digit).
+    #[test]
+    fn scan_int_matches_str_parse(s in "-?[0-9]{0,21}[ ,x.]?[0-9]?") {
+        let b = s.as_bytes();
+        let sign = usize::from(b.first() == Some(&b'-'));
+        let digits = b[sign..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let run = sign + digits;
+        let want = if (1..=19).contains(&digits) {
+            s[..run].parse::<i64>().ok().map(|v| (v, run))
+        } else {
+            None
+        };
+        prop_assert_eq!(scan_int(b, 0), want, "{}", s);
+    }
+
     /// Integers convert as `str::parse` does, including both ends of the range.
     #[test]
     fn parse_int_matches_str_parse(s in "-?[0-9]{1,21}") {

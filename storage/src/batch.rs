@@ -88,12 +88,6 @@ pub(crate) struct FieldColumn {
     pub(crate) validity: Option<Vec<bool>>,
 }
 
-impl FieldColumn {
-    pub(crate) fn is_valid(&self, row: usize) -> bool {
-        self.validity.as_ref().is_none_or(|v| v[row])
-    }
-}
-
 /// A series (tag tuple) of one [`WriteBatch`], from [`WriteBatch::add_series`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeriesId(u32);

@@ -163,28 +163,37 @@ impl Memtable {
             let ts = batch.ts[row];
             self.row_series.push(sid);
             self.ts.push(ts);
-            self.lsn.push(lsn);
             self.min_ts = self.min_ts.min(ts);
             self.max_ts = self.max_ts.max(ts);
-            self.bytes += 20;
-            for (col, pos) in self.columns.iter_mut().zip(&field_pos) {
-                let src = pos.map(|p| &batch.fields[p]);
-                let valid = src.is_some_and(|s| s.is_valid(row));
-                col.validity.push(valid);
-                self.bytes += 9;
-                match (&mut col.data, src.map(|s| &s.data)) {
-                    (FieldData::Float(d), Some(FieldData::Float(s))) => d.push(s[row]),
-                    (FieldData::Integer(d), Some(FieldData::Integer(s))) => d.push(s[row]),
-                    (FieldData::Boolean(d), Some(FieldData::Boolean(s))) => d.push(s[row]),
-                    (FieldData::Text(d), Some(FieldData::Text(s))) => {
-                        self.bytes += s[row].len() + 24;
-                        d.push(s[row].clone());
+        }
+        self.lsn.resize(self.lsn.len() + rows.len(), lsn);
+        self.bytes += 20 * rows.len();
+        // Column by column: the rows of one partition are usually the whole batch, and
+        // then each column is one copy.
+        let all = rows.len() == batch.len() && rows.iter().enumerate().all(|(i, &r)| i == r);
+        for (col, pos) in self.columns.iter_mut().zip(&field_pos) {
+            let src = pos.map(|p| &batch.fields[p]);
+            self.bytes += 9 * rows.len();
+            match src.and_then(|s| s.validity.as_ref()) {
+                Some(v) => col.validity.extend(rows.iter().map(|&r| v[r])),
+                None => col
+                    .validity
+                    .resize(col.validity.len() + rows.len(), src.is_some()),
+            }
+            match (&mut col.data, src.map(|s| &s.data)) {
+                (FieldData::Float(d), Some(FieldData::Float(s))) => gather(d, s, rows, all),
+                (FieldData::Integer(d), Some(FieldData::Integer(s))) => gather(d, s, rows, all),
+                (FieldData::Boolean(d), Some(FieldData::Boolean(s))) => gather(d, s, rows, all),
+                (FieldData::Text(d), Some(FieldData::Text(s))) => {
+                    for &r in rows {
+                        self.bytes += s[r].len() + 24;
+                        d.push(s[r].clone());
                     }
-                    (FieldData::Float(d), _) => d.push(0.0),
-                    (FieldData::Integer(d), _) => d.push(0),
-                    (FieldData::Boolean(d), _) => d.push(false),
-                    (FieldData::Text(d), _) => d.push(String::new()),
                 }
+                (FieldData::Float(d), _) => d.resize(d.len() + rows.len(), 0.0),
+                (FieldData::Integer(d), _) => d.resize(d.len() + rows.len(), 0),
+                (FieldData::Boolean(d), _) => d.resize(d.len() + rows.len(), false),
+                (FieldData::Text(d), _) => d.resize(d.len() + rows.len(), String::new()),
             }
         }
         self.bytes - before
@@ -222,9 +231,11 @@ impl Memtable {
         let mut kept = Vec::with_capacity(rows.len());
         for w in starts.windows(2) {
             let group = &mut rows[w[0]..w[1]];
-            // Arrival order breaks ties, and a group is in arrival order already.
+            // Arrival order breaks ties: the group is in arrival order and the sort is
+            // stable. Concurrent writers interleave their batches, so an unsorted group
+            // is a few sorted runs, which the stable sort merges.
             if !group.windows(2).all(|p| key(p[0]) <= key(p[1])) {
-                group.sort_unstable_by_key(|&r| (key(r), r));
+                group.sort_by_key(|&r| key(r));
             }
             if append_only {
                 kept.extend_from_slice(group);
@@ -319,6 +330,15 @@ impl Memtable {
             schema.arrow_schema()
         };
         Ok(RecordBatch::try_new(arrow_schema, columns)?)
+    }
+}
+
+/// Appends `src[rows]` to `dst`; `all` says `rows` is every index of `src` in order.
+fn gather<T: Copy>(dst: &mut Vec<T>, src: &[T], rows: &[usize], all: bool) {
+    if all {
+        dst.extend_from_slice(src);
+    } else {
+        dst.extend(rows.iter().map(|&r| src[r]));
     }
 }
 

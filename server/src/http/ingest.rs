@@ -121,14 +121,13 @@ fn parse_body<'a>(
     opts: &IngestOptions,
     rejected: &mut Vec<Rejected>,
 ) -> Parsed<'a> {
-    let lines_in_body = memchr::memchr_iter(b'\n', body).count() + 1;
     let parse_opts = strata_lineproto::Options {
         max_line_bytes: opts.max_line_bytes,
     };
     // One arena for the request: a series or list of field keys seen before is not
     // parsed or stored again, and the values of all lines share one vector.
     let mut arena = Arena::default();
-    let mut lines: Vec<ArenaLine> = Vec::with_capacity(lines_in_body);
+    let mut lines: Vec<ArenaLine> = Vec::new();
     let mut items = strata_lineproto::parse(body, parse_opts);
     while let Some(item) = items.next_in(&mut arena) {
         match item {
@@ -138,8 +137,10 @@ fn parse_body<'a>(
             }),
             Ok(line) => {
                 if lines.is_empty() {
-                    // Lines of one source share a shape: size the values from the first.
-                    arena.reserve_values(line.values.len() * lines_in_body);
+                    // Lines of one source are alike: size the vectors from the first.
+                    let estimate = body.len() / items.offset().max(1) + 1;
+                    lines.reserve(estimate);
+                    arena.reserve_values(line.values.len() * estimate);
                 }
                 lines.push(line);
             }
