@@ -51,6 +51,9 @@ pub struct Arena<'a> {
     /// a line whose key is here needs no parsing of its tags.
     series_ids: FastMap<&'a [u8], u32>,
     field_keys: Vec<Vec<(Cow<'a, str>, FieldKind)>>,
+    /// By field-keys id: no key of the list holds a byte that ends or escapes a key
+    /// (`,`, `=`, blanks, CR, LF, backslash), so its bytes as written are its text.
+    field_keys_plain: Vec<bool>,
     field_key_ids: FastMap<Vec<(Cow<'a, str>, FieldKind)>, u32>,
     values: Vec<FieldValue<'a>>,
     /// The field-key list of the last line parsed: the guess for the next.
@@ -127,15 +130,19 @@ impl<'a> Arena<'a> {
         id
     }
 
-    /// Splits the arena into the guessed field keys and the values to append to.
+    /// Splits the arena into the guessed field keys (with whether they are plain) and
+    /// the values to append to.
     pub(crate) fn guess_and_values(
         &mut self,
-    ) -> (Option<u32>, &FieldKeys<'a>, &mut Vec<FieldValue<'a>>) {
-        let keys: &FieldKeys<'a> = match self.last_field_keys {
-            Some(id) => &self.field_keys[id as usize],
-            None => &[],
+    ) -> (Option<u32>, &FieldKeys<'a>, bool, &mut Vec<FieldValue<'a>>) {
+        let (keys, plain): (&FieldKeys<'a>, bool) = match self.last_field_keys {
+            Some(id) => (
+                &self.field_keys[id as usize],
+                self.field_keys_plain[id as usize],
+            ),
+            None => (&[], false),
         };
-        (self.last_field_keys, keys, &mut self.values)
+        (self.last_field_keys, keys, plain, &mut self.values)
     }
 
     /// The id of a field-key list, stored if new; it becomes the next guess.
@@ -144,6 +151,11 @@ impl<'a> Arena<'a> {
             Some(&id) => id,
             None => {
                 let id = u32::try_from(self.field_keys.len()).expect("fewer lists than bytes");
+                let plain = keys.iter().all(|(k, _)| {
+                    !k.bytes()
+                        .any(|b| matches!(b, b',' | b'=' | b' ' | b'\t' | b'\r' | b'\n' | b'\\'))
+                });
+                self.field_keys_plain.push(plain);
                 self.field_keys.push(keys.clone());
                 self.field_key_ids.insert(keys, id);
                 id

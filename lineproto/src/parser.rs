@@ -186,21 +186,44 @@ impl<'a> LineParser<'a> {
         &mut self,
         arena: &mut Arena<'a>,
     ) -> Result<(u32, std::ops::Range<usize>), ParseError> {
-        let (guess, expected, values) = arena.guess_and_values();
+        let (guess, expected, plain, values) = arena.guess_and_values();
         let first = values.len();
         // The keys so far, once they stop matching `expected`.
         let mut keys: Option<Vec<(Cow<'a, str>, FieldKind)>> = None;
         loop {
             let i = values.len() - first;
-            let span = self.scan_name(NameKind::Key);
-            if span.start == span.end {
-                return Err(self.err(span.start, ErrorKind::MissingFieldKey));
-            }
-            let raw = &self.buf[span.start..span.end];
-            // A key equal to the expected one is valid text: no UTF-8 check, no copy.
-            let same = keys.is_none()
-                && !span.escaped
-                && expected.get(i).is_some_and(|(k, _)| k.as_bytes() == raw);
+            // An expected key with no byte that ends or escapes a key, followed by `=`,
+            // is what scanning would find: compare its bytes instead of scanning.
+            let (span, same) = match expected.get(i) {
+                Some((k, _))
+                    if plain
+                        && keys.is_none()
+                        && self.buf[self.pos..].starts_with(k.as_bytes())
+                        && self.buf.get(self.pos + k.len()) == Some(&b'=') =>
+                {
+                    let start = self.pos;
+                    self.pos += k.len();
+                    let span = Span {
+                        start,
+                        end: self.pos,
+                        escaped: false,
+                    };
+                    (span, true)
+                }
+                _ => {
+                    let span = self.scan_name(NameKind::Key);
+                    if span.start == span.end {
+                        return Err(self.err(span.start, ErrorKind::MissingFieldKey));
+                    }
+                    let raw = &self.buf[span.start..span.end];
+                    // A key equal to the expected one is valid text: no UTF-8 check, no
+                    // copy.
+                    let same = keys.is_none()
+                        && !span.escaped
+                        && expected.get(i).is_some_and(|(k, _)| k.as_bytes() == raw);
+                    (span, same)
+                }
+            };
             let key = if same {
                 None
             } else {

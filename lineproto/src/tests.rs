@@ -468,7 +468,7 @@ proptest! {
                 prop::sample::select(vec![
                     "x=1", "x=1i", "x=2.5", "y=\"s\"", "x=t", "x=3u", "x=-3u", "x=1,y=2",
                     "x=1,y=2i", "y=2,x=1", "x\\ =1", "x=", "x=1,", "=1", "x=\"a\nb\"", "x=<ff>",
-                    "<ff>=1", "x=1,y=2,z=3",
+                    "<ff>=1", "x=1,y=2,z=3", "x =1", "x\\\\=1", "x\\\\==1",
                 ]),
                 prop::sample::select(vec!["", " 1", " -5", " x", "  7 ", " 1 2"]),
                 prop::sample::select(vec!["\n", "\n", "\r\n", "\n\n", ""]),
