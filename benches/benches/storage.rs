@@ -137,6 +137,9 @@ fn memtable(c: &mut Criterion) {
     group.bench_function("sorted_batch_tsbs_100_hosts_1h", |b| {
         b.iter(|| m.to_batch(&schema).expect("to_batch"))
     });
+    group.bench_function("flush_batch_tsbs_100_hosts_1h", |b| {
+        b.iter(|| m.to_flush_batch(&schema).expect("to_flush_batch"))
+    });
     group.finish();
 }
 

@@ -108,9 +108,14 @@ impl Memtable {
         self.0.len() == 0
     }
 
-    /// The rows sorted by (series, time), deduplicated unless append-only: what a flush
-    /// writes.
+    /// The rows sorted by (series, time), deduplicated unless append-only: what scans
+    /// read.
     pub fn to_batch(&self, schema: &TableSchema) -> Result<RecordBatch> {
         self.0.to_batch(schema)
+    }
+
+    /// The same rows with dictionary-encoded tags: what a flush writes.
+    pub fn to_flush_batch(&self, schema: &TableSchema) -> Result<RecordBatch> {
+        self.0.to_flush_batch(schema)
     }
 }
