@@ -61,14 +61,6 @@ pub struct Arena<'a> {
 }
 
 impl<'a> Arena<'a> {
-    /// An arena with room for `values` field values.
-    pub fn with_capacity(values: usize) -> Self {
-        Arena {
-            values: Vec::with_capacity(values),
-            ..Arena::default()
-        }
-    }
-
     /// Makes room for `n` more field values.
     pub fn reserve_values(&mut self, n: usize) {
         self.values.reserve(n);
