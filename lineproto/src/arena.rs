@@ -108,6 +108,11 @@ impl<'a> Arena<'a> {
         }
     }
 
+    /// The tag count of the last series stored.
+    pub(crate) fn tags_hint(&self) -> usize {
+        self.series.last().map_or(0, |s| s.tags.len())
+    }
+
     pub(crate) fn find_series(&self, key: &[u8]) -> Option<u32> {
         self.series_ids.get(key).copied()
     }

@@ -30,6 +30,9 @@ pub(crate) struct LineParser<'a> {
     line_start: usize,
     /// Newlines passed inside string values, for line numbers of errors.
     pub(crate) newlines: usize,
+    /// A prefix of `buf` known to be valid UTF-8 (set while parsing a new series, whose
+    /// dozen names are then sliced from it instead of checked one by one).
+    text: &'a str,
 }
 
 /// Which escapes apply to a name.
@@ -56,6 +59,7 @@ impl<'a> LineParser<'a> {
             pos,
             line_start: 0,
             newlines: 0,
+            text: "",
         }
     }
 
@@ -145,7 +149,8 @@ impl<'a> LineParser<'a> {
         // The candidate key ends at the first space; if that space is escaped, or the
         // key ends otherwise, no stored key (each ends at an unescaped space and holds
         // no newline) has these bytes, and the line is parsed in full.
-        if let Some(end) = memchr::memchr2(b' ', b'\n', rest) {
+        let candidate = memchr::memchr2(b' ', b'\n', rest);
+        if let Some(end) = candidate {
             if rest[end] == b' ' {
                 if let Some(id) = arena.find_series(&rest[..end]) {
                     self.pos = start + end;
@@ -153,11 +158,16 @@ impl<'a> LineParser<'a> {
                 }
             }
         }
+        // A new series: check its bytes as text once. Names past an escaped space, or
+        // in bytes that are not all UTF-8, are checked one by one as before.
+        let end = start + candidate.unwrap_or(rest.len());
+        self.text = std::str::from_utf8(&self.buf[..end]).unwrap_or("");
         let measurement = self.name(NameKind::Measurement)?;
         if measurement.is_empty() {
             return Err(self.err(self.pos, ErrorKind::MissingMeasurement));
         }
-        let mut tags = Vec::new();
+        // Series of one source have as many tags as the last one did.
+        let mut tags = Vec::with_capacity(arena.tags_hint());
         while self.peek() == Some(b',') {
             self.pos += 1;
             let key_at = self.pos;
@@ -332,6 +342,10 @@ impl<'a> LineParser<'a> {
 
     /// `buf[start..end]` as text.
     fn str_at(&self, start: usize, end: usize) -> Result<&'a str, ParseError> {
+        // Tokens start and end next to ASCII delimiters: on character boundaries.
+        if let Some(t) = self.text.get(start..end) {
+            return Ok(t);
+        }
         std::str::from_utf8(&self.buf[start..end])
             .map_err(|e| self.err(start + e.valid_up_to(), ErrorKind::InvalidUtf8))
     }
