@@ -30,9 +30,14 @@
 //! - Timestamp: an optional signed integer in the request's precision; fields and
 //!   timestamp are separated by one or more spaces.
 //!
-//! Invariant: [`parse`] never panics and always makes progress, whatever the input (the
-//! fuzz target in `lineproto/fuzz` checks it); every byte of the body belongs to exactly
-//! one yielded item or to a skipped empty/comment line.
+//! - Text: names, keys and string values must be UTF-8 (a line holding invalid UTF-8 there
+//!   is rejected, the others kept); other bytes are never taken as text.
+//!
+//! Invariants: [`parse`] never panics and always makes progress, whatever the input; every
+//! byte of the body belongs to exactly one yielded item or to a skipped empty/comment
+//! line; and [`Lines::next_in`] into one arena yields exactly the lines that parsing each
+//! line on its own yields (the `Iterator` impl does that). The fuzz target in
+//! `lineproto/fuzz` and the property tests check all three.
 
 mod arena;
 mod number;
