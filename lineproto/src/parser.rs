@@ -376,21 +376,17 @@ impl<'a> LineParser<'a> {
         let text = || String::from_utf8_lossy(raw).into_owned();
         let (last, body) = raw.split_last().expect("a value has at least one byte");
         match last {
-            b'i' => {
-                if !is_integer(body, true) {
+            b'i' | b'u' => {
+                let signed = *last == b'i';
+                if !is_integer(body, signed) {
                     return Err(self.err(start, ErrorKind::InvalidFieldValue(text())));
                 }
-                parse_int(body)
-                    .map(FieldValue::Integer)
-                    .ok_or_else(|| self.err(start, ErrorKind::IntegerOutOfRange(text())))
-            }
-            b'u' => {
-                if !is_integer(body, false) {
-                    return Err(self.err(start, ErrorKind::InvalidFieldValue(text())));
-                }
-                parse_uint(body)
-                    .map(FieldValue::Unsigned)
-                    .ok_or_else(|| self.err(start, ErrorKind::IntegerOutOfRange(text())))
+                let value = if signed {
+                    parse_int(body).map(FieldValue::Integer)
+                } else {
+                    parse_uint(body).map(FieldValue::Unsigned)
+                };
+                value.ok_or_else(|| self.err(start, ErrorKind::IntegerOutOfRange(text())))
             }
             _ => match raw {
                 b"t" | b"T" | b"true" | b"True" | b"TRUE" => Ok(FieldValue::Boolean(true)),

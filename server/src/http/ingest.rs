@@ -21,7 +21,7 @@
 //! a line from a collector costs its values and little else.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use strata_lineproto::{Arena, ArenaLine, FieldKeys, FieldKind, FieldValue};
 use strata_storage::{
@@ -196,6 +196,7 @@ enum Kind {
 
 /// foldhash rather than SipHash: these maps are consulted on the ingest path.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// An accepted line.
 struct Accepted {
@@ -278,7 +279,10 @@ fn write_table(
             None => {
                 tags.fill(None);
                 let written = &arena.series(line.series).tags;
-                for ((_, v), &p) in written.iter().zip(&slots.tags[line.series as usize]) {
+                for ((_, v), &p) in written
+                    .iter()
+                    .zip(slots.tags[line.series as usize].iter().flatten())
+                {
                     tags[p] = Some(v.as_ref());
                 }
                 let s = batch.add_series(&tags)?;
@@ -290,7 +294,7 @@ fn write_table(
         for (v, &p) in arena
             .values(line)
             .iter()
-            .zip(&slots.fields[line.field_keys as usize])
+            .zip(slots.fields[line.field_keys as usize].iter().flatten())
         {
             fields[p] = match v {
                 FieldValue::Float(x) => Value::Float(*x),
@@ -310,12 +314,12 @@ fn write_table(
 }
 
 /// Where the tags of each series and the fields of each list of field keys go in the
-/// schema, for the series and lists of accepted lines (others are empty).
+/// schema, for the series and lists of accepted lines (`None` for others).
 struct Slots {
     /// By arena series id: the schema tag index of each tag, in written order.
-    tags: Vec<Vec<usize>>,
+    tags: Vec<Option<Vec<usize>>>,
     /// By arena field-keys id: the schema field index of each field.
-    fields: Vec<Vec<usize>>,
+    fields: Vec<Option<Vec<usize>>>,
 }
 
 impl Slots {
@@ -335,35 +339,35 @@ impl Slots {
             .map(|(i, f)| (f.name.as_str(), (i, f.ty)))
             .collect();
         let mut slots = Slots {
-            tags: vec![Vec::new(); arena.series_count()],
-            fields: vec![Vec::new(); arena.field_keys_count()],
+            tags: vec![None; arena.series_count()],
+            fields: vec![None; arena.field_keys_count()],
         };
-        let mut done_tags = vec![false; arena.series_count()];
-        let mut done_fields = vec![false; arena.field_keys_count()];
         for a in &plan.accepted {
             let line = &parsed.lines[a.line as usize];
             let (s, f) = (line.series as usize, line.field_keys as usize);
-            if !done_tags[s] {
-                done_tags[s] = true;
-                slots.tags[s] = arena
-                    .series(line.series)
-                    .tags
-                    .iter()
-                    .map(|(k, _)| tag_pos.get(k.as_ref()).copied())
-                    .collect::<Option<Vec<_>>>()?;
+            if slots.tags[s].is_none() {
+                slots.tags[s] = Some(
+                    arena
+                        .series(line.series)
+                        .tags
+                        .iter()
+                        .map(|(k, _)| tag_pos.get(k.as_ref()).copied())
+                        .collect::<Option<Vec<_>>>()?,
+                );
             }
-            if !done_fields[f] {
-                done_fields[f] = true;
-                slots.fields[f] = arena
-                    .field_keys(line.field_keys)
-                    .iter()
-                    .map(|(k, kind)| {
-                        field_pos
-                            .get(k.as_ref())
-                            .filter(|(_, t)| *t == field_type(*kind))
-                            .map(|(i, _)| *i)
-                    })
-                    .collect::<Option<Vec<_>>>()?;
+            if slots.fields[f].is_none() {
+                slots.fields[f] = Some(
+                    arena
+                        .field_keys(line.field_keys)
+                        .iter()
+                        .map(|(k, kind)| {
+                            field_pos
+                                .get(k.as_ref())
+                                .filter(|(_, t)| *t == field_type(*kind))
+                                .map(|(i, _)| *i)
+                        })
+                        .collect::<Option<Vec<_>>>()?,
+                );
             }
         }
         Some(slots)
@@ -462,14 +466,14 @@ fn check(
         new_fields: Vec::new(),
     };
     // (series, field keys) pairs of accepted lines: every key in them is resolved.
-    let mut resolved: FastMap<(u32, u32), ()> = FastMap::default();
+    let mut resolved: FastSet<(u32, u32)> = FastSet::default();
     let mut last: Option<(u32, u32)> = None;
     let mut added: Vec<(&str, Kind)> = Vec::new();
     for &i in lines {
         let line = &parsed.lines[i as usize];
         let pair = (line.series, line.field_keys);
         let parts = LineRef::of(arena, line);
-        let result = if last == Some(pair) || resolved.contains_key(&pair) {
+        let result = if last == Some(pair) || resolved.contains(&pair) {
             check_values(schema, parts, opts)
         } else {
             added.clear();
@@ -487,7 +491,7 @@ fn check(
                         }
                         known.insert(name, kind);
                     }
-                    resolved.insert(pair, ());
+                    resolved.insert(pair);
                 })
         };
         match result {
