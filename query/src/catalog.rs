@@ -1,6 +1,9 @@
 //! The schemas DataFusion resolves names in: `public` (the engine's tables, looked up live
 //! so every session sees a table as soon as it is created) and `system` (read-only views of
-//! the engine's state: `tables`, `partitions`, `segments`).
+//! the engine's state: `tables`, `partitions`, `segments`, and in [`jobs`] `jobs` and
+//! `job_runs`).
+
+mod jobs;
 
 use std::sync::Arc;
 
@@ -62,7 +65,7 @@ pub struct SystemSchema {
     engine: Arc<Engine>,
 }
 
-const SYSTEM_TABLES: [&str; 3] = ["tables", "partitions", "segments"];
+const SYSTEM_TABLES: [&str; 5] = ["tables", "partitions", "segments", "jobs", "job_runs"];
 
 impl SystemSchema {
     pub fn new(engine: Arc<Engine>) -> Self {
@@ -248,6 +251,8 @@ impl SchemaProvider for SystemSchema {
             "tables" => this.tables().map(Some),
             "partitions" => this.segments_batch(true).map(Some),
             "segments" => this.segments_batch(false).map(Some),
+            "jobs" => jobs::jobs(&this.engine).map(Some),
+            "job_runs" => jobs::job_runs(&this.engine).map(Some),
             _ => Ok(None),
         })
         .await

@@ -46,6 +46,9 @@ pub enum QueryError {
     NullValueNotAllowed(String),
     #[error("{0}")]
     TooComplex(String),
+    /// `CALL` of a procedure that does not exist (42883), e.g. `strata.no_such(integer)`.
+    #[error("procedure {0} does not exist")]
+    UndefinedFunction(String),
     #[error("prepared statement \"{0}\" does not exist")]
     UndefinedPreparedStatement(String),
     #[error("{0}")]
@@ -126,6 +129,7 @@ impl QueryError {
             QueryError::InvalidParameterValue(_) => "22023",
             QueryError::NullValueNotAllowed(_) => "22004",
             QueryError::TooComplex(_) => "54001",
+            QueryError::UndefinedFunction(_) => "42883",
             QueryError::UndefinedPreparedStatement(_) => "26000",
             QueryError::BadCopyFormat(_) => "22P04",
             QueryError::InvalidBinary(_) => "22P03",

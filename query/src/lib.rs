@@ -7,6 +7,7 @@
 //!   ([`pushdown`]); `INSERT` writes through the engine.
 //! - [`ddl`]: `CREATE TABLE`, `DROP TABLE`, `ALTER TABLE ... ADD COLUMN`.
 //! - [`copy`]: `COPY` in text, CSV and binary formats.
+//! - [`statements`]: Strata's own statements (`CALL strata.run_jobs()`).
 //! - [`catalog`]: the `public` and `system` schemas; `pg_catalog` comes from
 //!   `datafusion-pg-catalog`, [`information_schema`] wraps DataFusion's with Postgres
 //!   type names; [`functions`] adds the Postgres functions clients call.
@@ -36,6 +37,7 @@ pub mod pushdown;
 pub mod rewrite;
 pub mod session;
 pub mod settings;
+pub mod statements;
 pub mod table;
 pub mod types;
 

@@ -4,7 +4,7 @@
 //! A statement goes through [`Session::parse`], [`Session::prepare`] (planning, parameter
 //! and result types, which the extended protocol's Describe needs) and [`Session::execute`].
 //! Queries and `INSERT` are planned and run by DataFusion; Strata's own statements (DDL,
-//! `SET`/`SHOW`/`RESET`, transactions, `COPY`) are handled here; anything else fails with
+//! `SET`/`SHOW`/`RESET`, transactions, `COPY`, `CALL` of [`crate::statements`]) are handled here; anything else fails with
 //! 0A000 naming the statement.
 //!
 //! Transactions: `BEGIN`, `COMMIT` and `ROLLBACK` are accepted so drivers that wrap work
@@ -40,6 +40,7 @@ use crate::error::{QueryError, Result};
 use crate::functions;
 use crate::information_schema::PgInformationSchema;
 use crate::settings::Settings;
+use crate::statements::call;
 
 /// Per-session switches read by table providers through the session config.
 #[derive(Debug)]
@@ -167,6 +168,7 @@ impl Prepared {
             },
             Prepared::Utility(s) => match s.as_ref() {
                 Statement::ShowVariable { variable } => Some(show_schema(&show_name(variable))),
+                Statement::Call(_) => Some(call::schema()),
                 _ => None,
             },
         }
@@ -518,6 +520,11 @@ impl Session {
                 Ok(Output::Command(CommandTag::new("DISCARD ALL")))
             }
             Statement::ShowVariable { variable } => self.show(&show_name(variable)),
+            Statement::Call(f) => {
+                let procedure = call::resolve(f)?;
+                let batch = blocking(move || call::run(&engine, procedure)).await?;
+                Ok(rows_output(batch))
+            }
             Statement::StartTransaction { .. } => Ok(Output::Command(CommandTag::new("BEGIN"))),
             Statement::Commit { .. } => Ok(Output::Command(CommandTag::new("COMMIT"))),
             // Prepared statements live in the protocol layer; SQL-level PREPARE is not
@@ -698,12 +705,15 @@ impl Session {
             )
         }
         .map_err(|e| QueryError::DataFusion(Box::new(e.into())))?;
-        let schema = batch.schema();
-        let stream = futures::stream::iter(vec![Ok(batch)]);
-        Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
-            schema, stream,
-        ))))
+        Ok(rows_output(batch))
     }
+}
+
+/// One batch as a statement's rows.
+fn rows_output(batch: RecordBatch) -> Output {
+    let schema = batch.schema();
+    let stream = futures::stream::iter(vec![Ok(batch)]);
+    Output::Rows(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
 }
 
 /// The same batches under another schema (same types, other names).
@@ -805,6 +815,7 @@ fn check_utility(s: &Statement) -> Result<()> {
         | Statement::ReleaseSavepoint { .. }
         | Statement::Deallocate { .. }
         | Statement::Copy { .. } => Ok(()),
+        Statement::Call(f) => call::resolve(f).map(|_| ()),
         other => Err(unsupported_statement(other)),
     }
 }

@@ -13,6 +13,8 @@
 //! fsync = "always"            # always | never | "interval:10ms"
 //! memory_limit_bytes = 268435456 # unflushed (memtable) data; writers wait past it
 //! backpressure_wait_ms = 5000    # how long; then SQL writes fail with 53000, HTTP with 503
+//! max_unflushed_age_ms = 60000   # a memtable whose oldest row waited this long is flushed
+//! max_concurrent_jobs = 2        # background jobs (flush, compaction) running at once
 //!
 //! [tls]
 //! enabled = true              # a self-signed certificate is made in data_dir/tls if
@@ -98,6 +100,8 @@ struct FileConfig {
     fsync: Option<String>,
     memory_limit_bytes: Option<usize>,
     backpressure_wait_ms: Option<u64>,
+    max_unflushed_age_ms: Option<u64>,
+    max_concurrent_jobs: Option<usize>,
     tls: Option<TlsConfig>,
     users: Option<Vec<User>>,
 }
@@ -121,6 +125,11 @@ pub struct Config {
     /// How long a write waits for memory past the bound before it is refused (SQLSTATE
     /// 53000 over pgwire, 503 with `Retry-After` over HTTP); the engine's default when `None`.
     pub backpressure_wait: Option<Duration>,
+    /// A memtable whose oldest row has waited this long is flushed; the engine's default
+    /// (60 s) when `None`.
+    pub max_unflushed_age: Option<Duration>,
+    /// Background jobs running at once; the engine's default (2) when `None`.
+    pub max_concurrent_jobs: Option<usize>,
     pub tls: TlsConfig,
     pub users: Vec<User>,
 }
@@ -275,6 +284,8 @@ impl Config {
             fsync: parse_fsync(file.fsync.as_deref().unwrap_or("always"))?,
             memory_limit_bytes: file.memory_limit_bytes,
             backpressure_wait: file.backpressure_wait_ms.map(Duration::from_millis),
+            max_unflushed_age: file.max_unflushed_age_ms.map(Duration::from_millis),
+            max_concurrent_jobs: file.max_concurrent_jobs,
             tls,
             users,
         };

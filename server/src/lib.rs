@@ -43,6 +43,12 @@ pub async fn run(config: Config, ready: impl FnOnce(Listening)) -> Result<()> {
     if let Some(w) = config.backpressure_wait {
         engine_config.backpressure_wait = w;
     }
+    if let Some(a) = config.max_unflushed_age {
+        engine_config.max_unflushed_age = a;
+    }
+    if let Some(n) = config.max_concurrent_jobs {
+        engine_config.max_concurrent_jobs = n.max(1);
+    }
     let engine = {
         let c = engine_config.clone();
         tokio::task::spawn_blocking(move || Engine::open(c))

@@ -377,3 +377,189 @@ async fn over_the_memory_bound_writes_get_503_then_succeed_once_drained() {
     assert!(accepted, "writes still refused after 10 s");
     assert_eq!(count(&s, "SELECT count(*) FROM bp").await, acked + 2000);
 }
+
+/// Background jobs over both doors: `CALL strata.run_jobs()` / `run_job('kind')` run what is
+/// due and return one row per run, `system.jobs` and `system.job_runs` show them, and
+/// `/metrics` counts runs and failures per kind.
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_run_by_call_show_in_system_jobs_and_metrics() {
+    let s = Server::start();
+    let c = s.client().await;
+    c.batch_execute("CREATE TABLE m (time timestamptz NOT NULL, host text, v double precision)")
+        .await
+        .unwrap();
+    for k in 0..4 {
+        let r = write(
+            &s,
+            "/api/v2/write?bucket=strata&precision=s",
+            format!(
+                "m,host=a v={k} {}\nm,host=b v={k} {}",
+                1_704_067_200 + k,
+                1_704_067_200 + k
+            )
+            .as_bytes(),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+        // Simple protocol: the flush job flushes whatever is unflushed.
+        let msgs = c
+            .simple_query("CALL strata.run_job('flush')")
+            .await
+            .unwrap();
+        let rows: Vec<_> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some((
+                    r.get(0).unwrap().to_owned(),
+                    r.get(2).unwrap().to_owned(),
+                    r.get(5).unwrap().to_owned(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rows, vec![("flush".into(), "succeeded".into(), "2".into())]);
+    }
+    // Extended protocol: four segments of one size are one run for the compaction job. The
+    // scheduler may have started it first: the call then waits for it and runs the job
+    // again, which finds nothing left (0 rows).
+    let runs = c.query("CALL strata.run_jobs()", &[]).await.unwrap();
+    let got: Vec<(String, Option<String>, String, i64)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.get("kind"),
+                r.get("table_name"),
+                r.get("outcome"),
+                r.get("rows"),
+            )
+        })
+        .collect();
+    assert!(
+        got.is_empty()
+            || got == vec![("compaction".into(), Some("m".into()), "succeeded".into(), 8)]
+            || got == vec![("compaction".into(), Some("m".into()), "succeeded".into(), 0)],
+        "the flush had nothing to do, so at most compaction ran: {got:?}"
+    );
+    let compaction_runs = count(
+        &s,
+        "SELECT count(*) FROM system.job_runs WHERE kind = 'compaction'",
+    )
+    .await;
+    assert_eq!(
+        count(
+            &s,
+            "SELECT CAST(sum(rows) AS bigint) FROM system.job_runs WHERE kind = 'compaction'"
+        )
+        .await,
+        8,
+        "the four segments were merged once"
+    );
+    assert_eq!(
+        count(
+            &s,
+            "SELECT count(*) FROM system.segments WHERE table_name = 'm'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&s, "SELECT count(*) FROM m").await, 8);
+
+    let jobs = c
+        .query(
+            "SELECT kind, table_name, state, runs, failures, last_outcome, last_rows, next_run IS NULL
+               FROM system.jobs ORDER BY kind",
+            &[],
+        )
+        .await
+        .unwrap();
+    /// kind, table_name, state, runs, failures, last_outcome, next_run IS NULL
+    type JobRow = (
+        String,
+        Option<String>,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        bool,
+    );
+    let got: Vec<JobRow> = jobs
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(7),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "compaction".into(),
+                Some("m".into()),
+                "idle".into(),
+                compaction_runs,
+                0,
+                Some("succeeded".into()),
+                true
+            ),
+            (
+                "flush".into(),
+                None,
+                "idle".into(),
+                4,
+                0,
+                Some("succeeded".into()),
+                true
+            ),
+        ]
+    );
+    assert_eq!(
+        count(&s, "SELECT count(*) FROM system.job_runs").await,
+        4 + compaction_runs
+    );
+
+    let m = request(s.http, "GET", "/metrics", &[], b"");
+    assert!(
+        m.body
+            .contains("\nstrata_job_runs_total{kind=\"flush\"} 4\n"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body.contains(&format!(
+            "\nstrata_job_runs_total{{kind=\"compaction\"}} {compaction_runs}\n"
+        )),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body
+            .contains("\nstrata_job_failures_total{kind=\"flush\"} 0\n"),
+        "{}",
+        m.body
+    );
+
+    // Unknown kinds and procedures are errors with PostgreSQL's SQLSTATEs.
+    let e = c
+        .simple_query("CALL strata.run_job('nope')")
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().code().code(), "22023", "{e}");
+    let message = e.as_db_error().unwrap().message();
+    assert!(message.contains("compaction"), "names the kinds: {message}");
+    let e = c
+        .simple_query("CALL strata.no_such_thing()")
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().code().code(), "42883", "{e}");
+    assert_eq!(
+        count(&s, "SELECT count(*) FROM m").await,
+        8,
+        "connection still usable"
+    );
+}

@@ -35,7 +35,10 @@ mod schema;
 mod segment;
 
 pub use batch::{SeriesId, Value, WriteBatch};
-pub use engine::{Engine, EngineConfig, Scan, ScanStats, SegmentInfo, WriteReceipt};
+pub use engine::{
+    Engine, EngineConfig, JobInfo, JobKind, JobOutcome, JobRun, JobState, Scan, ScanStats,
+    SegmentInfo, WriteReceipt,
+};
 pub use error::{Error, Result};
 pub use scan::{ScanRequest, TagFilter, TimeRange};
 pub use schema::{

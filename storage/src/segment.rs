@@ -15,8 +15,9 @@ mod footer;
 mod read;
 mod write;
 
+pub(crate) use footer::SegmentMeta;
 pub(crate) use read::Segment;
-pub(crate) use write::write_segment;
+pub(crate) use write::{write_segment, SegmentWriter};
 
 /// Magic bytes at offset 0.
 pub(crate) const MAGIC: &[u8; 8] = b"STRATSEG";

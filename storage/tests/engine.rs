@@ -6,7 +6,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
 use proptest::prelude::*;
 use strata_storage::{
-    Engine, EngineConfig, Error, FieldType, ScanRequest, TableSchema, Value, WriteBatch,
+    Engine, EngineConfig, Error, FieldType, JobKind, ScanRequest, TableSchema, Value, WriteBatch,
 };
 
 const HOUR: i64 = 3_600_000_000_000;
@@ -25,6 +25,8 @@ fn schema() -> TableSchema {
 fn config(dir: &std::path::Path) -> EngineConfig {
     let mut c = EngineConfig::new(dir);
     c.background = false;
+    // Merge runs of two, so the model test's few flushes exercise the compaction job.
+    c.compaction_trigger = 2;
     c
 }
 
@@ -112,6 +114,8 @@ enum Op {
     Write(Vec<(Key, Row)>),
     Flush,
     Compact,
+    /// The compaction job: merges runs the size-tiered policy picks.
+    CompactJob,
     Reopen,
 }
 
@@ -134,6 +138,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         ).prop_map(Op::Write),
         2 => Just(Op::Flush),
         1 => Just(Op::Compact),
+        1 => Just(Op::CompactJob),
         1 => Just(Op::Reopen),
     ]
 }
@@ -195,8 +200,8 @@ fn model_answer(model: &BTreeMap<Key, Row>, q: &Query) -> BTreeMap<Key, Row> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// Scans equal a naive model (last write wins) for random writes, flushes, compactions,
-    /// restarts and predicates, with pruning on and off.
+    /// Scans equal a naive model (last write wins) for random writes, flushes, compactions
+    /// (full, and the policy's runs), restarts and predicates, with pruning on and off.
     #[test]
     fn scans_match_a_naive_model(ops in prop::collection::vec(op_strategy(), 1..25),
                                  queries in prop::collection::vec(query_strategy(), 1..8)) {
@@ -212,6 +217,11 @@ proptest! {
                 }
                 Op::Flush => engine.flush().unwrap(),
                 Op::Compact => { engine.compact().unwrap(); }
+                Op::CompactJob => {
+                    for run in engine.run_jobs(Some(JobKind::Compaction)) {
+                        prop_assert!(run.error.is_none(), "{:?}", run);
+                    }
+                }
                 Op::Reopen => {
                     drop(engine);
                     engine = Engine::open(config(dir.path())).unwrap();

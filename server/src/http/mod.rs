@@ -16,7 +16,7 @@
 //! `{"code": "...", "message": "..."}`.
 //!
 //! `GET /metrics` reports, in the Prometheus text format, the engine's unflushed bytes
-//! and their bound (`memory_limit_bytes`).
+//! and their bound (`memory_limit_bytes`), and background job runs and failures per kind.
 //!
 //! A 204 is sent only after the rows are durable in the WAL (the engine's fsync policy).
 //! Parsing and writing run on blocking threads, never on the runtime's.
@@ -379,7 +379,8 @@ async fn health() -> Response {
 }
 
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
-    let body = format!(
+    use std::fmt::Write as _;
+    let mut body = format!(
         "# HELP strata_unflushed_bytes Bytes held by memtables not yet flushed to segments.\n\
          # TYPE strata_unflushed_bytes gauge\n\
          strata_unflushed_bytes {}\n\
@@ -389,6 +390,24 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
         state.engine.unflushed_bytes(),
         state.engine.memory_limit_bytes()
     );
+    let counters = state.engine.job_counters();
+    body.push_str(
+        "# HELP strata_job_runs_total Background job runs finished, per job kind.\n\
+         # TYPE strata_job_runs_total counter\n",
+    );
+    for (kind, runs, _) in &counters {
+        let _ = writeln!(body, "strata_job_runs_total{{kind=\"{kind}\"}} {runs}");
+    }
+    body.push_str(
+        "# HELP strata_job_failures_total Background job runs that failed, per job kind.\n\
+         # TYPE strata_job_failures_total counter\n",
+    );
+    for (kind, _, failures) in &counters {
+        let _ = writeln!(
+            body,
+            "strata_job_failures_total{{kind=\"{kind}\"}} {failures}"
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -195,6 +195,51 @@ impl Segment {
         })
     }
 
+    /// The tag codes of one column of one block: 1-based indexes into the segment's
+    /// dictionary for that column ([`SegmentMeta::tag_dict`]), 0 for NULL. What a merge
+    /// compares instead of strings.
+    pub(crate) fn read_tag_codes(&self, block: usize, column: usize) -> Result<Vec<u32>> {
+        let (body, offset) = self.chunk_body(block, column)?;
+        let rows = self.meta.blocks[block].rows as usize;
+        let corrupt = |e: CodecError| {
+            Self::corrupt(
+                &self.path,
+                offset,
+                format!("column {column} of block {block}: {e}"),
+            )
+        };
+        let dict_len = self
+            .meta
+            .tag_dict(column)
+            .map(|d| d.values.len())
+            .ok_or_else(|| {
+                corrupt(CodecError::OutOfRange {
+                    what: "tag dictionary",
+                })
+            })?;
+        let mut r = Reader::new(&body);
+        match r.u8().map_err(corrupt)? {
+            0 => {}
+            tag => {
+                return Err(corrupt(CodecError::UnknownEncoding {
+                    what: "validity flag",
+                    tag,
+                }))
+            }
+        }
+        let mut codes = Vec::with_capacity(rows);
+        decode_rle(&mut r, rows, &mut codes).map_err(corrupt)?;
+        if r.remaining() != 0 {
+            return Err(corrupt(CodecError::OutOfRange {
+                what: "trailing chunk bytes",
+            }));
+        }
+        if codes.iter().any(|&c| c as usize > dict_len) {
+            return Err(corrupt(CodecError::OutOfRange { what: "tag code" }));
+        }
+        Ok(codes)
+    }
+
     fn decode_column(
         &self,
         body: &[u8],

@@ -1,15 +1,18 @@
 //! Encoding a sorted batch into a segment file.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType, UInt32Type};
 use croaring::{Bitmap, Portable};
 
 use super::footer::{BitmapRef, BlockMeta, ChunkMeta, ColumnKind, SegmentMeta, TagDict};
-use super::{BLOCK_ROWS, CHUNK_RAW, CHUNK_ZSTD, END_MAGIC, HEADER_LEN, MAGIC, VERSION};
+use super::{
+    BLOCK_ROWS, CHUNK_RAW, CHUNK_ZSTD, END_MAGIC, HEADER_LEN, MAGIC, TRAILER_LEN, VERSION,
+};
 use crate::codec::buf::{put_u32, put_u64, put_u8};
 use crate::codec::floats::encode_f64;
 use crate::codec::ints::{encode_i64, encode_timestamps};
@@ -204,107 +207,233 @@ pub(crate) fn write_segment(
     schema: &TableSchema,
     max_lsn: u64,
 ) -> Result<(SegmentMeta, u64)> {
-    let mut columns = Vec::with_capacity(schema.num_columns());
-    columns.push((schema.time_column.clone(), ColumnKind::Time));
-    columns.extend(schema.tags.iter().map(|t| (t.clone(), ColumnKind::Tag)));
-    columns.extend(
-        schema
-            .fields
-            .iter()
-            .map(|f| (f.name.clone(), ColumnKind::Field(f.ty))),
-    );
-    let rows = batch.num_rows();
-    let mut out = Vec::with_capacity(rows * 4 + 4096);
-    out.extend_from_slice(MAGIC);
-    put_u32(&mut out, VERSION);
-    put_u32(&mut out, 0);
-    debug_assert_eq!(out.len(), HEADER_LEN);
+    let mut dicts = Vec::with_capacity(schema.tags.len());
+    let mut codes = Vec::with_capacity(schema.tags.len());
+    let mut bitmaps = Vec::with_capacity(schema.tags.len());
+    for i in 1..=schema.tags.len() {
+        let (values, c, b) = build_dict(batch.column(i).as_ref());
+        dicts.push(values);
+        codes.push(c);
+        bitmaps.push(b);
+    }
+    let mut writer = SegmentWriter::create(path, schema, dicts, max_lsn)?;
+    writer.bitmaps = bitmaps;
+    writer.push_blocks(batch, &codes, false)?;
+    writer.finish()
+}
 
-    let mut dicts = Vec::new();
-    let mut codes_per_column: Vec<Option<Vec<u32>>> = vec![None; columns.len()];
-    for (i, (_, kind)) in columns.iter().enumerate() {
-        if *kind == ColumnKind::Tag {
-            let (values, codes, bitmaps) = build_dict(batch.column(i).as_ref());
-            codes_per_column[i] = Some(codes);
+/// Writes a segment block by block, so that a merge of any size holds only the blocks it is
+/// working on. The tag dictionaries must be known up front (a merge takes the union of its
+/// inputs'); rows arrive sorted by series then time with their tags as 1-based codes into
+/// those dictionaries (0 = NULL).
+#[derive(Debug)]
+pub(crate) struct SegmentWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    /// `None` once finished.
+    out: Option<BufWriter<File>>,
+    /// Bytes written so far: the offset of the next byte.
+    written: u64,
+    columns: Vec<(String, ColumnKind)>,
+    dicts: Vec<Vec<String>>,
+    /// Per tag column, per dictionary value, the rows holding it.
+    bitmaps: Vec<Vec<Bitmap>>,
+    blocks: Vec<BlockMeta>,
+    rows: u64,
+    min_ts: i64,
+    max_ts: i64,
+    max_lsn: u64,
+    /// Reused chunk buffer.
+    chunk: Vec<u8>,
+}
+
+impl SegmentWriter {
+    /// Starts a segment at `path` (written to a `.tmp` sibling until [`finish`]).
+    ///
+    /// [`finish`]: SegmentWriter::finish
+    pub(crate) fn create(
+        path: &Path,
+        schema: &TableSchema,
+        dicts: Vec<Vec<String>>,
+        max_lsn: u64,
+    ) -> Result<Self> {
+        let mut columns = Vec::with_capacity(schema.num_columns());
+        columns.push((schema.time_column.clone(), ColumnKind::Time));
+        columns.extend(schema.tags.iter().map(|t| (t.clone(), ColumnKind::Tag)));
+        columns.extend(
+            schema
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), ColumnKind::Field(f.ty))),
+        );
+        debug_assert_eq!(dicts.len(), schema.tags.len());
+        let tmp = path.with_extension("seg.tmp");
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = SegmentWriter {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            written: 0,
+            columns,
+            bitmaps: dicts.iter().map(|d| vec![Bitmap::new(); d.len()]).collect(),
+            dicts,
+            blocks: Vec::new(),
+            rows: 0,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            max_lsn,
+            chunk: Vec::new(),
+        };
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(MAGIC);
+        put_u32(&mut header, VERSION);
+        put_u32(&mut header, 0);
+        w.write(&header)?;
+        Ok(w)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let Some(out) = self.out.as_mut() else {
+            return Err(Error::io(&self.tmp, std::io::ErrorKind::BrokenPipe.into()));
+        };
+        out.write_all(bytes).map_err(|e| Error::io(&self.tmp, e))?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Appends `batch` (the table's full schema; tag columns are ignored, `codes` gives
+    /// them, one vector per tag column) as blocks of [`BLOCK_ROWS`]. With `mark_bitmaps`
+    /// the rows are added to the tag bitmaps; [`write_segment`] builds them beforehand.
+    pub(crate) fn push_blocks(
+        &mut self,
+        batch: &RecordBatch,
+        codes: &[Vec<u32>],
+        mark_bitmaps: bool,
+    ) -> Result<()> {
+        let rows = batch.num_rows();
+        if mark_bitmaps {
+            for (t, codes) in codes.iter().enumerate() {
+                let base = self.rows as u32;
+                let mut run_start = 0;
+                for row in 1..=codes.len() {
+                    if row == codes.len() || codes[row] != codes[run_start] {
+                        if let Some(c) = codes[run_start].checked_sub(1) {
+                            self.bitmaps[t][c as usize]
+                                .add_range(base + run_start as u32..base + row as u32);
+                        }
+                        run_start = row;
+                    }
+                }
+            }
+        }
+        let ts = batch.column(0).as_primitive::<TimestampNanosecondType>();
+        let mut start = 0;
+        while start < rows {
+            let end = (start + BLOCK_ROWS).min(rows);
+            let block_ts = &ts.values()[start..end];
+            let mut chunks = Vec::with_capacity(self.columns.len());
+            for i in 0..self.columns.len() {
+                let kind = self.columns[i].1;
+                let tag_codes = (kind == ColumnKind::Tag).then(|| codes[i - 1].as_slice());
+                let (body, null_count, stats) =
+                    encode_column(batch.column(i).as_ref(), kind, tag_codes, start, end);
+                let mut framed = std::mem::take(&mut self.chunk);
+                framed.clear();
+                frame_chunk(&body, &mut framed);
+                chunks.push(ChunkMeta {
+                    offset: self.written,
+                    len: framed.len() as u32,
+                    crc: crc32fast::hash(&framed),
+                    null_count,
+                    stats,
+                });
+                self.write(&framed)?;
+                self.chunk = framed;
+            }
+            let min_ts = block_ts.iter().copied().min().unwrap_or(0);
+            let max_ts = block_ts.iter().copied().max().unwrap_or(0);
+            self.min_ts = self.min_ts.min(min_ts);
+            self.max_ts = self.max_ts.max(max_ts);
+            self.blocks.push(BlockMeta {
+                row_start: (self.rows + start as u64) as u32,
+                rows: (end - start) as u32,
+                min_ts,
+                max_ts,
+                chunks,
+            });
+            start = end;
+        }
+        self.rows += rows as u64;
+        Ok(())
+    }
+
+    /// Rows pushed so far.
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Writes the bitmaps, footer and trailer, fsyncs the file and renames it into place.
+    /// Returns the segment's metadata and size in bytes.
+    pub(crate) fn finish(mut self) -> Result<(SegmentMeta, u64)> {
+        let mut dicts = Vec::with_capacity(self.dicts.len());
+        let bitmaps = std::mem::take(&mut self.bitmaps);
+        let values = std::mem::take(&mut self.dicts);
+        for (t, (values, mut bitmaps)) in values.into_iter().zip(bitmaps).enumerate() {
+            let mut refs = Vec::with_capacity(bitmaps.len());
+            for b in &mut bitmaps {
+                b.run_optimize();
+                let bytes = b.serialize::<Portable>();
+                refs.push(BitmapRef {
+                    offset: self.written,
+                    len: bytes.len() as u32,
+                    crc: crc32fast::hash(&bytes),
+                });
+                self.write(&bytes)?;
+            }
             dicts.push(TagDict {
-                column: i,
+                column: t + 1,
                 values,
-                bitmap_refs: Vec::new(),
+                bitmap_refs: refs,
                 bitmaps,
             });
         }
+        let empty = self.rows == 0;
+        let meta = SegmentMeta {
+            columns: std::mem::take(&mut self.columns),
+            rows: self.rows,
+            min_ts: if empty { 0 } else { self.min_ts },
+            max_ts: if empty { 0 } else { self.max_ts },
+            max_lsn: self.max_lsn,
+            blocks: std::mem::take(&mut self.blocks),
+            tags: dicts,
+        };
+        let footer = meta.encode();
+        let footer_offset = self.written;
+        let mut tail = Vec::with_capacity(footer.len() + TRAILER_LEN);
+        tail.extend_from_slice(&footer);
+        put_u64(&mut tail, footer_offset);
+        put_u32(&mut tail, footer.len() as u32);
+        put_u32(&mut tail, crc32fast::hash(&footer));
+        tail.extend_from_slice(END_MAGIC);
+        self.write(&tail)?;
+        let Some(out) = self.out.take() else {
+            return Err(Error::io(&self.tmp, std::io::ErrorKind::BrokenPipe.into()));
+        };
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        Ok((meta, self.written))
     }
+}
 
-    let ts = batch.column(0).as_primitive::<TimestampNanosecondType>();
-    let mut blocks = Vec::new();
-    let mut start = 0;
-    while start < rows {
-        let end = (start + BLOCK_ROWS).min(rows);
-        let block_ts = &ts.values()[start..end];
-        let mut chunks = Vec::with_capacity(columns.len());
-        for (i, (_, kind)) in columns.iter().enumerate() {
-            let (body, null_count, stats) = encode_column(
-                batch.column(i).as_ref(),
-                *kind,
-                codes_per_column[i].as_deref(),
-                start,
-                end,
-            );
-            let offset = out.len();
-            frame_chunk(&body, &mut out);
-            let bytes = &out[offset..];
-            chunks.push(ChunkMeta {
-                offset: offset as u64,
-                len: bytes.len() as u32,
-                crc: crc32fast::hash(bytes),
-                null_count,
-                stats,
-            });
-        }
-        blocks.push(BlockMeta {
-            row_start: start as u32,
-            rows: (end - start) as u32,
-            min_ts: block_ts.iter().copied().min().unwrap_or(0),
-            max_ts: block_ts.iter().copied().max().unwrap_or(0),
-            chunks,
-        });
-        start = end;
-    }
-
-    for dict in &mut dicts {
-        for b in &dict.bitmaps {
-            let bytes = b.serialize::<Portable>();
-            dict.bitmap_refs.push(BitmapRef {
-                offset: out.len() as u64,
-                len: bytes.len() as u32,
-                crc: crc32fast::hash(&bytes),
-            });
-            out.extend_from_slice(&bytes);
+impl Drop for SegmentWriter {
+    /// A writer dropped before [`SegmentWriter::finish`] (an error, a shutdown) removes its
+    /// temporary file; one a crash leaves behind is removed at the next start-up.
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
-
-    let meta = SegmentMeta {
-        columns,
-        rows: rows as u64,
-        min_ts: ts.values().iter().copied().min().unwrap_or(0),
-        max_ts: ts.values().iter().copied().max().unwrap_or(0),
-        max_lsn,
-        blocks,
-        tags: dicts,
-    };
-    let footer = meta.encode();
-    let footer_offset = out.len() as u64;
-    out.extend_from_slice(&footer);
-    put_u64(&mut out, footer_offset);
-    put_u32(&mut out, footer.len() as u32);
-    put_u32(&mut out, crc32fast::hash(&footer));
-    out.extend_from_slice(END_MAGIC);
-
-    let tmp = path.with_extension("seg.tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    file.write_all(&out)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    Ok((meta, out.len() as u64))
 }

@@ -1,0 +1,8 @@
+//! Strata's own statements that DataFusion does not plan, one module per family.
+//!
+//! - [`call`]: `CALL strata.run_jobs()` and `CALL strata.run_job('kind')`.
+//!
+//! (DDL, COPY and SET/SHOW still live in `ddl`, `copy` and `session`; they move here as
+//! their families grow.)
+
+pub mod call;

@@ -1,0 +1,134 @@
+//! Catalog changes a user asks for (`CREATE TABLE`, `ALTER TABLE ... ADD COLUMN`,
+//! `DROP TABLE`) and the catalog reads the SQL layer plans with.
+//!
+//! Each change holds the `maintenance` lock while it derives the next catalog version,
+//! persists it and publishes it, so it never interleaves with a flush or compaction commit.
+//! None of them waits for a merge: compaction holds the lock only to commit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::Engine;
+use crate::catalog::TableState;
+use crate::error::{Error, Result};
+use crate::schema::{NewColumn, SqlColumn, TableSchema};
+
+impl Engine {
+    /// Creates a table. Durable when this returns.
+    pub fn create_table(&self, schema: TableSchema) -> Result<()> {
+        schema.validate()?;
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let current = inner.state.lock().version.clone();
+        if current.tables.contains_key(&schema.name) {
+            return Err(Error::TableExists { table: schema.name });
+        }
+        let mut next = (*current).clone();
+        let id = next.next_table_id;
+        next.next_table_id += 1;
+        next.tables.insert(
+            schema.name.clone(),
+            Arc::new(TableState {
+                id,
+                schema,
+                partitions: BTreeMap::new(),
+            }),
+        );
+        next.persist(&inner.config.dir)?;
+        inner.state.lock().version = Arc::new(next);
+        Ok(())
+    }
+
+    /// Adds a column to a table (`ALTER TABLE ... ADD COLUMN`). Durable when this returns.
+    /// Rows already written, in memtables or segments, read the new column as NULL; writes
+    /// may use it as soon as this returns.
+    /// `sql` is the column's SQL declaration, kept in the schema for the SQL layer.
+    pub fn add_column(&self, table: &str, column: NewColumn, sql: Option<SqlColumn>) -> Result<()> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let current = inner.state.lock().version.clone();
+        let state = current.table(table)?;
+        let schema = state.schema.with_column(&column, sql)?;
+        let mut next = (*current).clone();
+        next.tables.insert(
+            table.to_owned(),
+            Arc::new(TableState {
+                id: state.id,
+                schema,
+                partitions: state.partitions.clone(),
+            }),
+        );
+        next.persist(&inner.config.dir)?;
+        // Writes insert under the state lock with the schema of the version they find there,
+        // so switching the version and widening the active memtables in one critical
+        // section means no write can land in a memtable that lacks the column.
+        let mut st = inner.state.lock();
+        let mut added = 0;
+        for ((id, _), mem) in st.active.iter_mut() {
+            if *id == state.id {
+                match &column {
+                    NewColumn::Tag(tag) => mem.add_tag(tag),
+                    NewColumn::Field(f) => added += mem.add_field(&f.name, f.ty),
+                }
+            }
+        }
+        st.active_bytes += added;
+        st.version = Arc::new(next);
+        Ok(())
+    }
+
+    /// Drops a table (`DROP TABLE`). Durable when this returns. Its memtables are discarded,
+    /// its WAL records are ignored from now on (they name the dropped table's id), and its
+    /// segment files are deleted once no running scan uses them.
+    pub fn drop_table(&self, table: &str) -> Result<()> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let current = inner.state.lock().version.clone();
+        let state = Arc::clone(current.table(table)?);
+        let mut next = (*current).clone();
+        next.tables.remove(table);
+        next.persist(&inner.config.dir)?;
+        {
+            let mut st = inner.state.lock();
+            let mut freed = 0;
+            st.active.retain(|(id, _), mem| {
+                let keep = *id != state.id;
+                if !keep {
+                    freed += mem.bytes();
+                }
+                keep
+            });
+            st.active_bytes -= freed;
+            if st.active.is_empty() {
+                st.active_since = None;
+            }
+            st.version = Arc::new(next);
+        }
+        for segments in state.partitions.values() {
+            for s in segments {
+                s.mark_obsolete();
+            }
+        }
+        inner.jobs.forget_table(state.id);
+        inner.memory_freed.notify_all();
+        Ok(())
+    }
+
+    /// The schema of a table.
+    pub fn table_schema(&self, table: &str) -> Result<TableSchema> {
+        let version = self.inner.state.lock().version.clone();
+        Ok(version.table(table)?.schema.clone())
+    }
+
+    /// Names of all tables.
+    pub fn table_names(&self) -> Vec<String> {
+        self.inner
+            .state
+            .lock()
+            .version
+            .tables
+            .keys()
+            .cloned()
+            .collect()
+    }
+}

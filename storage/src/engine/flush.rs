@@ -1,0 +1,158 @@
+//! Flush: memtables become segment files, then the WAL is checkpointed.
+//!
+//! A flush freezes every active memtable at once (under the exclusive generation lock, so
+//! the frozen set holds exactly the LSNs up to the WAL's last), writes one segment per
+//! (table, partition), fsyncs the files and their directories, commits a catalog version
+//! whose `flushed_lsn` covers them, and only then checkpoints the WAL. Frozen memtables
+//! stay readable until their segments are published in the same critical section that
+//! removes them, so a scan sees each row exactly once.
+//!
+//! When it is due (the `flush` job): active memtables hold `flush_threshold_bytes`, all
+//! unflushed data holds `memory_limit_bytes`, or the oldest active row has waited
+//! `max_unflushed_age`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use arrow::array::RecordBatch;
+
+use super::jobs::Moved;
+use super::{Frozen, Inner, MemKey};
+use crate::catalog::{
+    partition_dir, segment_path, sync_dir, SegmentEntry, SegmentHandle, SegmentRef, TableState,
+};
+use crate::error::Result;
+use crate::segment::{write_segment, Segment};
+
+impl Inner {
+    /// Whether the flush job has work: with `force`, any unflushed row; otherwise only once
+    /// a size or age threshold is reached. Also when it is next due by age.
+    pub(super) fn flush_due(&self, force: bool, now: Instant) -> (bool, Option<SystemTime>) {
+        let st = self.state.lock();
+        let pending = !st.frozen.is_empty();
+        let Some(since) = st.active_since else {
+            return (pending, pending.then(SystemTime::now));
+        };
+        let due_at = since + self.config.max_unflushed_age;
+        let due = force
+            || pending
+            || st.active_bytes >= self.config.flush_threshold_bytes
+            || st.unflushed_bytes() >= self.config.memory_limit_bytes
+            || now >= due_at;
+        let next = if due {
+            SystemTime::now()
+        } else {
+            SystemTime::now() + due_at.saturating_duration_since(now)
+        };
+        (due, Some(next))
+    }
+
+    /// Flushes every memtable to segments and checkpoints the WAL.
+    pub(super) fn flush(&self) -> Result<Moved> {
+        let _m = self.maintenance.lock();
+        {
+            let _generation = self.generation.write();
+            let mut st = self.state.lock();
+            if !st.active.is_empty() {
+                let tables = std::mem::take(&mut st.active);
+                let bytes = std::mem::take(&mut st.active_bytes);
+                st.active_since = None;
+                let upto = self.wal.last_lsn();
+                st.frozen.push(Arc::new(Frozen {
+                    tables,
+                    bytes,
+                    upto,
+                }));
+            }
+        }
+        let mut moved = Moved::default();
+        loop {
+            let next = self.state.lock().frozen.first().cloned();
+            let Some(frozen) = next else {
+                break;
+            };
+            moved += self.flush_frozen(&frozen)?;
+            self.memory_freed.notify_all();
+        }
+        Ok(moved)
+    }
+
+    fn flush_frozen(&self, frozen: &Arc<Frozen>) -> Result<Moved> {
+        let dir = &self.config.dir;
+        let current = self.state.lock().version.clone();
+        let mut next = (*current).clone();
+        let mut keys: Vec<&MemKey> = frozen.tables.keys().collect();
+        keys.sort();
+        let mut dirs = Vec::new();
+        let mut moved = Moved::default();
+        for key in keys {
+            let mem = &frozen.tables[key];
+            // A table dropped since the freeze: its rows go with it.
+            let Some((name, table)) = next
+                .tables
+                .iter()
+                .find(|(_, t)| t.id == key.0)
+                .map(|(n, t)| (n.clone(), Arc::clone(t)))
+            else {
+                continue;
+            };
+            let batch = mem.to_flush_batch(&table.schema)?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let id = next.next_segment_id;
+            next.next_segment_id += 1;
+            let handle = write_new_segment(dir, &table, key.1, id, &batch, frozen.upto.0)?;
+            moved.rows += handle.entry.rows;
+            moved.bytes += handle.entry.bytes;
+            dirs.push(partition_dir(dir, table.id, key.1));
+            let mut t = (*table).clone();
+            t.partitions.entry(key.1).or_default().push(handle);
+            next.tables.insert(name, Arc::new(t));
+        }
+        dirs.sort();
+        dirs.dedup();
+        for d in &dirs {
+            sync_dir(d)?;
+        }
+        fail::fail_point!("flush::before_catalog_commit");
+        next.flushed_lsn = next.flushed_lsn.max(frozen.upto.0);
+        next.persist(dir)?;
+        {
+            let mut st = self.state.lock();
+            st.version = Arc::new(next);
+            st.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
+        }
+        fail::fail_point!("flush::before_wal_checkpoint");
+        self.wal.checkpoint(frozen.upto)?;
+        Ok(moved)
+    }
+}
+
+/// Writes a sorted full-schema batch as a new segment of a partition and opens it.
+fn write_new_segment(
+    dir: &Path,
+    table: &TableState,
+    part: i64,
+    id: u64,
+    batch: &RecordBatch,
+    max_lsn: u64,
+) -> Result<SegmentRef> {
+    let pdir = partition_dir(dir, table.id, part);
+    std::fs::create_dir_all(&pdir).map_err(|e| crate::Error::io(&pdir, e))?;
+    let path = segment_path(dir, table.id, part, id);
+    let (meta, bytes) = write_segment(&path, batch, &table.schema, max_lsn)?;
+    let segment = Segment::open(&path)?;
+    Ok(Arc::new(SegmentHandle::new(
+        SegmentEntry {
+            id,
+            rows: meta.rows,
+            min_ts: meta.min_ts,
+            max_ts: meta.max_ts,
+            bytes,
+            max_lsn,
+        },
+        segment,
+    )))
+}

@@ -1,0 +1,316 @@
+//! Scans: a snapshot of the catalog and the memtables, read partition by partition.
+//!
+//! [`Engine::scan`] takes, under the state lock, the current catalog version and a sorted
+//! copy of every memtable whose rows fall in the requested time range, then releases the
+//! lock: reading segments and merging happens in the returned [`Scan`] iterator, outside
+//! every engine lock. The version it holds keeps the segment files it needs on disk (a
+//! compaction or drop deletes a file only when the last version naming it is dropped).
+//! Predicates, pruning and the per-partition merge live in `crate::scan`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use super::Engine;
+use crate::catalog::{SegmentRef, TableState, Version};
+use crate::error::Result;
+use crate::memtable::Memtable;
+use crate::scan::{merge_sources, read_memtable, read_segment, Cols, Resolved, ScanRequest};
+use crate::schema::TableSchema;
+
+impl Engine {
+    /// Starts a scan. The scan reads a consistent snapshot: rows written after this call are
+    /// not seen, and files it reads are not deleted until it is dropped.
+    pub fn scan(&self, req: &ScanRequest) -> Result<Scan> {
+        self.start_scan(req, true)
+    }
+
+    /// What a scan with this request would prune ([`ScanStats`]), without snapshotting
+    /// memtable rows: cheap enough to call when planning a query.
+    pub fn scan_stats(&self, req: &ScanRequest) -> Result<ScanStats> {
+        Ok(self.start_scan(req, false)?.stats)
+    }
+
+    /// Starts a scan; with `materialize` false the memtables are only inspected (their time
+    /// bounds) and the scan yields no memtable rows, which is all `scan_stats` needs.
+    fn start_scan(&self, req: &ScanRequest, materialize: bool) -> Result<Scan> {
+        // A memtable whose rows all fall outside the requested range is never copied: its
+        // rows would be filtered out anyway, pruning or not.
+        let wanted = |m: &Memtable| m.len() > 0 && req.time_range.overlaps(m.min_ts, m.max_ts);
+        let batch = |m: &Memtable, schema: &TableSchema| -> Result<Option<MemBatch>> {
+            if materialize {
+                MemBatch::of(m, schema).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (version, active_batches, active_parts, frozen) = {
+            let st = self.inner.state.lock();
+            let table = st.version.table(&req.table)?;
+            let mut active = Vec::new();
+            let mut parts = Vec::new();
+            for ((id, part), mem) in &st.active {
+                if *id != table.id || mem.len() == 0 {
+                    continue;
+                }
+                parts.push(*part);
+                if wanted(mem) {
+                    active.push((*part, batch(mem, &table.schema)?));
+                }
+            }
+            (st.version.clone(), active, parts, st.frozen.clone())
+        };
+        let table = Arc::clone(&version.tables[&req.table]);
+        let resolved = Resolved::new(req, &table)?;
+        // Memtable batches per partition, oldest generation first, active last. A partition
+        // with memtable rows in range has an entry even when nothing was materialized.
+        let mut mem: BTreeMap<i64, Vec<MemBatch>> = BTreeMap::new();
+        for f in &frozen {
+            for ((id, part), m) in &f.tables {
+                if *id == table.id && wanted(m) {
+                    let entry = mem.entry(*part).or_default();
+                    entry.extend(batch(m, &table.schema)?);
+                }
+            }
+        }
+        for (part, m) in active_batches {
+            mem.entry(part).or_default().extend(m);
+        }
+        let interval = table.schema.partition_interval_ns;
+        let mut stats = ScanStats::default();
+        // Every partition holding data, before any pruning, for `ScanStats`.
+        let mut with_data: BTreeSet<i64> = table.partitions.keys().copied().collect();
+        for f in &frozen {
+            with_data.extend(
+                f.tables
+                    .iter()
+                    .filter(|((id, _), m)| *id == table.id && m.len() > 0)
+                    .map(|((_, p), _)| *p),
+            );
+        }
+        with_data.extend(active_parts.iter().copied());
+        let mut work = VecDeque::new();
+        let mut parts: Vec<i64> = table
+            .partitions
+            .keys()
+            .copied()
+            .chain(mem.keys().copied())
+            .collect();
+        parts.sort_unstable();
+        parts.dedup();
+        for p in parts {
+            let segments = table.partitions.get(&p).map_or(&[][..], Vec::as_slice);
+            stats.segments_total += segments.len();
+            let end = p.saturating_add(interval - 1);
+            if resolved.pruning && !resolved.time.overlaps(p, end) {
+                continue;
+            }
+            stats.partitions_scanned += 1;
+            stats.segments_in_time_range += segments
+                .iter()
+                .filter(|s| {
+                    !resolved.pruning || resolved.time.overlaps(s.entry.min_ts, s.entry.max_ts)
+                })
+                .count();
+            work.push_back(PartitionWork {
+                segments: table.partitions.get(&p).cloned().unwrap_or_default(),
+                mem: mem.remove(&p).unwrap_or_default(),
+            });
+        }
+        stats.partitions_total = with_data.len();
+        Ok(Scan {
+            _version: version,
+            table,
+            resolved,
+            stats,
+            work,
+            ready: VecDeque::new(),
+        })
+    }
+
+    /// Partition and segment statistics of a table: `(partition start, segment count,
+    /// rows in segments, bytes on disk)`.
+    pub fn partition_stats(&self, table: &str) -> Result<Vec<(i64, usize, u64, u64)>> {
+        let version = self.inner.state.lock().version.clone();
+        let t = version.table(table)?;
+        Ok(t.partitions
+            .iter()
+            .map(|(&p, segs)| {
+                (
+                    p,
+                    segs.len(),
+                    segs.iter().map(|s| s.entry.rows).sum(),
+                    segs.iter().map(|s| s.entry.bytes).sum(),
+                )
+            })
+            .collect())
+    }
+
+    /// Every segment of a table, by partition (oldest first): what `system.segments` shows.
+    pub fn segments(&self, table: &str) -> Result<Vec<SegmentInfo>> {
+        let version = self.inner.state.lock().version.clone();
+        let t = version.table(table)?;
+        Ok(t.partitions
+            .iter()
+            .flat_map(|(&p, segs)| {
+                segs.iter().map(move |s| SegmentInfo {
+                    partition_start: p,
+                    id: s.entry.id,
+                    rows: s.entry.rows,
+                    bytes: s.entry.bytes,
+                    min_ts: s.entry.min_ts,
+                    max_ts: s.entry.max_ts,
+                    max_lsn: s.entry.max_lsn,
+                    path: s.segment.path().to_path_buf(),
+                })
+            })
+            .collect())
+    }
+
+    /// Rows and bytes of a table still in memtables (not yet in segments).
+    pub fn unflushed_rows(&self, table: &str) -> Result<u64> {
+        let st = self.inner.state.lock();
+        let id = st.version.table(table)?.id;
+        let active: usize = st
+            .active
+            .iter()
+            .filter(|((t, _), _)| *t == id)
+            .map(|(_, m)| m.len())
+            .sum();
+        let frozen: usize = st
+            .frozen
+            .iter()
+            .flat_map(|f| f.tables.iter())
+            .filter(|((t, _), _)| *t == id)
+            .map(|(_, m)| m.len())
+            .sum();
+        Ok((active + frozen) as u64)
+    }
+}
+
+/// A memtable's sorted rows, with the time span the memtable tracked while inserting.
+#[derive(Debug)]
+struct MemBatch {
+    min_ts: i64,
+    max_ts: i64,
+    batch: RecordBatch,
+}
+
+impl MemBatch {
+    fn of(mem: &Memtable, schema: &TableSchema) -> Result<Self> {
+        Ok(MemBatch {
+            min_ts: mem.min_ts,
+            max_ts: mem.max_ts,
+            batch: mem.to_batch(schema)?,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct PartitionWork {
+    segments: Vec<SegmentRef>,
+    mem: Vec<MemBatch>,
+}
+
+/// A running scan: an iterator of Arrow batches in the requested projection.
+#[derive(Debug)]
+pub struct Scan {
+    _version: Arc<Version>,
+    table: Arc<TableState>,
+    resolved: Resolved,
+    stats: ScanStats,
+    work: VecDeque<PartitionWork>,
+    ready: VecDeque<Cols>,
+}
+
+/// One segment file of a table, as listed by [`Engine::segments`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub partition_start: i64,
+    pub id: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub max_lsn: u64,
+    pub path: PathBuf,
+}
+
+/// What a scan will read, known when it starts (from the catalog alone): how many
+/// partitions and segments the time range kept. Segments can still be skipped later by
+/// their tag bitmaps, and blocks by their time statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    pub partitions_total: usize,
+    pub partitions_scanned: usize,
+    pub segments_total: usize,
+    /// Segments of the scanned partitions whose time span overlaps the requested range.
+    pub segments_in_time_range: usize,
+}
+
+impl Scan {
+    /// What pruning by time kept; see [`ScanStats`].
+    pub fn stats(&self) -> ScanStats {
+        self.stats
+    }
+
+    /// The schema of the batches this scan yields.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.resolved.output)
+    }
+
+    /// Collects every batch.
+    pub fn collect_batches(self) -> Result<Vec<RecordBatch>> {
+        self.collect()
+    }
+
+    fn load_partition(&mut self, p: PartitionWork) -> Result<()> {
+        // Sources whose time spans overlap may hold versions of the same point; only then
+        // must the series key (every tag) be decoded for the merge.
+        let mut spans: Vec<(i64, i64)> = p
+            .segments
+            .iter()
+            .map(|s| (s.entry.min_ts, s.entry.max_ts))
+            .chain(p.mem.iter().map(|m| (m.min_ts, m.max_ts)))
+            .collect();
+        spans.sort_unstable();
+        let merge = !self.table.schema.append_only && spans.windows(2).any(|w| w[1].0 <= w[0].1);
+        let mut sources = Vec::with_capacity(p.segments.len() + p.mem.len());
+        for s in &p.segments {
+            sources.push(read_segment(s, &self.table, &self.resolved, merge)?);
+        }
+        for m in &p.mem {
+            sources.push(
+                read_memtable(&m.batch, &self.resolved, merge)?
+                    .into_iter()
+                    .collect(),
+            );
+        }
+        self.ready = merge_sources(
+            sources,
+            self.table.schema.tags.len(),
+            self.table.schema.append_only,
+        )?;
+        Ok(())
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(cols) = self.ready.pop_front() {
+                return Some(cols.project(&self.resolved));
+            }
+            let p = self.work.pop_front()?;
+            if let Err(e) = self.load_partition(p) {
+                self.work.clear();
+                return Some(Err(e));
+            }
+        }
+    }
+}

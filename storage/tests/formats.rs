@@ -1,0 +1,156 @@
+//! Checked-in data directories, one per on-disk format version (`storage/tests/fixtures/`),
+//! opened by this build: what an older Strata wrote must stay readable.
+//!
+//! Each fixture holds a catalog, segments and WAL files with unflushed rows, written by
+//! `write_fixture` (run it by hand, `cargo test -p strata-storage --test formats --
+//! --ignored`, only when a new format version is introduced; never rewrite an old one).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
+use strata_storage::{
+    Engine, EngineConfig, FieldType, ScanRequest, TableSchema, Value, WriteBatch,
+};
+
+const HOUR: i64 = 3_600_000_000_000;
+/// 2024-01-01T00:00:00Z.
+const T0: i64 = 1_704_067_200_000_000_000;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn schema() -> TableSchema {
+    let mut s = TableSchema::new(
+        "cpu",
+        "ts",
+        ["host", "region"],
+        [("usage", FieldType::Float), ("count", FieldType::Integer)],
+    );
+    s.partition_interval_ns = 6 * HOUR;
+    s
+}
+
+/// The rows every fixture holds: 3 hosts x 2 regions x 48 times 15 minutes apart (two
+/// partitions of 6 hours), the first 40 times flushed (then compacted), the rest in the WAL.
+fn expected() -> BTreeMap<(String, String, i64), (f64, i64)> {
+    let mut out = BTreeMap::new();
+    for h in 0..3 {
+        for r in ["eu", "us"] {
+            for i in 0..48i64 {
+                let ts = T0 + i * HOUR / 4;
+                out.insert(
+                    (format!("host_{h}"), r.to_owned(), ts),
+                    (i as f64 * 1.5 + h as f64, i * 10 + h),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+fn rows(engine: &Engine) -> BTreeMap<(String, String, i64), (f64, i64)> {
+    let mut out = BTreeMap::new();
+    for b in engine
+        .scan(&ScanRequest::new("cpu"))
+        .unwrap()
+        .collect_batches()
+        .unwrap()
+    {
+        let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
+        let host = b.column(1).as_string::<i32>();
+        let region = b.column(2).as_string::<i32>();
+        let usage = b.column(3).as_primitive::<Float64Type>();
+        let count = b.column(4).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            out.insert(
+                (
+                    host.value(i).to_owned(),
+                    region.value(i).to_owned(),
+                    ts.value(i),
+                ),
+                (usage.value(i), count.value(i)),
+            );
+        }
+    }
+    out
+}
+
+fn open_copy(name: &str) -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(name), dir.path());
+    let mut c = EngineConfig::new(dir.path());
+    c.background = false;
+    let engine = Engine::open(c).unwrap();
+    (dir, engine)
+}
+
+#[test]
+fn opens_the_catalog_v1_segment_v1_wal_v1_fixture() {
+    let (_dir, engine) = open_copy("catalog-v1");
+    assert_eq!(engine.table_names(), vec!["cpu".to_owned()]);
+    assert_eq!(engine.table_schema("cpu").unwrap(), schema());
+    // Segments: both partitions' flushed rows; the WAL: the unflushed rest.
+    assert!(!engine.segments("cpu").unwrap().is_empty());
+    assert_eq!(engine.unflushed_rows("cpu").unwrap(), 3 * 2 * 8);
+    assert_eq!(rows(&engine), expected());
+    // And it goes on working: flush and compact what was read.
+    engine.flush().unwrap();
+    engine.compact().unwrap();
+    assert_eq!(rows(&engine), expected());
+}
+
+/// Writes a fixture of the formats this build writes. Run by hand (see the module docs).
+#[test]
+#[ignore = "writes a fixture into the source tree"]
+fn write_fixture() {
+    let name = std::env::var("STRATA_FIXTURE").unwrap_or_else(|_| "catalog-v1".into());
+    let dir = fixture(&name);
+    assert!(
+        !dir.exists(),
+        "{} exists; fixtures are never rewritten",
+        dir.display()
+    );
+    let mut c = EngineConfig::new(&dir);
+    c.background = false;
+    let engine = Engine::open(c).unwrap();
+    engine.create_table(schema()).unwrap();
+    let expected = expected();
+    for unflushed in [false, true] {
+        let mut batch = WriteBatch::new(&schema());
+        for ((h, r, ts), (u, n)) in &expected {
+            if ((ts - T0) / (HOUR / 4) >= 40) == unflushed {
+                batch
+                    .push_row(
+                        &[Some(h), Some(r)],
+                        *ts,
+                        &[Value::Float(*u), Value::Integer(*n)],
+                    )
+                    .unwrap();
+            }
+        }
+        engine.write(&batch).unwrap();
+        if !unflushed {
+            engine.flush().unwrap();
+            engine.compact().unwrap();
+        }
+    }
+    drop(engine);
+    let _ = std::fs::remove_file(dir.join("CATALOG.tmp"));
+}
