@@ -78,6 +78,7 @@ impl SystemSchema {
         let mut tags = Vec::new();
         let mut fields = Vec::new();
         let mut interval = Vec::new();
+        let mut cold_after = Vec::new();
         let mut append_only = Vec::new();
         let mut partitioned = Vec::new();
         let mut segments = Vec::new();
@@ -102,6 +103,7 @@ impl SystemSchema {
                     .join(","),
             );
             interval.push((!def.storage.hidden_time).then_some(def.storage.partition_interval_ns));
+            cold_after.push(def.storage.cold_after_ns);
             append_only.push(def.storage.append_only);
             partitioned.push(!def.storage.hidden_time);
             segments.push(segs.len() as u64);
@@ -115,6 +117,7 @@ impl SystemSchema {
             Arc::new(StringArray::from(tags)),
             Arc::new(StringArray::from(fields)),
             Arc::new(Int64Array::from(interval)),
+            Arc::new(Int64Array::from(cold_after)),
             Arc::new(BooleanArray::from(append_only)),
             Arc::new(BooleanArray::from(partitioned)),
             Arc::new(UInt64Array::from(segments)),
@@ -125,7 +128,43 @@ impl SystemSchema {
         Ok(RecordBatch::try_new(tables_schema(), cols).map_err(DataFusionError::from)?)
     }
 
-    fn segments_batch(&self, per_partition: bool) -> Result<RecordBatch, QueryError> {
+    /// One row per partition and tier.
+    fn partitions(&self) -> Result<RecordBatch, QueryError> {
+        let mut table = Vec::new();
+        let mut parts = Vec::new();
+        for t in self.engine.table_names() {
+            let Ok(p) = self.engine.partitions(&t) else {
+                continue; // dropped meanwhile
+            };
+            for info in p {
+                table.push(t.clone());
+                parts.push(info);
+            }
+        }
+        let ts = |v: Vec<i64>| -> ArrayRef {
+            Arc::new(TimestampNanosecondArray::from(v).with_timezone("UTC"))
+        };
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(table)),
+            ts(parts.iter().map(|p| p.start).collect()),
+            Arc::new(StringArray::from_iter_values(
+                parts.iter().map(|p| p.tier.name()),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                parts.iter().map(|p| p.files as u64),
+            )),
+            Arc::new(UInt64Array::from_iter_values(parts.iter().map(|p| p.rows))),
+            Arc::new(UInt64Array::from_iter_values(parts.iter().map(|p| p.bytes))),
+            ts(parts.iter().map(|p| p.min_ts).collect()),
+            ts(parts.iter().map(|p| p.max_ts).collect()),
+            Arc::new(StringArray::from_iter_values(
+                parts.iter().map(|p| p.location.as_str()),
+            )),
+        ];
+        Ok(RecordBatch::try_new(partitions_schema(), cols).map_err(DataFusionError::from)?)
+    }
+
+    fn segments_batch(&self) -> Result<RecordBatch, QueryError> {
         let mut table = Vec::new();
         let mut partition = Vec::new();
         let mut id = Vec::new();
@@ -138,34 +177,15 @@ impl SystemSchema {
             let Ok(segs) = self.engine.segments(&t) else {
                 continue;
             };
-            if per_partition {
-                let mut i = 0;
-                while i < segs.len() {
-                    let p = segs[i].partition_start;
-                    let group: Vec<_> = segs[i..]
-                        .iter()
-                        .take_while(|s| s.partition_start == p)
-                        .collect();
-                    table.push(t.clone());
-                    partition.push(p);
-                    id.push(group.len() as u64);
-                    rows.push(group.iter().map(|s| s.rows).sum::<u64>());
-                    bytes.push(group.iter().map(|s| s.bytes).sum::<u64>());
-                    min_ts.push(group.iter().map(|s| s.min_ts).min().unwrap_or(p));
-                    max_ts.push(group.iter().map(|s| s.max_ts).max().unwrap_or(p));
-                    i += group.len();
-                }
-            } else {
-                for s in segs {
-                    table.push(t.clone());
-                    partition.push(s.partition_start);
-                    id.push(s.id);
-                    rows.push(s.rows);
-                    bytes.push(s.bytes);
-                    min_ts.push(s.min_ts);
-                    max_ts.push(s.max_ts);
-                    path.push(s.path.display().to_string());
-                }
+            for s in segs {
+                table.push(t.clone());
+                partition.push(s.partition_start);
+                id.push(s.id);
+                rows.push(s.rows);
+                bytes.push(s.bytes);
+                min_ts.push(s.min_ts);
+                max_ts.push(s.max_ts);
+                path.push(s.path.display().to_string());
             }
         }
         let ts = |v: Vec<i64>| -> ArrayRef {
@@ -180,13 +200,8 @@ impl SystemSchema {
             ts(min_ts),
             ts(max_ts),
         ];
-        let schema = if per_partition {
-            partitions_schema()
-        } else {
-            cols.push(Arc::new(StringArray::from(path)));
-            segments_schema()
-        };
-        Ok(RecordBatch::try_new(schema, cols).map_err(DataFusionError::from)?)
+        cols.push(Arc::new(StringArray::from(path)));
+        Ok(RecordBatch::try_new(segments_schema(), cols).map_err(DataFusionError::from)?)
     }
 }
 
@@ -201,6 +216,7 @@ fn tables_schema() -> SchemaRef {
         Field::new("tags", DataType::Utf8, false),
         Field::new("fields", DataType::Utf8, false),
         Field::new("partition_interval_ns", DataType::Int64, true),
+        Field::new("cold_after_ns", DataType::Int64, true),
         Field::new("append_only", DataType::Boolean, false),
         Field::new("partitioned", DataType::Boolean, false),
         Field::new("segments", DataType::UInt64, false),
@@ -214,11 +230,14 @@ fn partitions_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("table_name", DataType::Utf8, false),
         Field::new("partition_start", ts_type(), false),
-        Field::new("segments", DataType::UInt64, false),
+        Field::new("tier", DataType::Utf8, false),
+        // Segments (local) or objects (cold).
+        Field::new("files", DataType::UInt64, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("bytes", DataType::UInt64, false),
         Field::new("min_time", ts_type(), false),
         Field::new("max_time", ts_type(), false),
+        Field::new("location", DataType::Utf8, false),
     ]))
 }
 
@@ -249,8 +268,8 @@ impl SchemaProvider for SystemSchema {
         // many; keep it off the async worker anyway.
         let batch = tokio::task::spawn_blocking(move || match name.as_str() {
             "tables" => this.tables().map(Some),
-            "partitions" => this.segments_batch(true).map(Some),
-            "segments" => this.segments_batch(false).map(Some),
+            "partitions" => this.partitions().map(Some),
+            "segments" => this.segments_batch().map(Some),
             "jobs" => jobs::jobs(&this.engine).map(Some),
             "job_runs" => jobs::job_runs(&this.engine).map(Some),
             _ => Ok(None),

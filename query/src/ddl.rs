@@ -62,6 +62,7 @@ struct TableOptions {
     tags: Option<Vec<String>>,
     partition_interval_ns: Option<i64>,
     append_only: Option<bool>,
+    cold_after_ns: Option<i64>,
 }
 
 fn option_text(key: &str, value: &Expr) -> Result<String> {
@@ -93,9 +94,14 @@ fn parse_bool(key: &str, s: &str) -> Result<bool> {
 
 /// `'1 day'`, `'6h'`, `'30 minutes'`, `'1w'`: an interval in nanoseconds.
 pub fn parse_interval(s: &str) -> Result<i64> {
+    parse_interval_option("partition_interval", s)
+}
+
+/// [`parse_interval`] with the option's name in the error.
+fn parse_interval_option(key: &str, s: &str) -> Result<i64> {
     let bad = || {
         QueryError::InvalidDefinition(format!(
-            "partition_interval {s:?} is not an interval like '1 day', '6h' or '30 minutes'"
+            "{key} {s:?} is not an interval like '1 day', '6h' or '30 minutes'"
         ))
     };
     let t = s.trim();
@@ -147,9 +153,10 @@ fn table_options(opts: &CreateTableOptions) -> Result<TableOptions> {
             }
             "partition_interval" => out.partition_interval_ns = Some(parse_interval(&v)?),
             "append_only" => out.append_only = Some(parse_bool(&k, &v)?),
+            "cold_after" => out.cold_after_ns = Some(parse_interval_option(&k, &v)?),
             _ => {
                 return Err(QueryError::InvalidDefinition(format!(
-                    "unknown table option {k:?} (known: time_column, tags, partition_interval, append_only)"
+                    "unknown table option {k:?} (known: time_column, tags, partition_interval, append_only, cold_after)"
                 )))
             }
         }
@@ -260,10 +267,14 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
     }
 
     let Some(time_column) = time_column else {
-        for o in [opts.tags.is_some(), opts.partition_interval_ns.is_some()] {
+        for o in [
+            opts.tags.is_some(),
+            opts.partition_interval_ns.is_some(),
+            opts.cold_after_ns.is_some(),
+        ] {
             if o {
                 return Err(QueryError::InvalidDefinition(format!(
-                    "table \"{name}\" has no timestamptz column, so it is unpartitioned and takes no tags or partition_interval"
+                    "table \"{name}\" has no timestamptz column, so it is unpartitioned and takes no tags, partition_interval or cold_after"
                 )));
             }
         }
@@ -319,6 +330,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         .partition_interval_ns
         .unwrap_or(DEFAULT_PARTITION_INTERVAL_NS);
     schema.append_only = opts.append_only.unwrap_or(false);
+    schema.cold_after_ns = opts.cold_after_ns;
     schema.sql_columns = sql_columns;
     schema.column_order = cols.iter().map(|c| c.0.clone()).collect();
     schema.validate()?;
@@ -383,6 +395,10 @@ pub fn alter_table(engine: &Engine, alter: &ast::AlterTable, database: &str) -> 
         Err(e) => return Err(e.into()),
     };
     for op in &alter.operations {
+        if let AlterTableOperation::SetOptionsParens { options } = op {
+            set_options(engine, &name, &schema, options)?;
+            continue;
+        }
         let AlterTableOperation::AddColumn {
             if_not_exists,
             column_def,
@@ -419,6 +435,49 @@ pub fn alter_table(engine: &Engine, alter: &ast::AlterTable, database: &str) -> 
             not_null: false,
         };
         engine.add_column(&name, new, Some(sql))?;
+    }
+    Ok(())
+}
+
+/// `ALTER TABLE t SET (cold_after = '7 days')`; a value of `DEFAULT` resets the option
+/// (what `ALTER TABLE t RESET (cold_after)` is rewritten to, see `crate::rewrite`).
+fn set_options(
+    engine: &Engine,
+    table: &str,
+    schema: &TableSchema,
+    options: &[SqlOption],
+) -> Result<()> {
+    for o in options {
+        let SqlOption::KeyValue { key, value } = o else {
+            return Err(QueryError::Unsupported(format!("table option {o}")));
+        };
+        let k = key.value.to_ascii_lowercase();
+        let reset = matches!(value, Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default"));
+        match k.as_str() {
+            "cold_after" => {
+                if schema.hidden_time && !reset {
+                    return Err(QueryError::InvalidDefinition(format!(
+                        "table \"{table}\" has no timestamptz column, so it has no partitions to move to the cold tier"
+                    )));
+                }
+                let ns = if reset {
+                    None
+                } else {
+                    Some(parse_interval_option(&k, &option_text(&k, value)?)?)
+                };
+                engine.set_cold_after(table, ns)?;
+            }
+            "time_column" | "tags" | "partition_interval" | "append_only" => {
+                return Err(QueryError::Unsupported(format!(
+                    "changing {k} of an existing table"
+                )))
+            }
+            _ => {
+                return Err(QueryError::InvalidDefinition(format!(
+                    "unknown table option {k:?} (ALTER TABLE ... SET takes: cold_after)"
+                )))
+            }
+        }
     }
     Ok(())
 }

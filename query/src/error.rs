@@ -152,10 +152,16 @@ fn storage_sqlstate(e: &StorageError) -> &'static str {
         // insufficient_resources: retry later.
         StorageError::MemoryLimit { .. } => "53000",
         StorageError::Closed => "57P01",
-        StorageError::Io { .. } | StorageError::Wal(_) => "58030",
+        // io_error: the disk, or a cold store that cannot be reached or is misconfigured.
+        StorageError::Io { .. }
+        | StorageError::Wal(_)
+        | StorageError::ColdStore { .. }
+        | StorageError::ColdStoreConfig { .. } => "58030",
         StorageError::Corruption { .. }
         | StorageError::CorruptWalRecord { .. }
-        | StorageError::UnsupportedVersion { .. } => "XX001",
+        | StorageError::UnsupportedVersion { .. }
+        | StorageError::ColdObject { .. }
+        | StorageError::Parquet(_) => "XX001",
         StorageError::Arrow(_) => "XX000",
     }
 }

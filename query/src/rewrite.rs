@@ -326,6 +326,66 @@ fn references_only_outer(e: &Expr, relations: &[Relation]) -> bool {
     refs.columns > 0 && !refs.inner_or_unknown
 }
 
+/// `ALTER TABLE t RESET (a, b)`, PostgreSQL's way to reset storage parameters, which the SQL
+/// parser does not know, becomes `ALTER TABLE t SET (a = DEFAULT, b = DEFAULT)` before
+/// parsing (`crate::ddl` reads `DEFAULT` as "reset"). Only a query string that is a single
+/// `ALTER TABLE` is touched; quoting is kept because the text is re-emitted token by token.
+pub fn alter_table_reset(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let head = sql.trim_start();
+    if !head
+        .get(..5)
+        .is_some_and(|h| h.eq_ignore_ascii_case("alter"))
+    {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let is_kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    let solid: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .collect();
+    if solid.len() < 2
+        || !is_kw(&tokens[solid[0]], Keyword::ALTER)
+        || !is_kw(&tokens[solid[1]], Keyword::TABLE)
+    {
+        return None;
+    }
+    let reset = solid
+        .windows(2)
+        .find(|w| is_kw(&tokens[w[0]], Keyword::RESET) && tokens[w[1]] == Token::LParen)?;
+    let (at, open) = (reset[0], reset[1]);
+    let close = (open..tokens.len()).find(|&i| tokens[i] == Token::RParen)?;
+    let mut names = Vec::new();
+    for t in &tokens[open + 1..close] {
+        match t {
+            Token::Word(w) => names.push(w.to_string()),
+            Token::Comma | Token::Whitespace(_) => {}
+            _ => return None,
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len() + 16 * names.len());
+    for t in &tokens[..at] {
+        out.push_str(&t.to_string());
+    }
+    out.push_str("SET (");
+    out.push_str(
+        &names
+            .iter()
+            .map(|n| format!("{n} = DEFAULT"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    out.push(')');
+    for t in &tokens[close + 1..] {
+        out.push_str(&t.to_string());
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,5 +458,23 @@ mod tests {
                 .to_string();
             assert_eq!(rewritten(sql), before);
         }
+    }
+
+    #[test]
+    fn alter_table_reset_becomes_set_default() {
+        assert_eq!(
+            super::alter_table_reset("ALTER TABLE \"My T\" RESET (cold_after, x)").as_deref(),
+            Some("ALTER TABLE \"My T\" SET (cold_after = DEFAULT, x = DEFAULT)")
+        );
+        assert_eq!(
+            super::alter_table_reset("alter table t reset (a);").as_deref(),
+            Some("alter table t SET (a = DEFAULT);")
+        );
+        assert_eq!(
+            super::alter_table_reset("ALTER TABLE t ADD COLUMN reset text"),
+            None
+        );
+        assert_eq!(super::alter_table_reset("SELECT 1"), None);
+        assert_eq!(super::alter_table_reset("ALTER TABLE t RESET ('a')"), None);
     }
 }

@@ -345,6 +345,8 @@ impl Session {
     /// Splits and parses a query string (Postgres dialect).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         crate::limits::check_depth(sql)?;
+        let reset = crate::rewrite::alter_table_reset(sql);
+        let sql = reset.as_deref().unwrap_or(sql);
         let statements = self.parser.parse(sql).map_err(|e| {
             QueryError::Syntax(
                 e.to_string()

@@ -14,7 +14,15 @@
 //! memory_limit_bytes = 268435456 # unflushed (memtable) data; writers wait past it
 //! backpressure_wait_ms = 5000    # how long; then SQL writes fail with 53000, HTTP with 503
 //! max_unflushed_age_ms = 60000   # a memtable whose oldest row waited this long is flushed
-//! max_concurrent_jobs = 2        # background jobs (flush, compaction) running at once
+//! max_concurrent_jobs = 2        # background jobs (flush, compaction, tiering) at once
+//! cold_store = "s3://bucket/prefix" # default file://<data_dir>/cold
+//!
+//! [s3]                        # each key falls back to AWS_ENDPOINT_URL, AWS_REGION,
+//! endpoint = "http://127.0.0.1:9000" # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+//! region = "us-east-1"        # AWS_ALLOW_HTTP
+//! access_key_id = "..."
+//! secret_access_key = "..."
+//! allow_http = true
 //!
 //! [tls]
 //! enabled = true              # a self-signed certificate is made in data_dir/tls if
@@ -28,7 +36,7 @@
 //! ```
 //!
 //! Environment: `STRATA_DATA_DIR`, `STRATA_PG_LISTEN`, `STRATA_HTTP_LISTEN`,
-//! `STRATA_PASSWORD` (the default user's password).
+//! `STRATA_COLD_STORE`, `STRATA_PASSWORD` (the default user's password).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,6 +83,17 @@ fn yes() -> bool {
     true
 }
 
+/// The `[s3]` section: settings of an `s3://` cold store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Section {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub allow_http: Option<bool>,
+}
+
 impl Default for TlsConfig {
     fn default() -> Self {
         TlsConfig {
@@ -102,6 +121,8 @@ struct FileConfig {
     backpressure_wait_ms: Option<u64>,
     max_unflushed_age_ms: Option<u64>,
     max_concurrent_jobs: Option<usize>,
+    cold_store: Option<String>,
+    s3: Option<S3Section>,
     tls: Option<TlsConfig>,
     users: Option<Vec<User>>,
 }
@@ -130,6 +151,10 @@ pub struct Config {
     pub max_unflushed_age: Option<Duration>,
     /// Background jobs running at once; the engine's default (2) when `None`.
     pub max_concurrent_jobs: Option<usize>,
+    /// The cold tier's URL (`file:///dir` or `s3://bucket/prefix`); `None` for
+    /// `file://<data_dir>/cold`.
+    pub cold_store: Option<String>,
+    pub s3: S3Section,
     pub tls: TlsConfig,
     pub users: Vec<User>,
 }
@@ -141,6 +166,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub pg_listen: Option<String>,
     pub http_listen: Option<String>,
+    pub cold_store: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +312,12 @@ impl Config {
             backpressure_wait: file.backpressure_wait_ms.map(Duration::from_millis),
             max_unflushed_age: file.max_unflushed_age_ms.map(Duration::from_millis),
             max_concurrent_jobs: file.max_concurrent_jobs,
+            cold_store: flags
+                .cold_store
+                .clone()
+                .or_else(|| env("STRATA_COLD_STORE"))
+                .or(file.cold_store),
+            s3: file.s3.unwrap_or_default(),
             tls,
             users,
         };

@@ -49,6 +49,16 @@ pub async fn run(config: Config, ready: impl FnOnce(Listening)) -> Result<()> {
     if let Some(n) = config.max_concurrent_jobs {
         engine_config.max_concurrent_jobs = n.max(1);
     }
+    engine_config.cold_store = strata_storage::ColdStoreConfig {
+        url: config.cold_store.clone(),
+        s3: strata_storage::S3Config {
+            endpoint: config.s3.endpoint.clone(),
+            region: config.s3.region.clone(),
+            access_key_id: config.s3.access_key_id.clone(),
+            secret_access_key: config.s3.secret_access_key.clone(),
+            allow_http: config.s3.allow_http,
+        },
+    };
     let engine = {
         let c = engine_config.clone();
         tokio::task::spawn_blocking(move || Engine::open(c))

@@ -38,6 +38,10 @@ enum Command {
         /// STRATA_HTTP_LISTEN).
         #[arg(long)]
         http_listen: Option<String>,
+        /// Where cold partitions go: file:///abs/dir or s3://bucket/prefix (default
+        /// file://<data dir>/cold; env STRATA_COLD_STORE).
+        #[arg(long)]
+        cold_store: Option<String>,
     },
 }
 
@@ -55,12 +59,14 @@ fn main() -> ExitCode {
         data_dir,
         pg_listen,
         http_listen,
+        cold_store,
     } = cli.command;
     let flags = Overrides {
         config,
         data_dir,
         pg_listen,
         http_listen,
+        cold_store,
     };
     let config = match Config::load(&flags, |k| std::env::var(k).ok()) {
         Ok(c) => c,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 8  magic   b"STRATCAT"
-//! 4  version u32 LE (1)
+//! 4  version u32 LE (2; version 1, without cold objects, is read too)
 //! 4  crc32   of the JSON body
 //! 8  length  u64 LE of the JSON body
 //! n  JSON body (CatalogData)
@@ -26,7 +26,11 @@ use crate::schema::TableSchema;
 use crate::segment::Segment;
 
 const MAGIC: &[u8; 8] = b"STRATCAT";
-const VERSION: u32 = 1;
+/// The version this build writes. 2 adds cold objects per partition and the cold garbage
+/// list; a version-1 reader must not open it (it would not see cold rows).
+const VERSION: u32 = 2;
+/// The oldest version this build reads.
+const MIN_VERSION: u32 = 1;
 const FILE: &str = "CATALOG";
 const TMP: &str = "CATALOG.tmp";
 
@@ -41,10 +45,28 @@ pub(crate) struct SegmentEntry {
     pub(crate) max_lsn: u64,
 }
 
+/// One cold-tier object (a Parquet file in the cold store) as recorded in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ColdEntry {
+    pub(crate) id: u64,
+    /// Key in the cold store: `<table>/<partition>/<table id>-<id>.parquet`.
+    pub(crate) key: String,
+    pub(crate) rows: u64,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+    pub(crate) bytes: u64,
+    /// CRC32 of the whole object, checked after upload.
+    pub(crate) crc32: u32,
+    pub(crate) max_lsn: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PartitionData {
     start: i64,
     segments: Vec<SegmentEntry>,
+    /// Cold objects, oldest first; all older than every local segment of the partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cold: Vec<ColdEntry>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +84,10 @@ struct CatalogData {
     /// Every WAL record with LSN <= this is in a segment listed here.
     flushed_lsn: u64,
     tables: Vec<TableData>,
+    /// Cold keys no longer referenced (a dropped table's objects) whose deletion from the
+    /// store is still to be done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cold_garbage: Vec<String>,
 }
 
 /// An open segment file referenced by a version. When the last version referencing an
@@ -101,6 +127,24 @@ impl Drop for SegmentHandle {
 
 pub(crate) type SegmentRef = Arc<SegmentHandle>;
 
+/// A cold object referenced by a version, with its Parquet footer once a scan loaded it.
+#[derive(Debug)]
+pub(crate) struct ColdHandle {
+    pub(crate) entry: ColdEntry,
+    pub(crate) meta: std::sync::OnceLock<parquet::arrow::arrow_reader::ArrowReaderMetadata>,
+}
+
+impl ColdHandle {
+    pub(crate) fn new(entry: ColdEntry) -> Self {
+        ColdHandle {
+            entry,
+            meta: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+pub(crate) type ColdRef = Arc<ColdHandle>;
+
 /// A table in a version.
 #[derive(Debug, Clone)]
 pub(crate) struct TableState {
@@ -108,6 +152,8 @@ pub(crate) struct TableState {
     pub(crate) schema: TableSchema,
     /// Partition start (ns) to its segments, oldest first.
     pub(crate) partitions: BTreeMap<i64, Vec<SegmentRef>>,
+    /// Partition start (ns) to its cold objects, oldest first (older than its segments).
+    pub(crate) cold: BTreeMap<i64, Vec<ColdRef>>,
 }
 
 /// An immutable catalog version. Readers hold an `Arc<Version>` for as long as they read.
@@ -117,6 +163,7 @@ pub(crate) struct Version {
     pub(crate) next_segment_id: u64,
     pub(crate) flushed_lsn: u64,
     pub(crate) tables: BTreeMap<String, Arc<TableState>>,
+    pub(crate) cold_garbage: Vec<String>,
 }
 
 /// Path of a segment file.
@@ -129,6 +176,30 @@ pub(crate) fn partition_dir(data_dir: &Path, table_id: u64, partition: i64) -> P
         .join("tables")
         .join(table_id.to_string())
         .join(format!("p{partition}"))
+}
+
+/// Creates `dir` and any missing parents, fsyncing each new directory's parent so that the
+/// new entries survive a power loss (a directory's entry lives in its parent).
+pub(crate) fn create_dir_durable(dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.exists() {
+        missing.push(at);
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => break,
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for d in missing.iter().rev() {
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
@@ -159,14 +230,24 @@ impl Version {
                     schema: t.schema.clone(),
                     partitions: t
                         .partitions
-                        .iter()
-                        .map(|(&start, segs)| PartitionData {
+                        .keys()
+                        .chain(t.cold.keys())
+                        .copied()
+                        .collect::<std::collections::BTreeSet<i64>>()
+                        .into_iter()
+                        .map(|start| PartitionData {
                             start,
-                            segments: segs.iter().map(|s| s.entry.clone()).collect(),
+                            segments: t.partitions.get(&start).map_or_else(Vec::new, |segs| {
+                                segs.iter().map(|s| s.entry.clone()).collect()
+                            }),
+                            cold: t.cold.get(&start).map_or_else(Vec::new, |objs| {
+                                objs.iter().map(|o| o.entry.clone()).collect()
+                            }),
                         })
                         .collect(),
                 })
                 .collect(),
+            cold_garbage: self.cold_garbage.clone(),
         };
         let body = serde_json::to_vec(&data).map_err(|e| Error::Corruption {
             file: dir.join(FILE),
@@ -208,7 +289,7 @@ impl Version {
             return Err(corrupt(0, "bad catalog magic".into()));
         }
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if version != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 file: path,
                 version,
@@ -234,7 +315,20 @@ impl Version {
         let mut tables = BTreeMap::new();
         for t in data.tables {
             let mut partitions = BTreeMap::new();
+            let mut cold = BTreeMap::new();
             for p in t.partitions {
+                if !p.cold.is_empty() {
+                    cold.insert(
+                        p.start,
+                        p.cold
+                            .into_iter()
+                            .map(|e| Arc::new(ColdHandle::new(e)))
+                            .collect(),
+                    );
+                }
+                if p.segments.is_empty() {
+                    continue;
+                }
                 let mut segs = Vec::with_capacity(p.segments.len());
                 for entry in p.segments {
                     let seg_path = segment_path(dir, t.id, p.start, entry.id);
@@ -249,6 +343,7 @@ impl Version {
                     id: t.id,
                     schema: t.schema,
                     partitions,
+                    cold,
                 }),
             );
         }
@@ -257,6 +352,7 @@ impl Version {
             next_segment_id: data.next_segment_id,
             flushed_lsn: data.flushed_lsn,
             tables,
+            cold_garbage: data.cold_garbage,
         }))
     }
 

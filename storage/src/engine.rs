@@ -7,8 +7,10 @@
 //! - [`ddl`]: catalog changes a user asks for: create, alter and drop tables.
 //! - [`flush`]: freezing memtables and turning them into segments, then the WAL checkpoint.
 //! - [`compaction`]: which segments of a partition to merge, and the streaming k-way merge.
-//! - [`scan`]: snapshots of the catalog and memtables, and the iterator of Arrow batches.
-//! - [`jobs`]: the scheduler that runs every background duty (flush, compaction) as a job
+//! - [`scan`]: snapshots of the catalog and memtables, and the iterator of Arrow batches
+//!   over every tier.
+//! - [`tiering`]: moving partitions older than a table's `cold_after` to the cold store.
+//! - [`jobs`]: the scheduler that runs every background duty (flush, compaction, tiering) as a job
 //!   kind, bounds how many run at once, and records every run.
 //!
 //! Ordering rules that make crash recovery exact:
@@ -30,6 +32,7 @@ mod flush;
 mod jobs;
 mod recovery;
 mod scan;
+mod tiering;
 mod write;
 
 use std::collections::HashMap;
@@ -44,8 +47,9 @@ use strata_wal::{FsyncPolicy, Lsn, Wal};
 use crate::catalog::Version;
 use crate::memtable::Memtable;
 
+pub(crate) use compaction::MergeSink;
 pub use jobs::{JobInfo, JobKind, JobOutcome, JobRun, JobState};
-pub use scan::{Scan, ScanStats, SegmentInfo};
+pub use scan::{PartitionInfo, Scan, ScanStats, SegmentInfo, Tier};
 pub use write::WriteReceipt;
 
 /// Engine settings.
@@ -72,7 +76,10 @@ pub struct EngineConfig {
     /// Background jobs running at once. Default 2; with more than one, one place is kept
     /// for flushes so that they never wait behind a long merge.
     pub max_concurrent_jobs: usize,
-    /// Run background jobs (flush, compaction) on the engine's own threads. Default true.
+    /// Where cold partitions go (`cold_store`): by default the directory `<dir>/cold`.
+    pub cold_store: crate::tier::ColdStoreConfig,
+    /// Run background jobs (flush, compaction, tiering) on the engine's own threads.
+    /// Default true.
     /// Without them, nothing runs unless asked ([`Engine::run_jobs`], [`Engine::flush`]).
     pub background: bool,
 }
@@ -90,6 +97,7 @@ impl EngineConfig {
             backpressure_wait: Duration::from_secs(5),
             compaction_trigger: 4,
             max_concurrent_jobs: 2,
+            cold_store: crate::tier::ColdStoreConfig::default(),
             background: true,
         }
     }
@@ -138,6 +146,10 @@ struct Inner {
     memory_freed: Condvar,
     memory_lock: Mutex<()>,
     jobs: jobs::Jobs,
+    /// The cold store, opened at start-up (no request is made until a job or scan needs it).
+    cold: Arc<crate::tier::store::ColdStore>,
+    /// Cold keys being uploaded: orphan cleanup must not take them for leftovers.
+    cold_inflight: Mutex<std::collections::HashSet<String>>,
     shutdown: AtomicBool,
 }
 

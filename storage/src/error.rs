@@ -60,6 +60,20 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("the engine is shut down")]
     Closed,
+    #[error("cold store {url}: {reason}")]
+    ColdStoreConfig { url: String, reason: String },
+    #[error("cold store {url}: {op} of {key:?} failed: {source}")]
+    ColdStore {
+        op: &'static str,
+        key: String,
+        url: String,
+        #[source]
+        source: Box<object_store::Error>,
+    },
+    #[error("cold object {key:?}: {reason}")]
+    ColdObject { key: String, reason: String },
+    #[error("parquet error: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
 }
 
 impl Error {

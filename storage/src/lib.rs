@@ -33,11 +33,12 @@ mod memtable;
 mod scan;
 mod schema;
 mod segment;
+mod tier;
 
 pub use batch::{SeriesId, Value, WriteBatch};
 pub use engine::{
-    Engine, EngineConfig, JobInfo, JobKind, JobOutcome, JobRun, JobState, Scan, ScanStats,
-    SegmentInfo, WriteReceipt,
+    Engine, EngineConfig, JobInfo, JobKind, JobOutcome, JobRun, JobState, PartitionInfo, Scan,
+    ScanStats, SegmentInfo, Tier, WriteReceipt,
 };
 pub use error::{Error, Result};
 pub use scan::{ScanRequest, TagFilter, TimeRange};
@@ -45,3 +46,4 @@ pub use schema::{
     FieldDef, FieldType, NewColumn, SqlColumn, TableSchema, DEFAULT_PARTITION_INTERVAL_NS,
 };
 pub use strata_wal::{FsyncPolicy, Lsn};
+pub use tier::{ColdStoreConfig, S3Config};

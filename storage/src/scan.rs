@@ -290,7 +290,7 @@ pub(crate) fn predicate_mask(cols: &Cols, r: &Resolved) -> Result<Option<Boolean
     Ok(mask)
 }
 
-fn apply_mask(cols: Cols, mask: Option<BooleanArray>) -> Result<Cols> {
+pub(crate) fn apply_mask(cols: Cols, mask: Option<BooleanArray>) -> Result<Cols> {
     match mask {
         Some(m) if m.true_count() < cols.rows => cols.filter(&m),
         _ => Ok(cols),

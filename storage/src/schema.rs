@@ -130,6 +130,10 @@ pub struct TableSchema {
     /// `ADD COLUMN`s); empty means storage order (time, tags, fields).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub column_order: Vec<String>,
+    /// Partitions whose whole time range is older than `now - cold_after_ns` are moved to
+    /// the cold tier by the tiering job; `None` keeps every partition local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_after_ns: Option<i64>,
 }
 
 fn default_interval() -> i64 {
@@ -160,6 +164,7 @@ impl TableSchema {
             hidden_time: false,
             sql_columns: BTreeMap::new(),
             column_order: Vec::new(),
+            cold_after_ns: None,
         }
     }
 
@@ -177,6 +182,19 @@ impl TableSchema {
                 "partition interval must be positive, got {} ns",
                 self.partition_interval_ns
             )));
+        }
+        if let Some(age) = self.cold_after_ns {
+            if age < 0 {
+                return Err(invalid(format!(
+                    "cold_after must not be negative, got {age} ns"
+                )));
+            }
+            if self.hidden_time {
+                return Err(invalid(
+                    "a table without a time column has no partitions to move to the cold tier"
+                        .into(),
+                ));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for name in self.column_names() {

@@ -19,6 +19,9 @@ fn schema() -> TableSchema {
         [("usage", FieldType::Float), ("count", FieldType::Integer)],
     );
     s.partition_interval_ns = 6 * HOUR;
+    // Every test time is decades old: the tiering job, when a test runs it, moves every
+    // flushed partition to the cold tier (a directory under the data dir).
+    s.cold_after_ns = Some(24 * HOUR);
     s
 }
 
@@ -116,6 +119,8 @@ enum Op {
     Compact,
     /// The compaction job: merges runs the size-tiered policy picks.
     CompactJob,
+    /// The tiering job: every flushed partition moves to cold Parquet.
+    Tier,
     Reopen,
 }
 
@@ -139,6 +144,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => Just(Op::Flush),
         1 => Just(Op::Compact),
         1 => Just(Op::CompactJob),
+        1 => Just(Op::Tier),
         1 => Just(Op::Reopen),
     ]
 }
@@ -201,7 +207,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// Scans equal a naive model (last write wins) for random writes, flushes, compactions
-    /// (full, and the policy's runs), restarts and predicates, with pruning on and off.
+    /// (full, and the policy's runs), moves to the cold tier (then late rows into cold
+    /// partitions, and further moves), restarts and predicates, with pruning on and off.
     #[test]
     fn scans_match_a_naive_model(ops in prop::collection::vec(op_strategy(), 1..25),
                                  queries in prop::collection::vec(query_strategy(), 1..8)) {
@@ -219,6 +226,11 @@ proptest! {
                 Op::Compact => { engine.compact().unwrap(); }
                 Op::CompactJob => {
                     for run in engine.run_jobs(Some(JobKind::Compaction)) {
+                        prop_assert!(run.error.is_none(), "{:?}", run);
+                    }
+                }
+                Op::Tier => {
+                    for run in engine.run_jobs(Some(JobKind::Tiering)) {
                         prop_assert!(run.error.is_none(), "{:?}", run);
                     }
                 }

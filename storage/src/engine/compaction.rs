@@ -247,6 +247,19 @@ impl Engine {
     }
 }
 
+/// Where a merge puts its output: blocks of at most [`BLOCK_ROWS`] rows in the table's full
+/// schema (tag columns are placeholders) with each tag column's output codes (1-based into
+/// the merge's dictionaries, 0 for NULL). A segment, or a cold Parquet file.
+pub(crate) trait MergeSink {
+    fn push_blocks(&mut self, batch: &RecordBatch, codes: &[Vec<u32>]) -> Result<()>;
+}
+
+impl MergeSink for SegmentWriter {
+    fn push_blocks(&mut self, batch: &RecordBatch, codes: &[Vec<u32>]) -> Result<()> {
+        SegmentWriter::push_blocks(self, batch, codes, true)
+    }
+}
+
 /// One input segment being read block by block.
 struct Cursor<'a> {
     seg: &'a Segment,
@@ -271,7 +284,7 @@ struct Merge<'a> {
     schema: SchemaRef,
     tags: usize,
     append_only: bool,
-    writer: SegmentWriter,
+    sink: &'a mut dyn MergeSink,
     /// Loaded blocks (full table width; tag columns are unused placeholders), a slab
     /// whose free places are reused: it holds about two blocks per input.
     slots: Vec<Option<Vec<ArrayRef>>>,
@@ -295,11 +308,19 @@ fn merge_segments(
     segments: &[&Segment],
     max_lsn: u64,
 ) -> Result<(u64, crate::segment::SegmentMeta, u64)> {
+    let dicts = merge_dicts(table, segments);
+    let mut writer = SegmentWriter::create(path, &table.schema, dicts.clone(), max_lsn)?;
+    merge_into(inner, table, segments, &dicts, &mut writer)?;
+    let rows = writer.rows();
+    let (meta, bytes) = writer.finish()?;
+    Ok((rows, meta, bytes))
+}
+
+/// The output dictionary of each tag column of a merge: every value any input holds, sorted.
+pub(super) fn merge_dicts(table: &TableState, segments: &[&Segment]) -> Vec<Vec<String>> {
     let schema = &table.schema;
-    let tags = schema.tags.len();
     let names: Vec<&str> = schema.column_names().collect();
-    // The output dictionary of each tag column: every value any input holds.
-    let mut dicts: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); tags];
+    let mut dicts: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); schema.tags.len()];
     for seg in segments {
         let meta = seg.meta();
         for (t, dict) in dicts.iter_mut().enumerate() {
@@ -311,10 +332,24 @@ fn merge_segments(
             }
         }
     }
-    let dicts: Vec<Vec<String>> = dicts
+    dicts
         .into_iter()
         .map(|d| d.into_iter().map(str::to_owned).collect())
-        .collect();
+        .collect()
+}
+
+/// Merges `segments` (oldest first) into `sink`, with `dicts` from [`merge_dicts`]. Stops
+/// with [`Error::Closed`] at the next block if the engine shuts down.
+pub(super) fn merge_into(
+    inner: &Inner,
+    table: &TableState,
+    segments: &[&Segment],
+    dicts: &[Vec<String>],
+    sink: &mut dyn MergeSink,
+) -> Result<()> {
+    let schema = &table.schema;
+    let tags = schema.tags.len();
+    let names: Vec<&str> = schema.column_names().collect();
     let mut cursors = Vec::with_capacity(segments.len());
     for seg in segments {
         let meta = seg.meta();
@@ -348,7 +383,7 @@ fn merge_segments(
         schema: schema.arrow_schema(),
         tags,
         append_only: schema.append_only,
-        writer: SegmentWriter::create(path, schema, dicts, max_lsn)?,
+        sink,
         slots: Vec::new(),
         free: Vec::new(),
         retired: Vec::new(),
@@ -414,10 +449,7 @@ fn merge_segments(
             }
         }
     }
-    merge.flush_block()?;
-    let rows = merge.writer.rows();
-    let (meta, bytes) = merge.writer.finish()?;
-    Ok((rows, meta, bytes))
+    merge.flush_block()
 }
 
 /// Orders the current rows of two cursors by (series key codes, time).
@@ -538,7 +570,7 @@ impl Merge<'_> {
                     .collect()
             })
             .collect();
-        self.writer.push_blocks(&batch, &codes, true)?;
+        self.sink.push_blocks(&batch, &codes)?;
         self.picks.clear();
         self.out_codes.clear();
         for i in self.retired.drain(..) {
@@ -572,7 +604,9 @@ mod tests {
         assert_eq!(pick_run(&[1000, 100, 100, 20, 20, 20, 20], 4), Some(3..7));
         // Mixed levels that never form a run: past 4F segments the lightest F adjacent
         // ones are merged.
-        let mixed: Vec<u64> = (0..17).map(|i| if i % 2 == 0 { 1000 } else { 100 }).collect();
+        let mixed: Vec<u64> = (0..17)
+            .map(|i| if i % 2 == 0 { 1000 } else { 100 })
+            .collect();
         assert_eq!(pick_run(&mixed[..16], 4), None);
         assert_eq!(pick_run(&mixed, 4), Some(0..4));
         // At most MAX_MERGE_INPUTS at once.

@@ -32,6 +32,7 @@ impl Engine {
                 id,
                 schema,
                 partitions: BTreeMap::new(),
+                cold: BTreeMap::new(),
             }),
         );
         next.persist(&inner.config.dir)?;
@@ -56,6 +57,7 @@ impl Engine {
                 id: state.id,
                 schema,
                 partitions: state.partitions.clone(),
+                cold: state.cold.clone(),
             }),
         );
         next.persist(&inner.config.dir)?;
@@ -87,6 +89,9 @@ impl Engine {
         let state = Arc::clone(current.table(table)?);
         let mut next = (*current).clone();
         next.tables.remove(table);
+        // Cold objects are deleted below; until that succeeds the catalog remembers them.
+        next.cold_garbage
+            .extend(state.cold.values().flatten().map(|c| c.entry.key.clone()));
         next.persist(&inner.config.dir)?;
         {
             let mut st = inner.state.lock();
@@ -111,6 +116,28 @@ impl Engine {
         }
         inner.jobs.forget_table(state.id);
         inner.memory_freed.notify_all();
+        drop(_m);
+        inner.collect_cold_garbage();
+        Ok(())
+    }
+
+    /// Sets or clears (`None`) a table's `cold_after` (nanoseconds). Durable when this
+    /// returns; the tiering job acts on it at its next run.
+    pub fn set_cold_after(&self, table: &str, cold_after_ns: Option<i64>) -> Result<()> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let current = inner.state.lock().version.clone();
+        let state = current.table(table)?;
+        let mut schema = state.schema.clone();
+        schema.cold_after_ns = cold_after_ns;
+        schema.validate()?;
+        let mut next = (*current).clone();
+        let mut t = (**state).clone();
+        t.schema = schema;
+        next.tables.insert(table.to_owned(), Arc::new(t));
+        next.persist(&inner.config.dir)?;
+        inner.state.lock().version = Arc::new(next);
+        inner.jobs.wake();
         Ok(())
     }
 

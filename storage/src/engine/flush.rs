@@ -140,7 +140,7 @@ fn write_new_segment(
     max_lsn: u64,
 ) -> Result<SegmentRef> {
     let pdir = partition_dir(dir, table.id, part);
-    std::fs::create_dir_all(&pdir).map_err(|e| crate::Error::io(&pdir, e))?;
+    crate::catalog::create_dir_durable(&pdir)?;
     let path = segment_path(dir, table.id, part, id);
     let (meta, bytes) = write_segment(&path, batch, &table.schema, max_lsn)?;
     let segment = Segment::open(&path)?;

@@ -1,4 +1,5 @@
-//! Background jobs: one scheduler for every duty the engine does on its own.
+//! Background jobs: one scheduler for every duty the engine does on its own (flush,
+//! compaction, tiering).
 //!
 //! A *job* is a kind of duty ([`JobKind`]) for one table, or for the whole engine (flush,
 //! which freezes every memtable at once so that the WAL can be checkpointed). Each kind
@@ -42,17 +43,21 @@ pub enum JobKind {
     Flush,
     /// Merging runs of segments of a table's partitions. One job per table.
     Compaction,
+    /// Moving a table's partitions older than its `cold_after` to the cold store. One job
+    /// per table that has `cold_after`.
+    Tiering,
 }
 
 impl JobKind {
     /// Every kind, in the order a manual run takes them (the order data flows).
-    pub const ALL: [JobKind; 2] = [JobKind::Flush, JobKind::Compaction];
+    pub const ALL: [JobKind; 3] = [JobKind::Flush, JobKind::Compaction, JobKind::Tiering];
 
     /// The name SQL and metrics use.
     pub fn name(self) -> &'static str {
         match self {
             JobKind::Flush => "flush",
             JobKind::Compaction => "compaction",
+            JobKind::Tiering => "tiering",
         }
     }
 
@@ -428,6 +433,7 @@ impl Inner {
                     });
                 }
                 JobKind::Compaction => out.extend(self.compaction_pending()),
+                JobKind::Tiering => out.extend(self.tiering_pending()),
             }
         }
         out
@@ -460,6 +466,10 @@ impl Inner {
             JobKind::Flush => self.flush(),
             JobKind::Compaction => match key.table {
                 Some(id) => self.compact_table(id),
+                None => Ok(Moved::default()),
+            },
+            JobKind::Tiering => match key.table {
+                Some(id) => self.tier_table(id),
                 None => Ok(Moved::default()),
             },
         };

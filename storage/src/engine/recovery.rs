@@ -39,6 +39,7 @@ impl Engine {
             }
         };
         remove_orphans(&dir, &version)?;
+        let cold = crate::tier::store::ColdStore::open(&config.cold_store, &dir)?;
 
         let wal_dir = dir.join("wal");
         let mut reader = WalReader::open(&wal_dir)?;
@@ -96,6 +97,8 @@ impl Engine {
             memory_freed: Condvar::new(),
             memory_lock: Mutex::new(()),
             jobs,
+            cold: Arc::new(cold),
+            cold_inflight: Mutex::new(std::collections::HashSet::new()),
             shutdown: AtomicBool::new(false),
         });
         let workers = if inner.config.background {
@@ -151,5 +154,12 @@ fn remove_orphans(dir: &Path, version: &Version) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(dir.join("CATALOG.tmp"));
+    // Parquet files of tiering runs a crash interrupted: their rows are still in segments.
+    if let Ok(staged) = std::fs::read_dir(dir.join(super::tiering::STAGING_DIR)) {
+        for f in staged.flatten() {
+            tracing::info!(file = %f.path().display(), "removing an interrupted tiering run's file");
+            std::fs::remove_file(f.path()).map_err(|e| Error::io(f.path(), e))?;
+        }
+    }
     Ok(())
 }

@@ -15,11 +15,13 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::Engine;
-use crate::catalog::{SegmentRef, TableState, Version};
+use crate::catalog::{ColdRef, SegmentRef, TableState, Version};
 use crate::error::Result;
 use crate::memtable::Memtable;
 use crate::scan::{merge_sources, read_memtable, read_segment, Cols, Resolved, ScanRequest};
 use crate::schema::TableSchema;
+use crate::tier::parquet::{load_metadata, read_cold, ColdFile};
+use crate::tier::store::ColdStore;
 
 impl Engine {
     /// Starts a scan. The scan reads a consistent snapshot: rows written after this call are
@@ -82,7 +84,12 @@ impl Engine {
         let interval = table.schema.partition_interval_ns;
         let mut stats = ScanStats::default();
         // Every partition holding data, before any pruning, for `ScanStats`.
-        let mut with_data: BTreeSet<i64> = table.partitions.keys().copied().collect();
+        let mut with_data: BTreeSet<i64> = table
+            .partitions
+            .keys()
+            .chain(table.cold.keys())
+            .copied()
+            .collect();
         for f in &frozen {
             with_data.extend(
                 f.tables
@@ -96,6 +103,7 @@ impl Engine {
         let mut parts: Vec<i64> = table
             .partitions
             .keys()
+            .chain(table.cold.keys())
             .copied()
             .chain(mem.keys().copied())
             .collect();
@@ -103,7 +111,9 @@ impl Engine {
         parts.dedup();
         for p in parts {
             let segments = table.partitions.get(&p).map_or(&[][..], Vec::as_slice);
+            let cold = table.cold.get(&p).map_or(&[][..], Vec::as_slice);
             stats.segments_total += segments.len();
+            stats.cold_objects_total += cold.len();
             let end = p.saturating_add(interval - 1);
             if resolved.pruning && !resolved.time.overlaps(p, end) {
                 continue;
@@ -115,7 +125,16 @@ impl Engine {
                     !resolved.pruning || resolved.time.overlaps(s.entry.min_ts, s.entry.max_ts)
                 })
                 .count();
+            let cold: Vec<ColdRef> = cold
+                .iter()
+                .filter(|c| {
+                    !resolved.pruning || resolved.time.overlaps(c.entry.min_ts, c.entry.max_ts)
+                })
+                .cloned()
+                .collect();
+            stats.cold_objects_in_time_range += cold.len();
             work.push_back(PartitionWork {
+                cold,
                 segments: table.partitions.get(&p).cloned().unwrap_or_default(),
                 mem: mem.remove(&p).unwrap_or_default(),
             });
@@ -123,6 +142,7 @@ impl Engine {
         stats.partitions_total = with_data.len();
         Ok(Scan {
             _version: version,
+            store: Arc::clone(&self.inner.cold),
             table,
             resolved,
             stats,
@@ -147,6 +167,48 @@ impl Engine {
                 )
             })
             .collect())
+    }
+
+    /// Each partition of a table per tier: one entry for its local segments and one for its
+    /// cold objects where it has them. What `system.partitions` shows.
+    pub fn partitions(&self, table: &str) -> Result<Vec<PartitionInfo>> {
+        let version = self.inner.state.lock().version.clone();
+        let t = version.table(table)?;
+        let mut out = Vec::new();
+        for (&p, objs) in &t.cold {
+            out.push(PartitionInfo {
+                start: p,
+                tier: Tier::Cold,
+                files: objs.len(),
+                rows: objs.iter().map(|o| o.entry.rows).sum(),
+                bytes: objs.iter().map(|o| o.entry.bytes).sum(),
+                min_ts: objs.iter().map(|o| o.entry.min_ts).min().unwrap_or(p),
+                max_ts: objs.iter().map(|o| o.entry.max_ts).max().unwrap_or(p),
+                location: format!(
+                    "{}/{}",
+                    self.inner.cold.url().trim_end_matches('/'),
+                    objs.first()
+                        .and_then(|o| o.entry.key.rsplit_once('/'))
+                        .map_or("", |(dir, _)| dir)
+                ),
+            });
+        }
+        for (&p, segs) in &t.partitions {
+            out.push(PartitionInfo {
+                start: p,
+                tier: Tier::Local,
+                files: segs.len(),
+                rows: segs.iter().map(|s| s.entry.rows).sum(),
+                bytes: segs.iter().map(|s| s.entry.bytes).sum(),
+                min_ts: segs.iter().map(|s| s.entry.min_ts).min().unwrap_or(p),
+                max_ts: segs.iter().map(|s| s.entry.max_ts).max().unwrap_or(p),
+                location: crate::catalog::partition_dir(&self.inner.config.dir, t.id, p)
+                    .display()
+                    .to_string(),
+            });
+        }
+        out.sort_by_key(|i| (i.start, i.tier));
+        Ok(out)
     }
 
     /// Every segment of a table, by partition (oldest first): what `system.segments` shows.
@@ -211,6 +273,8 @@ impl MemBatch {
 
 #[derive(Debug)]
 struct PartitionWork {
+    /// Cold objects in the time range, oldest first (older than every segment).
+    cold: Vec<ColdRef>,
     segments: Vec<SegmentRef>,
     mem: Vec<MemBatch>,
 }
@@ -219,11 +283,45 @@ struct PartitionWork {
 #[derive(Debug)]
 pub struct Scan {
     _version: Arc<Version>,
+    store: Arc<ColdStore>,
     table: Arc<TableState>,
     resolved: Resolved,
     stats: ScanStats,
     work: VecDeque<PartitionWork>,
     ready: VecDeque<Cols>,
+}
+
+/// Where a partition's rows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    /// Parquet objects in the cold store.
+    Cold,
+    /// Segment files under the data directory.
+    Local,
+}
+
+impl Tier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Cold => "cold",
+            Tier::Local => "local",
+        }
+    }
+}
+
+/// A partition's files in one tier, as listed by [`Engine::partitions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub start: i64,
+    pub tier: Tier,
+    /// Segments or cold objects.
+    pub files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    /// The partition's directory, or its prefix in the cold store.
+    pub location: String,
 }
 
 /// One segment file of a table, as listed by [`Engine::segments`].
@@ -249,6 +347,10 @@ pub struct ScanStats {
     pub segments_total: usize,
     /// Segments of the scanned partitions whose time span overlaps the requested range.
     pub segments_in_time_range: usize,
+    /// Cold objects of the table's partitions, and of the scanned partitions those whose
+    /// time span overlaps the range (their row groups are pruned later by statistics).
+    pub cold_objects_total: usize,
+    pub cold_objects_in_time_range: usize,
 }
 
 impl Scan {
@@ -271,14 +373,32 @@ impl Scan {
         // Sources whose time spans overlap may hold versions of the same point; only then
         // must the series key (every tag) be decoded for the merge.
         let mut spans: Vec<(i64, i64)> = p
-            .segments
+            .cold
             .iter()
-            .map(|s| (s.entry.min_ts, s.entry.max_ts))
+            .map(|c| (c.entry.min_ts, c.entry.max_ts))
+            .chain(p.segments.iter().map(|s| (s.entry.min_ts, s.entry.max_ts)))
             .chain(p.mem.iter().map(|m| (m.min_ts, m.max_ts)))
             .collect();
         spans.sort_unstable();
         let merge = !self.table.schema.append_only && spans.windows(2).any(|w| w[1].0 <= w[0].1);
-        let mut sources = Vec::with_capacity(p.segments.len() + p.mem.len());
+        let mut sources = Vec::with_capacity(p.cold.len() + p.segments.len() + p.mem.len());
+        for c in &p.cold {
+            let file = ColdFile {
+                store: Arc::clone(&self.store),
+                key: c.entry.key.clone(),
+                len: c.entry.bytes,
+            };
+            let meta = match c.meta.get() {
+                Some(m) => m.clone(),
+                None => {
+                    let m = load_metadata(&file)?;
+                    let _ = c.meta.set(m.clone());
+                    m
+                }
+            };
+            let (cols, _) = read_cold(&file, &meta, &self.table.schema, &self.resolved, merge)?;
+            sources.push(cols);
+        }
         for s in &p.segments {
             sources.push(read_segment(s, &self.table, &self.resolved, merge)?);
         }

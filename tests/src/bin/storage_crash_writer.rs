@@ -4,17 +4,22 @@
 //! Usage: `storage-crash-writer <data dir> <first batch> <mode>`; mode is `plain` (flushes
 //! and compacts as it goes), `flush` or `compaction` (pauses inside the first flush or
 //! compaction right before its catalog commit, after printing `AT <point>`, so the test can
-//! kill it there).
+//! kill it there), `tiering-upload` or `tiering-commit` (flushes and moves the partition to
+//! the cold tier as it goes, and pauses in the first move after its upload, or right before
+//! its catalog commit).
 
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use strata_storage::{Engine, EngineConfig, FieldType, TableSchema, Value, WriteBatch};
+use strata_storage::{Engine, EngineConfig, FieldType, JobKind, TableSchema, Value, WriteBatch};
 use strata_tests::batch_rows;
 
 fn schema() -> TableSchema {
-    TableSchema::new("crash", "ts", ["host"], [("v", FieldType::Float)])
+    let mut s = TableSchema::new("crash", "ts", ["host"], [("v", FieldType::Float)]);
+    // The rows are from 1970: whatever is flushed may move to the cold tier.
+    s.cold_after_ns = Some(3_600_000_000_000);
+    s
 }
 
 fn pause_at(point: &'static str) -> anyhow::Result<()> {
@@ -30,7 +35,7 @@ fn pause_at(point: &'static str) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, dir, first, mode] = args.as_slice() else {
-        bail!("usage: storage-crash-writer <dir> <first batch> <plain|flush|compaction>");
+        bail!("usage: storage-crash-writer <dir> <first batch> <plain|flush|compaction|tiering-upload|tiering-commit>");
     };
     let first: i64 = first.parse().context("first batch")?;
     let mut config = EngineConfig::new(dir);
@@ -43,6 +48,8 @@ fn main() -> anyhow::Result<()> {
         "plain" => {}
         "flush" => pause_at("flush::before_catalog_commit")?,
         "compaction" => pause_at("compaction::before_catalog_commit")?,
+        "tiering-upload" => pause_at("tiering::after_upload")?,
+        "tiering-commit" => pause_at("tiering::before_catalog_commit")?,
         other => bail!("unknown mode {other}"),
     }
     let mut out = std::io::stdout().lock();
@@ -62,6 +69,14 @@ fn main() -> anyhow::Result<()> {
                 engine.flush()?;
                 if k >= 9 {
                     engine.compact()?;
+                }
+            }
+            "tiering-upload" | "tiering-commit" if k % 3 == 0 => {
+                engine.flush()?;
+                for run in engine.run_jobs(Some(JobKind::Tiering)) {
+                    if let Some(e) = run.error {
+                        bail!("tiering failed: {e}");
+                    }
                 }
             }
             "plain" if k % 7 == 0 => engine.flush()?,

@@ -1,0 +1,321 @@
+//! Tiering: partitions whose whole time range is older than `now - cold_after` move to the
+//! cold store as Parquet (the `tiering` job, one per table with `cold_after`).
+//!
+//! A move, for one partition: merge its segments (the compaction merge, so the file is
+//! sorted by series and time with one row per point) into a Parquet file in
+//! `<data dir>/cold-staging/`; upload it; read it back and compare size and CRC32; commit a
+//! catalog version that lists the object and no longer lists the segments; delete the
+//! segments (once no scan uses them) and the staging file. A crash before the commit leaves
+//! the rows in their segments (the staging file is deleted at start-up, an uploaded object
+//! is an orphan the store clean-up removes); a crash after it leaves only unreferenced
+//! segment files, which start-up deletes. Nothing is lost or read twice.
+//!
+//! Late rows for a partition that is already cold land in memtables and new segments as
+//! usual; scans read them with the cold rows (cold objects rank oldest), and a later run
+//! folds them into a further object of the partition.
+//!
+//! An unreachable or misconfigured store fails the run with the store's error (shown in
+//! `system.jobs`); the scheduler retries it with back-off and the local data stays.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::compaction::{merge_dicts, merge_into};
+use super::jobs::{JobKey, JobKind, Moved, Pending};
+use super::Inner;
+use crate::catalog::{create_dir_durable, ColdEntry, ColdHandle, SegmentRef, TableState};
+use crate::error::{Error, Result};
+use crate::segment::Segment;
+use crate::tier::parquet::ParquetSink;
+
+/// Where tiering stages Parquet files before upload, under the data directory.
+pub(super) const STAGING_DIR: &str = "cold-staging";
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The cold store key of an object: `<table>/p<partition start ns>/<table id>-<id>.parquet`
+/// (the table name percent-encoded as one path segment).
+pub(crate) fn cold_key(table: &str, table_id: u64, part: i64, id: u64) -> String {
+    let name = object_store::path::PathPart::from(table);
+    format!("{}/p{part}/{table_id}-{id:020}.parquet", name.as_ref())
+}
+
+/// Partitions of `table` due to move: wholly older than `now - cold_after`, with segments.
+fn due_partitions(table: &TableState, now: i64) -> Vec<i64> {
+    let Some(age) = table.schema.cold_after_ns else {
+        return Vec::new();
+    };
+    let cutoff = now.saturating_sub(age);
+    let interval = table.schema.partition_interval_ns;
+    table
+        .partitions
+        .iter()
+        .filter(|(&p, segs)| !segs.is_empty() && p.saturating_add(interval) <= cutoff)
+        .map(|(&p, _)| p)
+        .collect()
+}
+
+impl Inner {
+    /// One tiering job per table that has `cold_after`; due when a partition is old enough.
+    pub(super) fn tiering_pending(&self) -> Vec<Pending> {
+        let version = self.state.lock().version.clone();
+        let now = now_ns();
+        version
+            .tables
+            .iter()
+            .filter(|(_, t)| t.schema.cold_after_ns.is_some())
+            .map(|(name, t)| {
+                let due = !due_partitions(t, now).is_empty();
+                Pending {
+                    key: JobKey {
+                        kind: JobKind::Tiering,
+                        table: Some(t.id),
+                    },
+                    table: Some(name.clone()),
+                    due,
+                    next_run: due.then(SystemTime::now),
+                }
+            })
+            .collect()
+    }
+
+    /// Deletes the cold objects the catalog lists as garbage (a dropped table's), and
+    /// forgets those that are gone. Failures are logged and retried by the next call.
+    pub(super) fn collect_cold_garbage(&self) {
+        let garbage = self.state.lock().version.cold_garbage.clone();
+        if garbage.is_empty() {
+            return;
+        }
+        let mut deleted = Vec::new();
+        for key in &garbage {
+            match self.cold.delete(key) {
+                Ok(()) => deleted.push(key.clone()),
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "could not delete a dropped cold object; will retry")
+                }
+            }
+        }
+        if deleted.is_empty() {
+            return;
+        }
+        let _m = self.maintenance.lock();
+        let current = self.state.lock().version.clone();
+        let mut next = (*current).clone();
+        next.cold_garbage.retain(|k| !deleted.contains(k));
+        match next.persist(&self.config.dir) {
+            Ok(()) => self.state.lock().version = Arc::new(next),
+            Err(e) => tracing::warn!(error = %e, "could not record deleted cold objects"),
+        }
+    }
+
+    /// Deletes objects under the table's prefix in the cold store that no catalog entry
+    /// names and no upload is writing: what a crash between upload and commit leaves.
+    fn remove_cold_orphans(&self, table: &TableState) -> Result<()> {
+        let name = object_store::path::PathPart::from(table.schema.name.as_str());
+        let keys = self.cold.list(name.as_ref())?;
+        for key in keys {
+            let referenced = {
+                let st = self.state.lock();
+                st.version
+                    .tables
+                    .values()
+                    .any(|t| t.cold.values().flatten().any(|c| c.entry.key == key))
+            };
+            if referenced || self.cold_inflight.lock().contains(&key) {
+                continue;
+            }
+            tracing::info!(key = %key, "removing an unreferenced cold object");
+            self.cold.delete(&key)?;
+        }
+        Ok(())
+    }
+
+    /// The tiering job of one table: moves every due partition.
+    pub(super) fn tier_table(&self, table_id: u64) -> Result<Moved> {
+        self.collect_cold_garbage();
+        let mut moved = Moved::default();
+        let version = self.state.lock().version.clone();
+        let Some(table) = version.tables.values().find(|t| t.id == table_id) else {
+            return Ok(moved);
+        };
+        self.remove_cold_orphans(table)?;
+        for part in due_partitions(table, now_ns()) {
+            if self.is_shut_down() {
+                return Err(Error::Closed);
+            }
+            let Some(segs) = table.partitions.get(&part) else {
+                continue;
+            };
+            if let Some(m) = self.tier_partition(table, part, segs)? {
+                moved += m;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Moves `segs` (all segments of the partition in the snapshot) to one cold object.
+    /// `None` if the partition changed meanwhile (the object is then deleted; the next run
+    /// tries again).
+    fn tier_partition(
+        &self,
+        table: &Arc<TableState>,
+        part: i64,
+        segs: &[SegmentRef],
+    ) -> Result<Option<Moved>> {
+        let id = {
+            let _m = self.maintenance.lock();
+            let mut st = self.state.lock();
+            let mut next = (*st.version).clone();
+            let id = next.next_segment_id;
+            next.next_segment_id += 1;
+            st.version = Arc::new(next);
+            id
+        };
+        let staging_dir = self.config.dir.join(STAGING_DIR);
+        create_dir_durable(&staging_dir)?;
+        let staging = staging_dir.join(format!("{id:020}.parquet"));
+        let result = self.stage_and_upload(table, part, segs, id, &staging);
+        let _ = std::fs::remove_file(&staging);
+        let (entry, key) = result?;
+        let committed = self.commit_cold(table, part, segs, entry.clone());
+        self.cold_inflight.lock().remove(&key);
+        match committed {
+            Ok(true) => {
+                for s in segs {
+                    s.mark_obsolete();
+                }
+                tracing::info!(table = %table.schema.name, partition = part, key = %key, rows = entry.rows, "partition moved to the cold tier");
+                Ok(Some(Moved {
+                    rows: entry.rows,
+                    bytes: entry.bytes,
+                }))
+            }
+            Ok(false) => {
+                self.cold.delete(&key)?;
+                Ok(None)
+            }
+            Err(e) => {
+                // Not committed: the object is not referenced.
+                let _ = self.cold.delete(&key);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the partition's rows as Parquet to `staging`, uploads and verifies it.
+    fn stage_and_upload(
+        &self,
+        table: &Arc<TableState>,
+        part: i64,
+        segs: &[SegmentRef],
+        id: u64,
+        staging: &std::path::Path,
+    ) -> Result<(ColdEntry, String)> {
+        let segments: Vec<&Segment> = segs.iter().map(|s| &s.segment).collect();
+        let dicts = merge_dicts(table, &segments);
+        let mut sink = ParquetSink::create(staging, &table.schema, dicts.clone())?;
+        merge_into(self, table, &segments, &dicts, &mut sink)?;
+        let (rows, min_ts, max_ts) = sink.finish(staging)?;
+        let (bytes, crc32) = file_checksum(staging)?;
+        let key = cold_key(&table.schema.name, table.id, part, id);
+        self.cold_inflight.lock().insert(key.clone());
+        let uploaded = (|| {
+            self.cold.upload(staging, &key)?;
+            fail::fail_point!("tiering::after_upload");
+            let (got_bytes, got_crc) = self.cold.checksum(&key)?;
+            if (got_bytes, got_crc) != (bytes, crc32) {
+                return Err(Error::ColdObject {
+                    key: key.clone(),
+                    reason: format!(
+                        "read back {got_bytes} bytes with CRC32 {got_crc:#010x}, wrote {bytes} with {crc32:#010x}"
+                    ),
+                });
+            }
+            Ok(())
+        })();
+        if let Err(e) = uploaded {
+            let _ = self.cold.delete(&key);
+            self.cold_inflight.lock().remove(&key);
+            return Err(e);
+        }
+        let entry = ColdEntry {
+            id,
+            key: key.clone(),
+            rows,
+            min_ts,
+            max_ts,
+            bytes,
+            crc32,
+            max_lsn: segs.iter().map(|s| s.entry.max_lsn).max().unwrap_or(0),
+        };
+        Ok((entry, key))
+    }
+
+    /// Commits the move: the partition's segments must still begin with `segs` (a flush
+    /// may have appended since); they are replaced by the cold object. False if not.
+    fn commit_cold(
+        &self,
+        table: &Arc<TableState>,
+        part: i64,
+        segs: &[SegmentRef],
+        entry: ColdEntry,
+    ) -> Result<bool> {
+        fail::fail_point!("tiering::before_catalog_commit");
+        let _m = self.maintenance.lock();
+        let current = self.state.lock().version.clone();
+        let Some((name, t)) = current
+            .tables
+            .iter()
+            .find(|(_, t)| t.id == table.id)
+            .map(|(n, t)| (n.clone(), Arc::clone(t)))
+        else {
+            return Ok(false);
+        };
+        let Some(now) = t.partitions.get(&part) else {
+            return Ok(false);
+        };
+        let still =
+            now.len() >= segs.len() && now.iter().zip(segs).all(|(a, b)| a.entry.id == b.entry.id);
+        if !still {
+            return Ok(false);
+        }
+        let mut next = (*current).clone();
+        let mut t = (*t).clone();
+        let rest: Vec<SegmentRef> = now[segs.len()..].to_vec();
+        if rest.is_empty() {
+            t.partitions.remove(&part);
+        } else {
+            t.partitions.insert(part, rest);
+        }
+        t.cold
+            .entry(part)
+            .or_default()
+            .push(Arc::new(ColdHandle::new(entry)));
+        next.tables.insert(name, Arc::new(t));
+        next.persist(&self.config.dir)?;
+        self.state.lock().version = Arc::new(next);
+        Ok(true)
+    }
+}
+
+/// Size and CRC32 of a local file.
+fn file_checksum(path: &std::path::Path) -> Result<(u64, u32)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((size, hasher.finalize()))
+}

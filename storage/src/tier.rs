@@ -1,0 +1,14 @@
+//! The cold tier: partitions rewritten as Parquet files in an object store.
+//!
+//! - [`store`]: the object store (a local directory or S3) behind blocking calls.
+//! - [`parquet`]: the cold file layout, the writer a merge feeds, and the reader scans use,
+//!   pruning row groups by time and tag statistics.
+//!
+//! Invariants: a cold object is listed in the catalog only after it was uploaded and read
+//! back with the size and CRC32 the engine wrote; it is never modified after that. Local
+//! segments it replaces are deleted only after the catalog commit that lists it.
+
+pub(crate) mod parquet;
+pub(crate) mod store;
+
+pub use store::{ColdStoreConfig, S3Config};

@@ -1,0 +1,380 @@
+//! Cold files: a partition's rows as Parquet, readable by other engines.
+//!
+//! Layout (documented in `storage/FORMAT.md`, "Cold tier"): the table's columns under their
+//! own names, in storage order (time, tags, fields); rows sorted by series then time, one
+//! per (series, time) unless append-only; the time column a UTC timestamp in nanoseconds;
+//! tags dictionary-encoded strings; fields in the type their SQL declaration names
+//! (`integer` as INT32, `date` as DATE, `real` as FLOAT, ...), so that DuckDB's
+//! `read_parquet` sees the table's types. zstd, row groups of [`ROW_GROUP_ROWS`] with
+//! statistics and the page index (column and offset indexes) for pruning by time and tag.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    new_null_array, Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::{ChunkReader, Length};
+use parquet::file::statistics::Statistics;
+
+use super::store::ColdStore;
+use crate::engine::MergeSink;
+use crate::error::{Error, Result};
+use crate::scan::{Cols, Resolved};
+use crate::schema::{FieldType, TableSchema};
+
+/// Rows per row group: large enough for zstd and dictionary pages to pay, small enough that
+/// a time or tag predicate skips most of a day's partition.
+pub(crate) const ROW_GROUP_ROWS: usize = 65_536;
+/// Rows per data page (what the page index can skip).
+const PAGE_ROWS: usize = 8_192;
+/// Bytes a cold read fetches at once when the reader streams.
+const READ_CHUNK: u64 = 1 << 20;
+
+/// The Parquet type of table column `i`: the SQL declaration's where it has one.
+fn cold_type(schema: &TableSchema, i: usize) -> DataType {
+    let tags = schema.tags.len();
+    if i == 0 {
+        return DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+    }
+    if i <= tags {
+        return DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    }
+    let field = &schema.fields[i - 1 - tags];
+    let sql = schema
+        .sql_columns
+        .get(&field.name)
+        .map(|c| c.sql_type.as_str());
+    match (field.ty, sql) {
+        (FieldType::Integer, Some("smallint")) => DataType::Int16,
+        (FieldType::Integer, Some("integer")) => DataType::Int32,
+        (FieldType::Integer, Some("date")) => DataType::Date32,
+        (FieldType::Integer, Some("timestamp")) => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        (FieldType::Integer, Some("timestamptz")) => {
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+        }
+        (FieldType::Float, Some("real")) => DataType::Float32,
+        (ty, _) => ty.arrow_type(),
+    }
+}
+
+/// The Arrow schema of a table's cold files.
+pub(crate) fn cold_schema(schema: &TableSchema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .column_names()
+        .enumerate()
+        .map(|(i, name)| Field::new(name, cold_type(schema, i), i != 0))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A stored column converted to its cold type.
+fn to_cold(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    if array.data_type() == to {
+        return Ok(Arc::clone(array));
+    }
+    Ok(match to {
+        // Days are stored as i64; DATE is i32 days.
+        DataType::Date32 => cast(&cast(array, &DataType::Int32)?, to)?,
+        _ => cast(array, to)?,
+    })
+}
+
+/// A cold column converted back to the stored type.
+fn to_storage(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    if array.data_type() == to {
+        return Ok(Arc::clone(array));
+    }
+    Ok(match array.data_type() {
+        DataType::Date32 => cast(&cast(array, &DataType::Int32)?, to)?,
+        _ => cast(array, to)?,
+    })
+}
+
+/// Writes merged rows as a Parquet file.
+pub(crate) struct ParquetSink {
+    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+    /// Per tag column, its dictionary (the merge's output codes index it, 1-based).
+    dicts: Vec<ArrayRef>,
+    tags: usize,
+    rows: u64,
+    min_ts: i64,
+    max_ts: i64,
+}
+
+impl std::fmt::Debug for ParquetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetSink")
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl ParquetSink {
+    pub(crate) fn create(
+        path: &Path,
+        table: &TableSchema,
+        dicts: Vec<Vec<String>>,
+    ) -> Result<Self> {
+        let schema = cold_schema(table);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_data_page_row_count_limit(PAGE_ROWS)
+            .set_write_batch_size(1024)
+            .build();
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))?;
+        Ok(ParquetSink {
+            writer,
+            schema,
+            tags: dicts.len(),
+            dicts: dicts
+                .into_iter()
+                .map(|d| Arc::new(StringArray::from(d)) as ArrayRef)
+                .collect(),
+            rows: 0,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+        })
+    }
+
+    /// Closes the file (footer written, fsynced); returns rows and time bounds.
+    pub(crate) fn finish(self, path: &Path) -> Result<(u64, i64, i64)> {
+        let file = self.writer.into_inner()?;
+        file.sync_all().map_err(|e| Error::io(path, e))?;
+        Ok((self.rows, self.min_ts, self.max_ts))
+    }
+}
+
+impl MergeSink for ParquetSink {
+    fn push_blocks(&mut self, batch: &RecordBatch, codes: &[Vec<u32>]) -> Result<()> {
+        let mut columns = Vec::with_capacity(batch.num_columns());
+        for (i, field) in self.schema.fields().iter().enumerate() {
+            if (1..=self.tags).contains(&i) {
+                let keys: Int32Array = codes[i - 1]
+                    .iter()
+                    .map(|&c| c.checked_sub(1).map(|k| k as i32))
+                    .collect();
+                let dict =
+                    DictionaryArray::<Int32Type>::try_new(keys, Arc::clone(&self.dicts[i - 1]))?;
+                columns.push(Arc::new(dict) as ArrayRef);
+            } else {
+                columns.push(to_cold(batch.column(i), field.data_type())?);
+            }
+        }
+        let ts = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+            .map(|a| a.values().to_vec())
+            .unwrap_or_default();
+        if let (Some(lo), Some(hi)) = (ts.iter().min(), ts.iter().max()) {
+            self.min_ts = self.min_ts.min(*lo);
+            self.max_ts = self.max_ts.max(*hi);
+        }
+        self.rows += batch.num_rows() as u64;
+        let out = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+        self.writer.write(&out)?;
+        Ok(())
+    }
+}
+
+/// A cold object read through the store by byte ranges.
+#[derive(Debug, Clone)]
+pub(crate) struct ColdFile {
+    pub(crate) store: Arc<ColdStore>,
+    pub(crate) key: String,
+    pub(crate) len: u64,
+}
+
+fn external(e: Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(Box::new(e))
+}
+
+impl Length for ColdFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// A streaming reader over a cold object, fetching [`READ_CHUNK`] bytes at a time.
+pub(crate) struct ColdRead {
+    file: ColdFile,
+    pos: u64,
+    buf: Bytes,
+}
+
+impl Read for ColdRead {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.buf.is_empty() {
+            if self.pos >= self.file.len {
+                return Ok(0);
+            }
+            let end = (self.pos + READ_CHUNK).min(self.file.len);
+            self.buf = self
+                .file
+                .store
+                .get_range(&self.file.key, self.pos..end)
+                .map_err(std::io::Error::other)?;
+            if self.buf.is_empty() {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl ChunkReader for ColdFile {
+    type T = ColdRead;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<ColdRead> {
+        Ok(ColdRead {
+            file: self.clone(),
+            pos: start,
+            buf: Bytes::new(),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.store
+            .get_range(&self.key, start..start + length as u64)
+            .map_err(external)
+    }
+}
+
+/// Loads a cold object's footer and page index.
+pub(crate) fn load_metadata(file: &ColdFile) -> Result<ArrowReaderMetadata> {
+    let options = ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+    Ok(ArrowReaderMetadata::load(file, options)?)
+}
+
+fn i64_range(rg: &RowGroupMetaData, col: usize) -> Option<(i64, i64)> {
+    match rg.column(col).statistics()? {
+        Statistics::Int64(s) => Some((*s.min_opt()?, *s.max_opt()?)),
+        _ => None,
+    }
+}
+
+fn str_range(rg: &RowGroupMetaData, col: usize) -> Option<(Vec<u8>, Vec<u8>)> {
+    match rg.column(col).statistics()? {
+        Statistics::ByteArray(s) => {
+            Some((s.min_opt()?.data().to_vec(), s.max_opt()?.data().to_vec()))
+        }
+        _ => None,
+    }
+}
+
+/// What reading a cold object did: row groups in it and row groups read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ColdReadStats {
+    pub(crate) row_groups: usize,
+    pub(crate) row_groups_read: usize,
+}
+
+/// Reads the rows of a cold object that match `r`, as [`Cols`] in table column order with
+/// stored types. Row groups whose statistics rule out the time range or every value of a
+/// tag filter are not fetched.
+pub(crate) fn read_cold(
+    file: &ColdFile,
+    meta: &ArrowReaderMetadata,
+    table: &TableSchema,
+    r: &Resolved,
+    merge: bool,
+) -> Result<(Vec<Cols>, ColdReadStats)> {
+    let needed = r.columns(crate::scan::Source::Memtable, merge);
+    let parquet_schema = meta.schema();
+    let names: Vec<&str> = table.column_names().collect();
+    // Table column -> column in the file (a column added after the file was written has none).
+    let mapping: Vec<Option<usize>> = names
+        .iter()
+        .map(|n| parquet_schema.index_of(n).ok())
+        .collect();
+    let md = meta.metadata();
+    let mut groups = Vec::new();
+    for (g, rg) in md.row_groups().iter().enumerate() {
+        if r.pruning {
+            if let Some((lo, hi)) = mapping[0].and_then(|c| i64_range(rg, c)) {
+                if !r.time.overlaps(lo, hi) {
+                    continue;
+                }
+            }
+            let ruled_out = r.tags.iter().any(|(col, values)| match mapping[*col] {
+                // The column does not exist in this file: every row is NULL, no value matches.
+                None => true,
+                Some(c) => str_range(rg, c).is_some_and(|(lo, hi)| {
+                    !values
+                        .iter()
+                        .any(|v| v.as_bytes() >= lo.as_slice() && v.as_bytes() <= hi.as_slice())
+                }),
+            });
+            if ruled_out {
+                continue;
+            }
+        }
+        groups.push(g);
+    }
+    let stats = ColdReadStats {
+        row_groups: md.num_row_groups(),
+        row_groups_read: groups.len(),
+    };
+    if groups.is_empty() {
+        return Ok((Vec::new(), stats));
+    }
+    let roots: Vec<usize> = needed
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n)
+        .filter_map(|(i, _)| mapping[i])
+        .collect();
+    let mask = ProjectionMask::roots(md.file_metadata().schema_descr(), roots);
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
+        .with_row_groups(groups)
+        .with_projection(mask)
+        .with_batch_size(crate::segment::BLOCK_ROWS)
+        .build()?;
+    let storage = table.arrow_schema();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let rows = batch.num_rows();
+        let mut cols = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            if !needed[i] {
+                cols.push(None);
+                continue;
+            }
+            let want = storage.field(i).data_type();
+            cols.push(Some(match batch.column_by_name(name) {
+                Some(c) => to_storage(c, want)?,
+                None => new_null_array(want, rows),
+            }));
+        }
+        let cols = Cols { rows, cols };
+        let mask = crate::scan::predicate_mask(&cols, r)?;
+        let cols = crate::scan::apply_mask(cols, mask)?;
+        if cols.rows > 0 {
+            out.push(cols);
+        }
+    }
+    Ok((out, stats))
+}

@@ -1,0 +1,285 @@
+//! The cold store: an `object_store` location (a local directory or S3) behind blocking
+//! calls the engine's threads can make.
+//!
+//! `object_store` is async. The engine is synchronous and its callers may be inside a tokio
+//! runtime's blocking pool (where entering another runtime panics), so the store owns a small
+//! runtime of its own and every call is a future spawned on it whose result comes back over a
+//! std channel. No call holds an engine lock while it waits.
+
+use std::ops::Range;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use crate::error::{Error, Result};
+
+/// Where cold files go: `file:///abs/dir` or `s3://bucket/prefix`, with S3 settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColdStoreConfig {
+    /// `None`: `file://<data dir>/cold`.
+    pub url: Option<String>,
+    /// S3 settings; each one unset falls back to the `AWS_*` environment variables
+    /// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_ALLOW_HTTP`).
+    pub s3: S3Config,
+}
+
+/// The `[s3]` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub allow_http: Option<bool>,
+}
+
+/// Bytes per part of a multipart upload.
+const PART_BYTES: usize = 8 << 20;
+/// Requests give up after this long, so an unreachable store fails a job instead of
+/// hanging it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An open cold store.
+#[derive(Debug)]
+pub(crate) struct ColdStore {
+    store: Arc<dyn ObjectStore>,
+    /// Key prefix inside the store (the URL's path for S3; empty for a directory, whose
+    /// root is the prefix).
+    prefix: Path,
+    /// What the store is, for messages: the URL.
+    url: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl ColdStore {
+    /// Opens the store `config` names (`file://<data_dir>/cold` by default). Nothing is sent
+    /// over the network yet: a misconfigured S3 store fails at its first use, in the job
+    /// that uses it.
+    pub(crate) fn open(config: &ColdStoreConfig, data_dir: &FsPath) -> Result<Self> {
+        let url = config
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", data_dir.join("cold").display()));
+        let bad = |reason: String| Error::ColdStoreConfig {
+            url: url.clone(),
+            reason,
+        };
+        let (store, prefix): (Arc<dyn ObjectStore>, Path) = if let Some(dir) =
+            url.strip_prefix("file://")
+        {
+            let dir = PathBuf::from(dir);
+            if !dir.is_absolute() {
+                return Err(bad("a file:// URL needs an absolute path".into()));
+            }
+            crate::catalog::create_dir_durable(&dir)?;
+            let fs = LocalFileSystem::new_with_prefix(&dir)
+                .map_err(|e| bad(e.to_string()))?
+                .with_automatic_cleanup(true);
+            (Arc::new(fs), Path::default())
+        } else if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("an s3:// URL names a bucket: s3://bucket/prefix".into()));
+            }
+            let s3 = &config.s3;
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(v) = &s3.endpoint {
+                b = b.with_endpoint(v);
+            }
+            if let Some(v) = &s3.region {
+                b = b.with_region(v);
+            }
+            if let Some(v) = &s3.access_key_id {
+                b = b.with_access_key_id(v);
+            }
+            if let Some(v) = &s3.secret_access_key {
+                b = b.with_secret_access_key(v);
+            }
+            if let Some(v) = s3.allow_http {
+                b = b.with_allow_http(v);
+            }
+            let retry = RetryConfig {
+                max_retries: 2,
+                retry_timeout: REQUEST_TIMEOUT,
+                ..RetryConfig::default()
+            };
+            let store = b
+                .with_retry(retry)
+                .with_client_options(
+                    ClientOptions::new()
+                        .with_timeout(REQUEST_TIMEOUT)
+                        .with_connect_timeout(Duration::from_secs(5)),
+                )
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            (Arc::new(store), Path::from(prefix.trim_matches('/')))
+        } else {
+            return Err(bad(
+                "the cold store must be a file:///absolute/dir or s3://bucket/prefix URL".into(),
+            ));
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("strata-cold-io")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io(data_dir, e))?;
+        Ok(ColdStore {
+            store,
+            prefix,
+            url,
+            runtime,
+        })
+    }
+
+    /// The store's URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn path(&self, key: &str) -> Path {
+        if self.prefix.as_ref().is_empty() {
+            Path::from(key)
+        } else {
+            Path::from(format!("{}/{key}", self.prefix))
+        }
+    }
+
+    /// Runs a future on the store's runtime and waits for it on this thread.
+    fn block<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        key: &str,
+        fut: impl std::future::Future<Output = object_store::Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.runtime.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        let result = rx.recv().map_err(|_| Error::Closed)?;
+        result.map_err(|source| Error::ColdStore {
+            op,
+            key: key.to_owned(),
+            url: self.url.clone(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Uploads a local file as `key` (in parts of 8 MiB for large files).
+    pub(crate) fn upload(&self, local: &FsPath, key: &str) -> Result<()> {
+        let store = Arc::clone(&self.store);
+        let path = self.path(key);
+        let local = local.to_path_buf();
+        let size = std::fs::metadata(&local)
+            .map_err(|e| Error::io(&local, e))?
+            .len();
+        let io = |e: std::io::Error| object_store::Error::Generic {
+            store: "local staging file",
+            source: Box::new(e),
+        };
+        self.block("upload", key, async move {
+            use tokio::io::AsyncReadExt;
+            let mut file = tokio::fs::File::open(&local).await.map_err(io)?;
+            if size as usize <= PART_BYTES {
+                let mut buf = Vec::with_capacity(size as usize);
+                file.read_to_end(&mut buf).await.map_err(io)?;
+                store.put(&path, PutPayload::from(buf)).await?;
+                return Ok(());
+            }
+            let mut upload = store.put_multipart(&path).await?;
+            loop {
+                let mut part = Vec::with_capacity(PART_BYTES);
+                while part.len() < PART_BYTES {
+                    let n = (&mut file)
+                        .take((PART_BYTES - part.len()) as u64)
+                        .read_to_end(&mut part)
+                        .await
+                        .map_err(io)?;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                if part.is_empty() {
+                    break;
+                }
+                if let Err(e) = upload.put_part(PutPayload::from(part)).await {
+                    let _ = upload.abort().await;
+                    return Err(e);
+                }
+            }
+            upload.complete().await?;
+            Ok(())
+        })
+    }
+
+    /// Reads `key` whole and returns its size and CRC32, to verify an upload.
+    pub(crate) fn checksum(&self, key: &str) -> Result<(u64, u32)> {
+        let store = Arc::clone(&self.store);
+        let path = self.path(key);
+        self.block("verify", key, async move {
+            let mut stream = store.get(&path).await?.into_stream();
+            let mut hasher = crc32fast::Hasher::new();
+            let mut size = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                size += chunk.len() as u64;
+                hasher.update(&chunk);
+            }
+            Ok((size, hasher.finalize()))
+        })
+    }
+
+    /// Bytes `range` of `key`.
+    pub(crate) fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        let store = Arc::clone(&self.store);
+        let path = self.path(key);
+        self.block(
+            "read",
+            key,
+            async move { store.get_range(&path, range).await },
+        )
+    }
+
+    /// Deletes `key`; a key that is already gone is not an error.
+    pub(crate) fn delete(&self, key: &str) -> Result<()> {
+        let store = Arc::clone(&self.store);
+        let path = self.path(key);
+        self.block("delete", key, async move {
+            match store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Every key under `prefix` (relative to the store's prefix).
+    pub(crate) fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let store = Arc::clone(&self.store);
+        let base = self.prefix.clone();
+        let path = self.path(prefix);
+        self.block("list", prefix, async move {
+            let mut out = Vec::new();
+            let mut stream = store.list(Some(&path));
+            while let Some(meta) = stream.next().await {
+                let location = meta?.location;
+                let key = match location.prefix_match(&base) {
+                    Some(parts) => parts
+                        .map(|p| p.as_ref().to_owned())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    None => location.to_string(),
+                };
+                out.push(key);
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,232 @@
+//! The cold tier through the public API, on the default store (a directory under the data
+//! directory): partitions older than `cold_after` become Parquet objects, scans read every
+//! tier, late rows into cold partitions are read and folded in later, nothing is lost or
+//! doubled across restarts, and a dropped table's cold files go with it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Float64Type, TimestampNanosecondType};
+use strata_storage::{
+    Engine, EngineConfig, FieldType, JobKind, JobOutcome, ScanRequest, TableSchema, Tier, Value,
+    WriteBatch,
+};
+
+const HOUR: i64 = 3_600_000_000_000;
+/// 2024-01-01T00:00:00Z: old enough for any `cold_after` below.
+const T0: i64 = 1_704_067_200_000_000_000;
+
+fn schema() -> TableSchema {
+    let mut s = TableSchema::new("cpu", "ts", ["host"], [("v", FieldType::Float)]);
+    s.partition_interval_ns = HOUR;
+    s.cold_after_ns = Some(24 * HOUR);
+    s
+}
+
+fn open(dir: &Path) -> Engine {
+    let mut c = EngineConfig::new(dir);
+    c.background = false;
+    Engine::open(c).unwrap()
+}
+
+type Rows = BTreeMap<(String, i64), f64>;
+
+fn write(engine: &Engine, rows: &[(&str, i64, f64)]) {
+    let mut b = WriteBatch::new(&schema());
+    for (h, ts, v) in rows {
+        b.push_row(&[Some(h)], *ts, &[Value::Float(*v)]).unwrap();
+    }
+    engine.write(&b).unwrap();
+}
+
+fn scan(engine: &Engine, req: &ScanRequest) -> Rows {
+    let mut out = BTreeMap::new();
+    for b in engine.scan(req).unwrap().collect_batches().unwrap() {
+        let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
+        let host = b.column(1).as_string::<i32>();
+        let v = b.column(2).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            let key = (host.value(i).to_owned(), ts.value(i));
+            assert!(
+                out.insert(key.clone(), v.value(i)).is_none(),
+                "duplicate {key:?}"
+            );
+        }
+    }
+    out
+}
+
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p, ext));
+        } else if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Three old partitions of 4 hosts x 60 minutes, and one recent row.
+fn load(engine: &Engine) -> Rows {
+    let mut rows = Vec::new();
+    for p in 0..3 {
+        for h in ["a", "b", "c", "d"] {
+            for m in 0..60 {
+                let ts = T0 + p * HOUR + m * 60_000_000_000;
+                rows.push((h, ts, (p * 1000 + m) as f64));
+            }
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    rows.push(("a", now, -1.0));
+    write(engine, &rows);
+    rows.iter()
+        .map(|(h, t, v)| ((h.to_string(), *t), *v))
+        .collect()
+}
+
+#[test]
+fn old_partitions_move_to_parquet_and_scans_read_every_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.create_table(schema()).unwrap();
+    let mut expected = load(&engine);
+    engine.flush().unwrap();
+    let local_before = files(&dir.path().join("tables"), "seg").len();
+    assert_eq!(local_before, 4);
+
+    let runs = engine.run_jobs(Some(JobKind::Tiering));
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].outcome, JobOutcome::Succeeded, "{runs:?}");
+    assert_eq!(runs[0].rows, 3 * 4 * 60);
+    let cold = files(&dir.path().join("cold"), "parquet");
+    assert_eq!(cold.len(), 3, "{cold:?}");
+    assert!(cold
+        .iter()
+        .all(|p| p.starts_with(dir.path().join("cold/cpu"))));
+    // The moved partitions' segments are gone; the recent one stays local.
+    assert_eq!(files(&dir.path().join("tables"), "seg").len(), 1);
+    let parts = engine.partitions("cpu").unwrap();
+    assert_eq!(parts.iter().filter(|p| p.tier == Tier::Cold).count(), 3);
+    assert_eq!(parts.iter().filter(|p| p.tier == Tier::Local).count(), 1);
+    assert!(parts
+        .iter()
+        .filter(|p| p.tier == Tier::Cold)
+        .all(|p| p.rows == 240 && p.location.starts_with("file://")));
+    assert!(
+        engine
+            .run_jobs(Some(JobKind::Tiering))
+            .iter()
+            .all(|r| r.rows == 0),
+        "nothing left to move"
+    );
+
+    assert_eq!(scan(&engine, &ScanRequest::new("cpu")), expected);
+    // Pushdown over cold data: time ranges and tags, pruning on and off.
+    for pruning in [true, false] {
+        let req = ScanRequest::new("cpu")
+            .with_time_range(
+                T0 + HOUR + 30 * 60_000_000_000,
+                T0 + 2 * HOUR + 10 * 60_000_000_000,
+            )
+            .with_tag_in("host", ["b", "d", "zz"])
+            .with_pruning(pruning);
+        let want: Rows = expected
+            .iter()
+            .filter(|((h, t), _)| {
+                (h == "b" || h == "d")
+                    && *t >= T0 + HOUR + 30 * 60_000_000_000
+                    && *t < T0 + 2 * HOUR + 10 * 60_000_000_000
+            })
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        assert_eq!(want.len(), 2 * 40);
+        assert_eq!(scan(&engine, &req), want, "pruning {pruning}");
+    }
+    let stats = engine
+        .scan_stats(&ScanRequest::new("cpu").with_time_range(T0, T0 + HOUR))
+        .unwrap();
+    assert_eq!(stats.cold_objects_total, 3);
+    assert_eq!(stats.cold_objects_in_time_range, 1);
+
+    // Late rows into a cold partition: one replaces a cold point, one is new.
+    write(
+        &engine,
+        &[("a", T0 + 5 * 60_000_000_000, 42.0), ("e", T0, 7.0)],
+    );
+    expected.insert(("a".into(), T0 + 5 * 60_000_000_000), 42.0);
+    expected.insert(("e".into(), T0), 7.0);
+    assert_eq!(
+        scan(&engine, &ScanRequest::new("cpu")),
+        expected,
+        "memtable over cold"
+    );
+    engine.flush().unwrap();
+    assert_eq!(
+        scan(&engine, &ScanRequest::new("cpu")),
+        expected,
+        "segment over cold"
+    );
+    let runs = engine.run_jobs(Some(JobKind::Tiering));
+    assert_eq!(runs[0].rows, 2, "{runs:?}");
+    assert_eq!(files(&dir.path().join("cold"), "parquet").len(), 4);
+    assert_eq!(
+        scan(&engine, &ScanRequest::new("cpu")),
+        expected,
+        "two cold objects"
+    );
+
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(
+        scan(&engine, &ScanRequest::new("cpu")),
+        expected,
+        "after a restart"
+    );
+
+    // DROP TABLE takes the cold files with it.
+    engine.drop_table("cpu").unwrap();
+    assert_eq!(
+        files(&dir.path().join("cold"), "parquet"),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[test]
+fn cold_after_is_set_and_reset_and_a_table_without_it_never_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let mut s = schema();
+    s.cold_after_ns = None;
+    engine.create_table(s).unwrap();
+    let expected = load(&engine);
+    engine.flush().unwrap();
+    assert!(engine.run_jobs(Some(JobKind::Tiering)).is_empty());
+    assert!(engine.jobs().iter().all(|j| j.kind != JobKind::Tiering));
+
+    engine.set_cold_after("cpu", Some(HOUR)).unwrap();
+    assert_eq!(
+        engine.table_schema("cpu").unwrap().cold_after_ns,
+        Some(HOUR)
+    );
+    assert!(engine
+        .jobs()
+        .iter()
+        .any(|j| j.kind == JobKind::Tiering && j.next_run.is_some()));
+    let runs = engine.run_jobs(Some(JobKind::Tiering));
+    assert_eq!(runs[0].rows, 720);
+    engine.set_cold_after("cpu", None).unwrap();
+    assert!(engine.set_cold_after("cpu", Some(-1)).is_err());
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(engine.table_schema("cpu").unwrap().cold_after_ns, None);
+    assert_eq!(scan(&engine, &ScanRequest::new("cpu")), expected);
+}
