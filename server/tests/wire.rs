@@ -469,6 +469,16 @@ async fn pushdown_on_and_off_give_identical_results_and_explain_shows_pruning() 
     );
 }
 
+async fn cold_after(c: &tokio_postgres::Client) -> Option<i64> {
+    c.query_one(
+        "SELECT cold_after_ns FROM system.tables WHERE table_name = 't'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
 /// `cold_after` over SQL: `WITH (...)`, `ALTER TABLE ... SET (...)` / `RESET (...)`,
 /// `system.tables`, tiering by `CALL strata.run_job('tiering')`, `system.partitions` showing
 /// each tier, and queries reading cold and local rows together.
@@ -487,14 +497,7 @@ async fn cold_after_moves_old_partitions_and_queries_span_tiers() {
     )
     .await
     .unwrap();
-    let row = c
-        .query_one(
-            "SELECT cold_after_ns FROM system.tables WHERE table_name = 't'",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, Option<i64>>(0), Some(86_400_000_000_000));
+    assert_eq!(cold_after(&c).await, Some(86_400_000_000_000));
     c.simple_query("CALL strata.run_job('flush')")
         .await
         .unwrap();
@@ -567,25 +570,11 @@ async fn cold_after_moves_old_partitions_and_queries_span_tiers() {
     c.batch_execute("ALTER TABLE t SET (cold_after = '2 days')")
         .await
         .unwrap();
-    let row = c
-        .query_one(
-            "SELECT cold_after_ns FROM system.tables WHERE table_name = 't'",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, Option<i64>>(0), Some(2 * 86_400_000_000_000));
+    assert_eq!(cold_after(&c).await, Some(2 * 86_400_000_000_000));
     c.batch_execute("ALTER TABLE t RESET (cold_after)")
         .await
         .unwrap();
-    let row = c
-        .query_one(
-            "SELECT cold_after_ns FROM system.tables WHERE table_name = 't'",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, Option<i64>>(0), None);
+    assert_eq!(cold_after(&c).await, None);
     let e = c
         .batch_execute("ALTER TABLE t SET (cold_after = 'soon')")
         .await

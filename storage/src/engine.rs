@@ -157,6 +157,20 @@ impl Inner {
     fn is_shut_down(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
     }
+
+    /// Reserves an id for a new segment or cold object written outside the maintenance
+    /// lock (a merge, a tiering run): published at once so that no flush takes it, and
+    /// persisted with the next catalog commit. A crash before then leaves a file that
+    /// start-up (or the cold orphan clean-up) deletes, so an id reused after it is safe.
+    fn reserve_file_id(&self) -> u64 {
+        let _m = self.maintenance.lock();
+        let mut st = self.state.lock();
+        let mut next = (*st.version).clone();
+        let id = next.next_segment_id;
+        next.next_segment_id += 1;
+        st.version = Arc::new(next);
+        id
+    }
 }
 
 /// A Strata storage engine over one data directory.

@@ -165,17 +165,7 @@ impl Inner {
         inputs: &[SegmentRef],
     ) -> Result<Option<Moved>> {
         let dir = &self.config.dir;
-        // Reserve a segment id: published at once so no flush takes it; persisted with
-        // the next commit. A crash before then leaves a file the start-up deletes.
-        let id = {
-            let _m = self.maintenance.lock();
-            let mut st = self.state.lock();
-            let mut next = (*st.version).clone();
-            let id = next.next_segment_id;
-            next.next_segment_id += 1;
-            st.version = Arc::new(next);
-            id
-        };
+        let id = self.reserve_file_id();
         let pdir = partition_dir(dir, table.id, part);
         let path = segment_path(dir, table.id, part, id);
         let segments: Vec<&Segment> = inputs.iter().map(|s| &s.segment).collect();

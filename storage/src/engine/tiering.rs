@@ -166,15 +166,7 @@ impl Inner {
         part: i64,
         segs: &[SegmentRef],
     ) -> Result<Option<Moved>> {
-        let id = {
-            let _m = self.maintenance.lock();
-            let mut st = self.state.lock();
-            let mut next = (*st.version).clone();
-            let id = next.next_segment_id;
-            next.next_segment_id += 1;
-            st.version = Arc::new(next);
-            id
-        };
+        let id = self.reserve_file_id();
         let staging_dir = self.config.dir.join(STAGING_DIR);
         create_dir_durable(&staging_dir)?;
         let staging = staging_dir.join(format!("{id:020}.parquet"));
