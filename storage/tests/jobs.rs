@@ -302,8 +302,16 @@ mod failpoints {
         (reached, release)
     }
 
-    #[test]
-    fn a_merge_blocks_no_write_flush_or_ddl() {
+    type Merger = std::thread::JoinHandle<usize>;
+
+    /// An engine whose table `cpu` has two segments of 200 rows, and a full compaction of
+    /// it running on another thread, paused in its merge until `release` is sent.
+    fn paused_merge_of_two_segments() -> (
+        tempfile::TempDir,
+        std::sync::Arc<Engine>,
+        Merger,
+        mpsc::Sender<()>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let engine = std::sync::Arc::new(Engine::open(config(dir.path())).unwrap());
         engine.create_table(schema("cpu")).unwrap();
@@ -317,6 +325,12 @@ mod failpoints {
             std::thread::spawn(move || engine.compact().unwrap())
         };
         reached.recv_timeout(Duration::from_secs(30)).unwrap();
+        (dir, engine, merger, release)
+    }
+
+    #[test]
+    fn a_merge_blocks_no_write_flush_or_ddl() {
+        let (_dir, engine, merger, release) = paused_merge_of_two_segments();
         // While the merge is stopped in the middle: writes, a flush and DDL all finish.
         let (done_tx, done) = mpsc::channel();
         {
@@ -360,19 +374,7 @@ mod failpoints {
 
     #[test]
     fn a_table_dropped_during_its_merge_leaves_no_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = std::sync::Arc::new(Engine::open(config(dir.path())).unwrap());
-        engine.create_table(schema("cpu")).unwrap();
-        for k in 0..2 {
-            write(&engine, "cpu", 2, k * 100, 100, 0.0);
-            engine.flush().unwrap();
-        }
-        let (reached, release) = pause_merge();
-        let merger = {
-            let engine = std::sync::Arc::clone(&engine);
-            std::thread::spawn(move || engine.compact().unwrap())
-        };
-        reached.recv_timeout(Duration::from_secs(30)).unwrap();
+        let (dir, engine, merger, release) = paused_merge_of_two_segments();
         engine.drop_table("cpu").unwrap();
         release.send(()).unwrap();
         assert_eq!(merger.join().unwrap(), 0, "nothing committed");
