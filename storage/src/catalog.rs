@@ -141,6 +141,30 @@ impl ColdHandle {
             meta: std::sync::OnceLock::new(),
         }
     }
+
+    /// The object as a file read through `store`, with its footer (fetched on first use).
+    pub(crate) fn open(
+        &self,
+        store: &Arc<crate::tier::store::ColdStore>,
+    ) -> Result<(
+        crate::tier::parquet::ColdFile,
+        crate::tier::parquet::ColdMeta,
+    )> {
+        let file = crate::tier::parquet::ColdFile {
+            store: Arc::clone(store),
+            key: self.entry.key.clone(),
+            len: self.entry.bytes,
+        };
+        let meta = match self.meta.get() {
+            Some(m) => m.clone(),
+            None => {
+                let m = crate::tier::parquet::load_metadata(&file)?;
+                let _ = self.meta.set(m.clone());
+                m
+            }
+        };
+        Ok((file, meta))
+    }
 }
 
 pub(crate) type ColdRef = Arc<ColdHandle>;

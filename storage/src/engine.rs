@@ -6,7 +6,9 @@
 //! - [`write`]: the write path: schema check, back-pressure, WAL append, memtable insert.
 //! - [`ddl`]: catalog changes a user asks for: create, alter and drop tables.
 //! - [`flush`]: freezing memtables and turning them into segments, then the WAL checkpoint.
-//! - [`compaction`]: which segments of a partition to merge, and the streaming k-way merge.
+//! - [`compaction`]: which segments of a partition to merge, and committing a merge.
+//! - [`merge`]: the streaming k-way merge of sorted inputs (segments and cold objects) that
+//!   compaction and tiering write through.
 //! - [`scan`]: snapshots of the catalog and memtables, and the iterator of Arrow batches
 //!   over every tier.
 //! - [`tiering`]: moving partitions older than a table's `cold_after` to the cold store.
@@ -30,6 +32,7 @@ mod compaction;
 mod ddl;
 mod flush;
 mod jobs;
+mod merge;
 mod recovery;
 mod scan;
 mod tiering;
@@ -47,8 +50,8 @@ use strata_wal::{FsyncPolicy, Lsn, Wal};
 use crate::catalog::Version;
 use crate::memtable::Memtable;
 
-pub(crate) use compaction::MergeSink;
 pub use jobs::{JobInfo, JobKind, JobOutcome, JobRun, JobState};
+pub(crate) use merge::MergeSink;
 pub use scan::{PartitionInfo, Scan, ScanStats, SegmentInfo, Tier};
 pub use write::WriteReceipt;
 
@@ -150,6 +153,9 @@ struct Inner {
     cold: Arc<crate::tier::store::ColdStore>,
     /// Cold keys being uploaded: orphan cleanup must not take them for leftovers.
     cold_inflight: Mutex<std::collections::HashSet<String>>,
+    /// Cold objects a commit replaced or a drop removed, in the catalog's `cold_garbage`:
+    /// deleted once no scan holds their handle.
+    cold_retired: Mutex<Vec<(String, std::sync::Weak<crate::catalog::ColdHandle>)>>,
     shutdown: AtomicBool,
 }
 

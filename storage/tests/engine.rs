@@ -6,7 +6,8 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
 use proptest::prelude::*;
 use strata_storage::{
-    Engine, EngineConfig, Error, FieldType, JobKind, ScanRequest, TableSchema, Value, WriteBatch,
+    Engine, EngineConfig, Error, FieldType, JobKind, ScanRequest, TableSchema, Tier, Value,
+    WriteBatch,
 };
 
 const HOUR: i64 = 3_600_000_000_000;
@@ -232,6 +233,10 @@ proptest! {
                 Op::Tier => {
                     for run in engine.run_jobs(Some(JobKind::Tiering)) {
                         prop_assert!(run.error.is_none(), "{:?}", run);
+                    }
+                    // Late rows were folded in: one object per cold partition.
+                    for p in engine.partitions("cpu").unwrap() {
+                        prop_assert!(p.tier != Tier::Cold || p.files == 1, "{:?}", p);
                     }
                 }
                 Op::Reopen => {

@@ -1,6 +1,6 @@
 //! The cold tier through the public API, on the default store (a directory under the data
 //! directory): partitions older than `cold_after` become Parquet objects, scans read every
-//! tier, late rows into cold partitions are read and folded in later, nothing is lost or
+//! tier, late rows into cold partitions are read and folded into the partition's object later, nothing is lost or
 //! doubled across restarts, and a dropped table's cold files go with it.
 
 use std::collections::BTreeMap;
@@ -175,13 +175,35 @@ fn old_partitions_move_to_parquet_and_scans_read_every_tier() {
         expected,
         "segment over cold"
     );
+    // The next run folds them in: the partition's object and segment become one object
+    // (240 cold rows + 2 late ones, one of which replaced a cold point). A scan that began
+    // before the fold still reads the replaced object, which is deleted only after it.
+    let before_fold = engine.scan(&ScanRequest::new("cpu")).unwrap();
     let runs = engine.run_jobs(Some(JobKind::Tiering));
-    assert_eq!(runs[0].rows, 2, "{runs:?}");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].rows, 241, "{runs:?}");
     assert_eq!(files(&dir.path().join("cold"), "parquet").len(), 4);
+    let old: usize = before_fold
+        .collect_batches()
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(old, expected.len(), "a scan from before the fold");
+    let runs = engine.run_jobs(Some(JobKind::Tiering));
+    assert!(
+        runs.iter()
+            .any(|r| r.table.is_none() && r.outcome == JobOutcome::Succeeded),
+        "the store-wide run deletes the replaced object: {runs:?}"
+    );
+    assert_eq!(files(&dir.path().join("cold"), "parquet").len(), 3);
+    let parts = engine.partitions("cpu").unwrap();
+    let first = parts.iter().find(|p| p.start == T0).unwrap();
+    assert_eq!((first.tier, first.files, first.rows), (Tier::Cold, 1, 241));
     assert_eq!(
         scan(&engine, &ScanRequest::new("cpu")),
         expected,
-        "two cold objects"
+        "after the fold"
     );
 
     drop(engine);
@@ -210,7 +232,10 @@ fn cold_after_is_set_and_reset_and_a_table_without_it_never_moves() {
     let expected = load(&engine);
     engine.flush().unwrap();
     assert!(engine.run_jobs(Some(JobKind::Tiering)).is_empty());
-    assert!(engine.jobs().iter().all(|j| j.kind != JobKind::Tiering));
+    assert!(engine
+        .jobs()
+        .iter()
+        .all(|j| j.kind != JobKind::Tiering || j.table.is_none()));
 
     engine.set_cold_after("cpu", Some(HOUR)).unwrap();
     assert_eq!(

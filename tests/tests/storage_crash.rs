@@ -2,7 +2,8 @@
 //! moments, in the middle of a flush and in the middle of a compaction; after each kill the
 //! data directory is reopened and every acknowledged point must be there exactly once.
 //! Also in the middle of a move to the cold tier (after the upload, and right before the
-//! catalog commit): afterwards no orphan object or staged file is left.
+//! catalog commit, and after a commit that folded late rows into a cold object but before
+//! the replaced object's deletion): afterwards no orphan object or staged file is left.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -14,16 +15,66 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, TimestampNanosecondType};
 use rand::{Rng, SeedableRng};
 use strata_storage::{Engine, EngineConfig, JobKind, ScanRequest, Tier};
+use strata_tests::s3::S3Server;
 use strata_tests::{batch_rows, ROWS_PER_BATCH};
 
 const WRITER: &str = env!("CARGO_BIN_EXE_storage-crash-writer");
 
+/// The cold store of a crash test: the default directory, or a prefix on an S3 server.
+#[derive(Clone, Copy)]
+enum Store<'a> {
+    Local,
+    S3(&'a S3Server),
+}
+
+/// The key prefix crash tests use on the S3 server.
+const S3_PREFIX: &str = "crash-test";
+
+impl Store<'_> {
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Store::Local => Vec::new(),
+            Store::S3(s3) => {
+                let mut env = s3.env();
+                env.push((
+                    "STRATA_COLD_STORE",
+                    format!("s3://{}/{S3_PREFIX}", s3.bucket),
+                ));
+                env
+            }
+        }
+    }
+
+    fn config(&self, dir: &std::path::Path) -> EngineConfig {
+        let mut config = EngineConfig::new(dir);
+        config.background = false;
+        if let Store::S3(s3) = self {
+            config.cold_store = s3.cold_store(S3_PREFIX);
+        }
+        config
+    }
+
+    /// Objects in the cold store.
+    fn objects(&self, dir: &std::path::Path) -> usize {
+        match self {
+            Store::Local => count_files(&dir.join("cold"), "parquet"),
+            Store::S3(s3) => s3.list(S3_PREFIX).len(),
+        }
+    }
+}
+
 /// Starts the writer; returns the child and a channel of its stdout lines.
-fn spawn(dir: &std::path::Path, first: i64, mode: &str) -> (Child, mpsc::Receiver<String>) {
+fn spawn(
+    dir: &std::path::Path,
+    first: i64,
+    mode: &str,
+    store: Store<'_>,
+) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(WRITER)
         .arg(dir)
         .arg(first.to_string())
         .arg(mode)
+        .envs(store.env())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -46,9 +97,10 @@ fn run_and_kill(
     dir: &std::path::Path,
     first: i64,
     mode: &str,
+    store: Store<'_>,
     kill_after: Duration,
 ) -> (BTreeSet<i64>, bool) {
-    let (mut child, rx) = spawn(dir, first, mode);
+    let (mut child, rx) = spawn(dir, first, mode, store);
     let mut acked = BTreeSet::new();
     let mut paused = false;
     let deadline = Instant::now() + kill_after;
@@ -81,10 +133,8 @@ fn run_and_kill(
 }
 
 /// Reopens the directory and checks every acknowledged batch is present exactly once.
-fn verify(dir: &std::path::Path, acked: &BTreeSet<i64>) -> i64 {
-    let mut config = EngineConfig::new(dir);
-    config.background = false;
-    let engine = Engine::open(config).expect("reopen after crash");
+fn verify(dir: &std::path::Path, acked: &BTreeSet<i64>, store: Store<'_>) -> i64 {
+    let engine = Engine::open(store.config(dir)).expect("reopen after crash");
     let batches: Vec<RecordBatch> = engine
         .scan(&ScanRequest::new("crash"))
         .unwrap()
@@ -136,8 +186,8 @@ fn verify(dir: &std::path::Path, acked: &BTreeSet<i64>) -> i64 {
         .map(|b| b.num_rows())
         .sum();
     assert_eq!(after, points.len(), "rows after compaction and tiering");
-    // No orphan in either tier: the cold directory holds exactly the objects the catalog
-    // lists (the tiering run removed what a crash left), nothing is staged.
+    // No orphan in either tier: the cold store holds exactly the objects the catalog lists
+    // (the tiering run removed what a crash left), nothing is staged.
     let listed: usize = engine
         .partitions("crash")
         .unwrap()
@@ -145,11 +195,7 @@ fn verify(dir: &std::path::Path, acked: &BTreeSet<i64>) -> i64 {
         .filter(|p| p.tier == Tier::Cold)
         .map(|p| p.files)
         .sum();
-    assert_eq!(
-        count_files(&dir.join("cold"), "parquet"),
-        listed,
-        "cold objects"
-    );
+    assert_eq!(store.objects(dir), listed, "cold objects");
     assert_eq!(
         count_files(&dir.join("cold-staging"), "parquet"),
         0,
@@ -179,44 +225,61 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     let mut next = 0;
     for round in 0..24 {
         let kill_after = Duration::from_millis(rng.random_range(20..400));
-        let (got, _) = run_and_kill(dir.path(), next, "plain", kill_after);
+        let (got, _) = run_and_kill(dir.path(), next, "plain", Store::Local, kill_after);
         acked.extend(got);
-        next = verify(dir.path(), &acked).max(next) + 1;
+        next = verify(dir.path(), &acked, Store::Local).max(next) + 1;
         eprintln!("round {round}: {} batches acknowledged so far", acked.len());
     }
     assert!(acked.len() > 24, "the writer made progress");
 }
 
-/// Kills the writer three times while it is paused inside `mode` (flush or compaction),
-/// right before the catalog commit, and verifies after each kill.
-fn kill_while_paused_in(mode: &str) {
+/// Kills the writer three times while it is paused inside `mode` (flush, compaction or a
+/// move to the cold tier), and verifies after each kill.
+fn kill_while_paused_in(mode: &str, store: Store<'_>) {
     let dir = tempfile::tempdir().unwrap();
     let mut acked = BTreeSet::new();
     let mut next = 0;
     for _ in 0..3 {
-        let (got, paused) = run_and_kill(dir.path(), next, mode, Duration::from_secs(60));
+        let (got, paused) = run_and_kill(dir.path(), next, mode, store, Duration::from_secs(60));
         assert!(paused, "the writer reached the {mode} pause point");
         acked.extend(got);
-        next = verify(dir.path(), &acked).max(next) + 1;
+        next = verify(dir.path(), &acked, store).max(next) + 1;
     }
 }
 
 #[test]
 fn sigkill_in_the_middle_of_a_flush_loses_nothing() {
-    kill_while_paused_in("flush");
+    kill_while_paused_in("flush", Store::Local);
 }
 
 #[test]
 fn sigkill_in_the_middle_of_a_compaction_loses_nothing() {
-    kill_while_paused_in("compaction");
+    kill_while_paused_in("compaction", Store::Local);
 }
 
 #[test]
 fn sigkill_after_a_cold_upload_before_its_commit_loses_nothing_and_leaves_no_orphan() {
-    kill_while_paused_in("tiering-upload");
+    kill_while_paused_in("tiering-upload", Store::Local);
 }
 
 #[test]
 fn sigkill_right_before_a_tiering_commit_loses_nothing() {
-    kill_while_paused_in("tiering-commit");
+    kill_while_paused_in("tiering-commit", Store::Local);
+}
+
+#[test]
+fn sigkill_after_a_fold_commit_leaves_no_replaced_object_behind() {
+    kill_while_paused_in("tiering-fold", Store::Local);
+}
+
+#[test]
+fn on_s3_sigkill_after_an_upload_before_its_commit_loses_nothing_and_leaves_no_orphan() {
+    let s3 = S3Server::start();
+    kill_while_paused_in("tiering-upload", Store::S3(&s3));
+}
+
+#[test]
+fn on_s3_sigkill_after_a_fold_commit_leaves_no_replaced_object_behind() {
+    let s3 = S3Server::start();
+    kill_while_paused_in("tiering-fold", Store::S3(&s3));
 }

@@ -114,10 +114,15 @@ impl Engine {
                 s.mark_obsolete();
             }
         }
+        inner.retire_cold(state.cold.values().flatten());
         inner.jobs.forget_table(state.id);
         inner.memory_freed.notify_all();
         drop(_m);
-        inner.collect_cold_garbage();
+        // This call's own references must go before the objects can.
+        drop((state, current));
+        if let Err(e) = inner.collect_cold_garbage() {
+            tracing::warn!(table, error = %e, "a dropped table's cold objects are left for a later run");
+        }
         Ok(())
     }
 

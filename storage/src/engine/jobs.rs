@@ -232,6 +232,11 @@ impl Jobs {
         self.changed.notify_all();
     }
 
+    /// Whether the job has run or been queued since the engine opened.
+    pub(super) fn has_status(&self, key: JobKey) -> bool {
+        self.reg.lock().jobs.contains_key(&key)
+    }
+
     /// Forgets the jobs of a dropped table (a running one finishes and is then dropped).
     pub(super) fn forget_table(&self, id: u64) {
         let mut reg = self.reg.lock();
@@ -470,7 +475,7 @@ impl Inner {
             },
             JobKind::Tiering => match key.table {
                 Some(id) => self.tier_table(id),
-                None => Ok(Moved::default()),
+                None => self.collect_cold_garbage_job(),
             },
         };
         let (outcome, error) = match &result {

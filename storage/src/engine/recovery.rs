@@ -99,6 +99,7 @@ impl Engine {
             jobs,
             cold: Arc::new(cold),
             cold_inflight: Mutex::new(std::collections::HashSet::new()),
+            cold_retired: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
         });
         let workers = if inner.config.background {

@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::memtable::Memtable;
 use crate::scan::{merge_sources, read_memtable, read_segment, Cols, Resolved, ScanRequest};
 use crate::schema::TableSchema;
-use crate::tier::parquet::{load_metadata, read_cold, ColdFile};
+use crate::tier::parquet::read_cold;
 use crate::tier::store::ColdStore;
 
 impl Engine {
@@ -383,19 +383,7 @@ impl Scan {
         let merge = !self.table.schema.append_only && spans.windows(2).any(|w| w[1].0 <= w[0].1);
         let mut sources = Vec::with_capacity(p.cold.len() + p.segments.len() + p.mem.len());
         for c in &p.cold {
-            let file = ColdFile {
-                store: Arc::clone(&self.store),
-                key: c.entry.key.clone(),
-                len: c.entry.bytes,
-            };
-            let meta = match c.meta.get() {
-                Some(m) => m.clone(),
-                None => {
-                    let m = load_metadata(&file)?;
-                    let _ = c.meta.set(m.clone());
-                    m
-                }
-            };
+            let (file, meta) = c.open(&self.store)?;
             let (cols, _) = read_cold(&file, &meta, &self.table.schema, &self.resolved, merge)?;
             sources.push(cols);
         }

@@ -11,8 +11,12 @@
 //! segment files, which start-up deletes. Nothing is lost or read twice.
 //!
 //! Late rows for a partition that is already cold land in memtables and new segments as
-//! usual; scans read them with the cold rows (cold objects rank oldest), and a later run
-//! folds them into a further object of the partition.
+//! usual; scans read them with the cold rows (cold objects rank oldest). The next run folds
+//! them in: it merges the partition's cold object with its segments into one new object
+//! that replaces both, so a partition is one object and other engines reading the files
+//! see each point once. The replaced object goes to the catalog's `cold_garbage` in the
+//! same commit and is deleted once no scan reads it (the store-wide tiering job, table
+//! NULL in `system.jobs`, deletes what is garbage).
 //!
 //! An unreachable or misconfigured store fails the run with the store's error (shown in
 //! `system.jobs`); the scheduler retries it with back-off and the local data stays.
@@ -20,12 +24,11 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::compaction::{merge_dicts, merge_into};
 use super::jobs::{JobKey, JobKind, Moved, Pending};
+use super::merge::{merge_dicts, merge_into, MergeInput};
 use super::Inner;
-use crate::catalog::{create_dir_durable, ColdEntry, ColdHandle, SegmentRef, TableState};
+use crate::catalog::{create_dir_durable, ColdEntry, ColdHandle, ColdRef, SegmentRef, TableState};
 use crate::error::{Error, Result};
-use crate::segment::Segment;
 use crate::tier::parquet::ParquetSink;
 
 /// Where tiering stages Parquet files before upload, under the data directory.
@@ -60,56 +63,108 @@ fn due_partitions(table: &TableState, now: i64) -> Vec<i64> {
 }
 
 impl Inner {
-    /// One tiering job per table that has `cold_after`; due when a partition is old enough.
+    /// One tiering job per table that has `cold_after`, due when a partition is old enough;
+    /// and the store-wide one (no table), due when a garbage object can be deleted.
     pub(super) fn tiering_pending(&self) -> Vec<Pending> {
         let version = self.state.lock().version.clone();
         let now = now_ns();
-        version
-            .tables
-            .iter()
-            .filter(|(_, t)| t.schema.cold_after_ns.is_some())
-            .map(|(name, t)| {
-                let due = !due_partitions(t, now).is_empty();
-                Pending {
-                    key: JobKey {
-                        kind: JobKind::Tiering,
-                        table: Some(t.id),
-                    },
-                    table: Some(name.clone()),
-                    due,
-                    next_run: due.then(SystemTime::now),
-                }
-            })
+        let collectable = !self
+            .collectable_cold_garbage(&version.cold_garbage)
+            .is_empty();
+        let key = JobKey {
+            kind: JobKind::Tiering,
+            table: None,
+        };
+        // Listed once there is garbage or it has run, so a store without any stays quiet.
+        let listed = !version.cold_garbage.is_empty() || self.jobs.has_status(key);
+        let store_wide = listed.then_some(Pending {
+            key,
+            table: None,
+            due: collectable,
+            next_run: collectable.then(SystemTime::now),
+        });
+        store_wide
+            .into_iter()
+            .chain(
+                version
+                    .tables
+                    .iter()
+                    .filter(|(_, t)| t.schema.cold_after_ns.is_some())
+                    .map(|(name, t)| {
+                        let due = !due_partitions(t, now).is_empty();
+                        Pending {
+                            key: JobKey {
+                                kind: JobKind::Tiering,
+                                table: Some(t.id),
+                            },
+                            table: Some(name.clone()),
+                            due,
+                            next_run: due.then(SystemTime::now),
+                        }
+                    }),
+            )
             .collect()
     }
 
-    /// Deletes the cold objects the catalog lists as garbage (a dropped table's), and
-    /// forgets those that are gone. Failures are logged and retried by the next call.
-    pub(super) fn collect_cold_garbage(&self) {
+    /// Marks handles of objects just listed in `cold_garbage` (replaced or dropped): they
+    /// are deleted once no scan holds them.
+    pub(super) fn retire_cold<'a>(&self, handles: impl IntoIterator<Item = &'a ColdRef>) {
+        let mut retired = self.cold_retired.lock();
+        retired.extend(
+            handles
+                .into_iter()
+                .map(|h| (h.entry.key.clone(), Arc::downgrade(h))),
+        );
+    }
+
+    /// The garbage keys no scan reads any more (after a restart: all of them).
+    fn collectable_cold_garbage(&self, garbage: &[String]) -> Vec<String> {
+        let mut retired = self.cold_retired.lock();
+        retired.retain(|(_, h)| h.strong_count() > 0);
+        garbage
+            .iter()
+            .filter(|k| !retired.iter().any(|(r, _)| r == *k))
+            .cloned()
+            .collect()
+    }
+
+    /// Deletes the cold objects the catalog lists as garbage (a dropped table's, or ones a
+    /// fold replaced) that no scan reads, and forgets those that are gone; returns how many.
+    /// An object that cannot be deleted stays listed and is retried by the next call; the
+    /// first such error is returned after the others were tried.
+    pub(super) fn collect_cold_garbage(&self) -> Result<usize> {
         let garbage = self.state.lock().version.cold_garbage.clone();
-        if garbage.is_empty() {
-            return;
-        }
+        let garbage = self.collectable_cold_garbage(&garbage);
         let mut deleted = Vec::new();
+        let mut failed = None;
         for key in &garbage {
             match self.cold.delete(key) {
                 Ok(()) => deleted.push(key.clone()),
                 Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "could not delete a dropped cold object; will retry")
+                    tracing::warn!(key = %key, error = %e, "could not delete a garbage cold object; will retry");
+                    failed.get_or_insert(e);
                 }
             }
         }
-        if deleted.is_empty() {
-            return;
+        if !deleted.is_empty() {
+            let _m = self.maintenance.lock();
+            let current = self.state.lock().version.clone();
+            let mut next = (*current).clone();
+            next.cold_garbage.retain(|k| !deleted.contains(k));
+            next.persist(&self.config.dir)?;
+            self.state.lock().version = Arc::new(next);
         }
-        let _m = self.maintenance.lock();
-        let current = self.state.lock().version.clone();
-        let mut next = (*current).clone();
-        next.cold_garbage.retain(|k| !deleted.contains(k));
-        match next.persist(&self.config.dir) {
-            Ok(()) => self.state.lock().version = Arc::new(next),
-            Err(e) => tracing::warn!(error = %e, "could not record deleted cold objects"),
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(deleted.len()),
         }
+    }
+
+    /// The store-wide tiering job: deletes collectable garbage objects.
+    pub(super) fn collect_cold_garbage_job(&self) -> Result<Moved> {
+        let objects = self.collect_cold_garbage()?;
+        tracing::debug!(objects, "deleted garbage cold objects");
+        Ok(Moved::default())
     }
 
     /// Deletes objects under the table's prefix in the cold store that no catalog entry
@@ -120,10 +175,12 @@ impl Inner {
         for key in keys {
             let referenced = {
                 let st = self.state.lock();
-                st.version
-                    .tables
-                    .values()
-                    .any(|t| t.cold.values().flatten().any(|c| c.entry.key == key))
+                st.version.cold_garbage.contains(&key)
+                    || st
+                        .version
+                        .tables
+                        .values()
+                        .any(|t| t.cold.values().flatten().any(|c| c.entry.key == key))
             };
             if referenced || self.cold_inflight.lock().contains(&key) {
                 continue;
@@ -134,9 +191,20 @@ impl Inner {
         Ok(())
     }
 
-    /// The tiering job of one table: moves every due partition.
+    /// The tiering job of one table: moves every due partition, then deletes the objects
+    /// the moves replaced (once this run's own snapshot no longer holds them).
     pub(super) fn tier_table(&self, table_id: u64) -> Result<Moved> {
-        self.collect_cold_garbage();
+        if let Err(e) = self.collect_cold_garbage() {
+            tracing::warn!(error = %e, "cold garbage left for a later run");
+        }
+        let moved = self.tier_due_partitions(table_id)?;
+        if let Err(e) = self.collect_cold_garbage() {
+            tracing::warn!(error = %e, "cold garbage left for a later run");
+        }
+        Ok(moved)
+    }
+
+    fn tier_due_partitions(&self, table_id: u64) -> Result<Moved> {
         let mut moved = Moved::default();
         let version = self.state.lock().version.clone();
         let Some(table) = version.tables.values().find(|t| t.id == table_id) else {
@@ -150,37 +218,42 @@ impl Inner {
             let Some(segs) = table.partitions.get(&part) else {
                 continue;
             };
-            if let Some(m) = self.tier_partition(table, part, segs)? {
+            let cold = table.cold.get(&part).map_or(&[][..], Vec::as_slice);
+            if let Some(m) = self.tier_partition(table, part, cold, segs)? {
                 moved += m;
             }
         }
         Ok(moved)
     }
 
-    /// Moves `segs` (all segments of the partition in the snapshot) to one cold object.
-    /// `None` if the partition changed meanwhile (the object is then deleted; the next run
-    /// tries again).
+    /// Moves `segs` (all segments of the partition in the snapshot), merged with the
+    /// partition's cold objects `cold`, to one cold object that replaces them all. `None` if
+    /// the partition changed meanwhile (the object is then deleted; the next run tries again).
     fn tier_partition(
         &self,
         table: &Arc<TableState>,
         part: i64,
+        cold: &[ColdRef],
         segs: &[SegmentRef],
     ) -> Result<Option<Moved>> {
         let id = self.reserve_file_id();
         let staging_dir = self.config.dir.join(STAGING_DIR);
         create_dir_durable(&staging_dir)?;
         let staging = staging_dir.join(format!("{id:020}.parquet"));
-        let result = self.stage_and_upload(table, part, segs, id, &staging);
+        let result = self.stage_and_upload(table, part, cold, segs, id, &staging);
         let _ = std::fs::remove_file(&staging);
         let (entry, key) = result?;
-        let committed = self.commit_cold(table, part, segs, entry.clone());
+        let committed = self.commit_cold(table, part, cold, segs, entry.clone());
         self.cold_inflight.lock().remove(&key);
         match committed {
             Ok(true) => {
                 for s in segs {
                     s.mark_obsolete();
                 }
-                tracing::info!(table = %table.schema.name, partition = part, key = %key, rows = entry.rows, "partition moved to the cold tier");
+                if !cold.is_empty() {
+                    fail::fail_point!("tiering::after_fold_commit");
+                }
+                tracing::info!(table = %table.schema.name, partition = part, key = %key, rows = entry.rows, folded = cold.len(), "partition moved to the cold tier");
                 Ok(Some(Moved {
                     rows: entry.rows,
                     bytes: entry.bytes,
@@ -198,19 +271,26 @@ impl Inner {
         }
     }
 
-    /// Writes the partition's rows as Parquet to `staging`, uploads and verifies it.
+    /// Writes the partition's rows (cold objects, then segments) as Parquet to `staging`,
+    /// uploads and verifies it.
     fn stage_and_upload(
         &self,
         table: &Arc<TableState>,
         part: i64,
+        cold: &[ColdRef],
         segs: &[SegmentRef],
         id: u64,
         staging: &std::path::Path,
     ) -> Result<(ColdEntry, String)> {
-        let segments: Vec<&Segment> = segs.iter().map(|s| &s.segment).collect();
-        let dicts = merge_dicts(table, &segments);
+        let mut inputs = Vec::with_capacity(cold.len() + segs.len());
+        for c in cold {
+            let (file, meta) = c.open(&self.cold)?;
+            inputs.push(MergeInput::Cold(file, meta));
+        }
+        inputs.extend(segs.iter().map(|s| MergeInput::Segment(&s.segment)));
+        let dicts = merge_dicts(table, &inputs)?;
         let mut sink = ParquetSink::create(staging, &table.schema, dicts.clone())?;
-        merge_into(self, table, &segments, &dicts, &mut sink)?;
+        merge_into(self, table, &inputs, &dicts, &mut sink)?;
         let (rows, min_ts, max_ts) = sink.finish(staging)?;
         let (bytes, crc32) = file_checksum(staging)?;
         let key = cold_key(&table.schema.name, table.id, part, id);
@@ -242,17 +322,24 @@ impl Inner {
             max_ts,
             bytes,
             crc32,
-            max_lsn: segs.iter().map(|s| s.entry.max_lsn).max().unwrap_or(0),
+            max_lsn: segs
+                .iter()
+                .map(|s| s.entry.max_lsn)
+                .chain(cold.iter().map(|c| c.entry.max_lsn))
+                .max()
+                .unwrap_or(0),
         };
         Ok((entry, key))
     }
 
-    /// Commits the move: the partition's segments must still begin with `segs` (a flush
-    /// may have appended since); they are replaced by the cold object. False if not.
+    /// Commits the move: the partition's cold objects must still be `cold` and its
+    /// segments still begin with `segs` (a flush may have appended since); both are replaced
+    /// by the new object, and the replaced objects become garbage. False if not.
     fn commit_cold(
         &self,
         table: &Arc<TableState>,
         part: i64,
+        cold: &[ColdRef],
         segs: &[SegmentRef],
         entry: ColdEntry,
     ) -> Result<bool> {
@@ -272,7 +359,13 @@ impl Inner {
         };
         let still =
             now.len() >= segs.len() && now.iter().zip(segs).all(|(a, b)| a.entry.id == b.entry.id);
-        if !still {
+        let now_cold = t.cold.get(&part).map_or(&[][..], Vec::as_slice);
+        let same_cold = now_cold.len() == cold.len()
+            && now_cold
+                .iter()
+                .zip(cold)
+                .all(|(a, b)| a.entry.id == b.entry.id);
+        if !still || !same_cold {
             return Ok(false);
         }
         let mut next = (*current).clone();
@@ -283,13 +376,13 @@ impl Inner {
         } else {
             t.partitions.insert(part, rest);
         }
-        t.cold
-            .entry(part)
-            .or_default()
-            .push(Arc::new(ColdHandle::new(entry)));
+        t.cold.insert(part, vec![Arc::new(ColdHandle::new(entry))]);
+        next.cold_garbage
+            .extend(cold.iter().map(|c| c.entry.key.clone()));
         next.tables.insert(name, Arc::new(t));
         next.persist(&self.config.dir)?;
         self.state.lock().version = Arc::new(next);
+        self.retire_cold(cold);
         Ok(true)
     }
 }

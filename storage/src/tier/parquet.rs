@@ -9,19 +9,21 @@
 //! statistics and the page index (column and offset indexes) for pruning by time and tag;
 //! times and integers delta-encoded, floats byte-stream-split, strings dictionary-encoded.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray,
+    new_null_array, Array, ArrayRef, AsArray, DictionaryArray, Int32Array, RecordBatch, StringArray,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -284,6 +286,9 @@ impl ChunkReader for ColdFile {
     }
 }
 
+/// A cold object's footer and page index, loaded once per handle.
+pub(crate) type ColdMeta = ArrowReaderMetadata;
+
 /// Loads a cold object's footer and page index.
 pub(crate) fn load_metadata(file: &ColdFile) -> Result<ArrowReaderMetadata> {
     let options = ArrowReaderOptions::new()
@@ -400,4 +405,103 @@ pub(crate) fn read_cold(
         }
     }
     Ok((out, stats))
+}
+
+/// The type a merge reads a cold object's tag columns as.
+fn tag_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// Per tag column of `table`, every value a cold object's dictionaries hold. Reads only the
+/// tag columns, which are dictionary-encoded and sorted by series, so small.
+pub(crate) fn cold_tag_values(
+    file: &ColdFile,
+    meta: &ColdMeta,
+    table: &TableSchema,
+) -> Result<Vec<BTreeSet<String>>> {
+    let tags = table.tags.len();
+    let mut out = vec![BTreeSet::new(); tags];
+    let names: Vec<&str> = table.column_names().collect();
+    let schema = meta.schema();
+    let present: Vec<(usize, usize)> = (0..tags)
+        .filter_map(|t| schema.index_of(names[t + 1]).ok().map(|c| (t, c)))
+        .collect();
+    if present.is_empty() {
+        return Ok(out);
+    }
+    let md = meta.metadata();
+    let mask = ProjectionMask::roots(
+        md.file_metadata().schema_descr(),
+        present.iter().map(|&(_, c)| c),
+    );
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
+        .with_projection(mask)
+        .with_batch_size(ROW_GROUP_ROWS)
+        .build()?;
+    for batch in reader {
+        let batch = batch?;
+        for &(t, _) in &present {
+            let Some(col) = batch.column_by_name(names[t + 1]) else {
+                continue;
+            };
+            let col = cast(col, &tag_type())?;
+            let dict = col.as_any_dictionary();
+            let values = cast(dict.values(), &DataType::Utf8)?;
+            let values = values
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("cast to Utf8");
+            for v in values.iter().flatten() {
+                if !out[t].contains(v) {
+                    out[t].insert(v.to_owned());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every row of a cold object, batch by batch, in table column order with stored types and
+/// tag columns as `Dictionary(Int32, Utf8)`: a merge's input when late rows are folded into
+/// a partition's cold object. A column the file lacks (added later) is NULL.
+pub(crate) struct ColdRows {
+    reader: ParquetRecordBatchReader,
+    names: Vec<String>,
+    storage: SchemaRef,
+    tags: usize,
+}
+
+impl ColdRows {
+    pub(crate) fn open(file: &ColdFile, meta: &ColdMeta, table: &TableSchema) -> Result<Self> {
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
+            .with_batch_size(crate::segment::BLOCK_ROWS)
+            .build()?;
+        Ok(ColdRows {
+            reader,
+            names: table.column_names().map(str::to_owned).collect(),
+            storage: table.arrow_schema(),
+            tags: table.tags.len(),
+        })
+    }
+
+    /// The next batch's columns; `None` at the end of the object.
+    pub(crate) fn next_batch(&mut self) -> Result<Option<Vec<ArrayRef>>> {
+        let Some(batch) = self.reader.next().transpose()? else {
+            return Ok(None);
+        };
+        let rows = batch.num_rows();
+        let mut cols = Vec::with_capacity(self.names.len());
+        for (i, name) in self.names.iter().enumerate() {
+            let want = if (1..=self.tags).contains(&i) {
+                tag_type()
+            } else {
+                self.storage.field(i).data_type().clone()
+            };
+            cols.push(match batch.column_by_name(name) {
+                Some(c) => to_storage(c, &want)?,
+                None => new_null_array(&want, rows),
+            });
+        }
+        Ok(Some(cols))
+    }
 }

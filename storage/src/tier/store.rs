@@ -16,7 +16,7 @@ use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 use crate::error::{Error, Result};
 
@@ -111,13 +111,11 @@ impl ColdStore {
                 retry_timeout: REQUEST_TIMEOUT,
                 ..RetryConfig::default()
             };
+            // The client's own defaults bound each request: 30 s, 5 s to connect. (Setting
+            // `ClientOptions` here would replace the `allow_http` set above or from the
+            // environment.)
             let store = b
                 .with_retry(retry)
-                .with_client_options(
-                    ClientOptions::new()
-                        .with_timeout(REQUEST_TIMEOUT)
-                        .with_connect_timeout(Duration::from_secs(5)),
-                )
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
             (Arc::new(store), Path::from(prefix.trim_matches('/')))

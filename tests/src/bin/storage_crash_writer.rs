@@ -6,7 +6,10 @@
 //! compaction right before its catalog commit, after printing `AT <point>`, so the test can
 //! kill it there), `tiering-upload` or `tiering-commit` (flushes and moves the partition to
 //! the cold tier as it goes, and pauses in the first move after its upload, or right before
-//! its catalog commit).
+//! its catalog commit), or `tiering-fold` (pauses after the commit of the first move that
+//! folds late rows into a cold object, before the replaced object is deleted).
+//! `STRATA_COLD_STORE` (with the `AWS_*` variables) names another cold store than the
+//! default directory.
 
 use std::io::Write;
 use std::time::Duration;
@@ -35,11 +38,15 @@ fn pause_at(point: &'static str) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, dir, first, mode] = args.as_slice() else {
-        bail!("usage: storage-crash-writer <dir> <first batch> <plain|flush|compaction|tiering-upload|tiering-commit>");
+        bail!("usage: storage-crash-writer <dir> <first batch> <plain|flush|compaction|tiering-upload|tiering-commit|tiering-fold>");
     };
     let first: i64 = first.parse().context("first batch")?;
     let mut config = EngineConfig::new(dir);
     config.background = false;
+    // An S3 store comes from the environment (`AWS_*` for its settings).
+    if let Ok(url) = std::env::var("STRATA_COLD_STORE") {
+        config.cold_store.url = Some(url);
+    }
     let engine = Engine::open(config)?;
     if engine.table_schema("crash").is_err() {
         engine.create_table(schema())?;
@@ -50,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         "compaction" => pause_at("compaction::before_catalog_commit")?,
         "tiering-upload" => pause_at("tiering::after_upload")?,
         "tiering-commit" => pause_at("tiering::before_catalog_commit")?,
+        "tiering-fold" => pause_at("tiering::after_fold_commit")?,
         other => bail!("unknown mode {other}"),
     }
     let mut out = std::io::stdout().lock();
@@ -71,7 +79,7 @@ fn main() -> anyhow::Result<()> {
                     engine.compact()?;
                 }
             }
-            "tiering-upload" | "tiering-commit" if k % 3 == 0 => {
+            "tiering-upload" | "tiering-commit" | "tiering-fold" if k % 3 == 0 => {
                 engine.flush()?;
                 for run in engine.run_jobs(Some(JobKind::Tiering)) {
                     if let Some(e) = run.error {
