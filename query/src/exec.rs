@@ -108,9 +108,26 @@ impl DisplayAs for StrataScanExec {
         let s = self.stats;
         write!(
             f,
-            "{sep}partitions={}/{}{sep}segments={}/{}",
-            s.partitions_scanned, s.partitions_total, s.segments_in_time_range, s.segments_total
+            "{sep}partitions={}/{}{sep}local=[partitions={}/{}, segments={}/{}]",
+            s.partitions_scanned,
+            s.partitions_total,
+            s.local_partitions_scanned,
+            s.local_partitions_total,
+            s.segments_in_time_range,
+            s.segments_total
         )?;
+        if s.cold_partitions_total > 0 {
+            write!(
+                f,
+                "{sep}cold=[partitions={}/{}, objects={}/{}, row_groups={}/{}]",
+                s.cold_partitions_scanned,
+                s.cold_partitions_total,
+                s.cold_objects_in_time_range,
+                s.cold_objects_total,
+                s.cold_row_groups_read,
+                s.cold_row_groups_total
+            )?;
+        }
         if !self.request.pruning {
             write!(f, "{sep}pruning=off")?;
         }

@@ -16,6 +16,7 @@
 //! max_unflushed_age_ms = 60000   # a memtable whose oldest row waited this long is flushed
 //! max_concurrent_jobs = 2        # background jobs (flush, compaction, tiering) at once
 //! cold_store = "s3://bucket/prefix" # default file://<data_dir>/cold
+//! cold_cache_bytes = 1073741824  # cold-read cache on disk in data_dir/cold-cache; 0: off
 //!
 //! [s3]                        # each key falls back to AWS_ENDPOINT_URL, AWS_REGION,
 //! endpoint = "http://127.0.0.1:9000" # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
@@ -122,6 +123,7 @@ struct FileConfig {
     max_unflushed_age_ms: Option<u64>,
     max_concurrent_jobs: Option<usize>,
     cold_store: Option<String>,
+    cold_cache_bytes: Option<u64>,
     s3: Option<S3Section>,
     tls: Option<TlsConfig>,
     users: Option<Vec<User>>,
@@ -154,6 +156,8 @@ pub struct Config {
     /// The cold tier's URL (`file:///dir` or `s3://bucket/prefix`); `None` for
     /// `file://<data_dir>/cold`.
     pub cold_store: Option<String>,
+    /// Bytes of the on-disk cold-read cache; the engine's default (1 GiB) when `None`.
+    pub cold_cache_bytes: Option<u64>,
     pub s3: S3Section,
     pub tls: TlsConfig,
     pub users: Vec<User>,
@@ -317,6 +321,7 @@ impl Config {
                 .clone()
                 .or_else(|| env("STRATA_COLD_STORE"))
                 .or(file.cold_store),
+            cold_cache_bytes: file.cold_cache_bytes,
             s3: file.s3.unwrap_or_default(),
             tls,
             users,

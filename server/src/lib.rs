@@ -49,6 +49,9 @@ pub async fn run(config: Config, ready: impl FnOnce(Listening)) -> Result<()> {
     if let Some(n) = config.max_concurrent_jobs {
         engine_config.max_concurrent_jobs = n.max(1);
     }
+    if let Some(b) = config.cold_cache_bytes {
+        engine_config.cold_cache_bytes = b;
+    }
     engine_config.cold_store = strata_storage::ColdStoreConfig {
         url: config.cold_store.clone(),
         s3: strata_storage::S3Config {

@@ -150,11 +150,11 @@ impl ColdHandle {
         crate::tier::parquet::ColdFile,
         crate::tier::parquet::ColdMeta,
     )> {
-        let file = crate::tier::parquet::ColdFile {
-            store: Arc::clone(store),
-            key: self.entry.key.clone(),
-            len: self.entry.bytes,
-        };
+        let file = crate::tier::parquet::ColdFile::new(
+            Arc::clone(store),
+            self.entry.key.clone(),
+            self.entry.bytes,
+        );
         let meta = match self.meta.get() {
             Some(m) => m.clone(),
             None => {

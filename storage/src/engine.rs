@@ -81,6 +81,9 @@ pub struct EngineConfig {
     pub max_concurrent_jobs: usize,
     /// Where cold partitions go (`cold_store`): by default the directory `<dir>/cold`.
     pub cold_store: crate::tier::ColdStoreConfig,
+    /// Bytes of cold object blocks kept on disk under `<dir>/cold-cache` for reads
+    /// (`cold_cache_bytes`); 0 turns the cache off. Default 1 GiB.
+    pub cold_cache_bytes: u64,
     /// Run background jobs (flush, compaction, tiering) on the engine's own threads.
     /// Default true.
     /// Without them, nothing runs unless asked ([`Engine::run_jobs`], [`Engine::flush`]).
@@ -101,6 +104,7 @@ impl EngineConfig {
             compaction_trigger: 4,
             max_concurrent_jobs: 2,
             cold_store: crate::tier::ColdStoreConfig::default(),
+            cold_cache_bytes: 1 << 30,
             background: true,
         }
     }

@@ -73,32 +73,7 @@ pub enum Error {
     #[error("cold object {key:?}: {reason}")]
     ColdObject { key: String, reason: String },
     #[error("parquet error: {0}")]
-    Parquet(parquet::errors::ParquetError),
-}
-
-impl From<parquet::errors::ParquetError> for Error {
-    /// A cold read's store error travels through the Parquet reader (as `External`, or an
-    /// `io::Error` from a streaming read); it comes back out as itself, so that an
-    /// unreachable store is not reported as a corrupt file.
-    fn from(e: parquet::errors::ParquetError) -> Self {
-        use parquet::errors::ParquetError;
-        let ParquetError::External(b) = e else {
-            return Error::Parquet(e);
-        };
-        let b = match b.downcast::<Error>() {
-            Ok(err) => return *err,
-            Err(b) => b,
-        };
-        let b: Box<dyn std::error::Error + Send + Sync> = match b.downcast::<std::io::Error>() {
-            Ok(io) if io.get_ref().is_some_and(|r| r.is::<Error>()) => {
-                let inner = io.into_inner().expect("checked: it has an inner error");
-                return *inner.downcast::<Error>().expect("checked: it is an Error");
-            }
-            Ok(io) => io,
-            Err(b) => b,
-        };
-        Error::Parquet(ParquetError::External(b))
-    }
+    Parquet(#[from] parquet::errors::ParquetError),
 }
 
 impl Error {

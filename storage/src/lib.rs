@@ -46,4 +46,4 @@ pub use schema::{
     FieldDef, FieldType, NewColumn, SqlColumn, TableSchema, DEFAULT_PARTITION_INTERVAL_NS,
 };
 pub use strata_wal::{FsyncPolicy, Lsn};
-pub use tier::{ColdStoreConfig, S3Config};
+pub use tier::{ColdCacheStats, ColdStoreConfig, S3Config};

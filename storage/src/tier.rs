@@ -1,6 +1,7 @@
 //! The cold tier: partitions rewritten as Parquet files in an object store.
 //!
 //! - [`store`]: the object store (a local directory or S3) behind blocking calls.
+//! - [`cache`]: the bounded on-disk cache of cold object blocks reads go through.
 //! - [`parquet`]: the cold file layout, the writer a merge feeds, and the reader scans use,
 //!   pruning row groups by time and tag statistics.
 //!
@@ -8,7 +9,9 @@
 //! back with the size and CRC32 the engine wrote; it is never modified after that. Local
 //! segments it replaces are deleted only after the catalog commit that lists it.
 
+pub(crate) mod cache;
 pub(crate) mod parquet;
 pub(crate) mod store;
 
+pub use cache::ColdCacheStats;
 pub use store::{ColdStoreConfig, S3Config};

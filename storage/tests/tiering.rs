@@ -129,7 +129,19 @@ fn old_partitions_move_to_parquet_and_scans_read_every_tier() {
         "nothing left to move"
     );
 
+    // The first scan fetches the cold blocks; the second reads them from the cache.
+    assert_eq!(engine.cold_cache_stats().misses, 0);
     assert_eq!(scan(&engine, &ScanRequest::new("cpu")), expected);
+    let first = engine.cold_cache_stats();
+    assert!(first.misses >= 3, "{first:?}");
+    assert!(
+        first.bytes > 0 && first.bytes <= first.capacity,
+        "{first:?}"
+    );
+    assert_eq!(scan(&engine, &ScanRequest::new("cpu")), expected);
+    let second = engine.cold_cache_stats();
+    assert_eq!(second.misses, first.misses, "{second:?}");
+    assert!(second.hits > first.hits, "{second:?}");
     // Pushdown over cold data: time ranges and tags, pruning on and off.
     for pruning in [true, false] {
         let req = ScanRequest::new("cpu")
@@ -156,6 +168,30 @@ fn old_partitions_move_to_parquet_and_scans_read_every_tier() {
         .unwrap();
     assert_eq!(stats.cold_objects_total, 3);
     assert_eq!(stats.cold_objects_in_time_range, 1);
+    assert_eq!(
+        (stats.cold_partitions_scanned, stats.cold_partitions_total),
+        (1, 3)
+    );
+    assert_eq!(
+        (stats.local_partitions_scanned, stats.local_partitions_total),
+        (0, 1)
+    );
+    assert_eq!(
+        (stats.cold_row_groups_read, stats.cold_row_groups_total),
+        (1, 1)
+    );
+    // A tag value outside every row group's range: the row group is pruned.
+    let stats = engine
+        .scan_stats(
+            &ScanRequest::new("cpu")
+                .with_time_range(T0, T0 + HOUR)
+                .with_tag_in("host", ["zz"]),
+        )
+        .unwrap();
+    assert_eq!(
+        (stats.cold_row_groups_read, stats.cold_row_groups_total),
+        (0, 1)
+    );
 
     // Late rows into a cold partition: one replaces a cold point, one is new.
     write(

@@ -109,17 +109,24 @@ impl S3Server {
             .with_allow_http(true)
             .build()
             .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         let prefix = object_store::path::Path::from(prefix);
-        let mut keys: Vec<String> = rt
-            .block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
-            .unwrap()
-            .into_iter()
-            .map(|m| m.location.to_string())
-            .collect();
+        // On a thread of its own, so that async tests can call it too.
+        let mut keys: Vec<String> = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
+                        .unwrap()
+                })
+                .join()
+                .unwrap()
+        })
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect();
         keys.sort();
         keys
     }

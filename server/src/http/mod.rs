@@ -408,6 +408,20 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
             "strata_job_failures_total{{kind=\"{kind}\"}} {failures}"
         );
     }
+    let cache = state.engine.cold_cache_stats();
+    let _ = write!(
+        body,
+        "# HELP strata_cold_cache_hits_total Cold-read cache hits, in 1 MiB blocks.\n\
+         # TYPE strata_cold_cache_hits_total counter\n\
+         strata_cold_cache_hits_total {}\n\
+         # HELP strata_cold_cache_misses_total Cold-read cache misses (blocks fetched from the store).\n\
+         # TYPE strata_cold_cache_misses_total counter\n\
+         strata_cold_cache_misses_total {}\n\
+         # HELP strata_cold_cache_bytes Bytes the cold-read cache holds, of cold_cache_bytes.\n\
+         # TYPE strata_cold_cache_bytes gauge\n\
+         strata_cold_cache_bytes {}\n",
+        cache.hits, cache.misses, cache.bytes
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -39,7 +39,8 @@ impl Engine {
             }
         };
         remove_orphans(&dir, &version)?;
-        let cold = crate::tier::store::ColdStore::open(&config.cold_store, &dir)?;
+        let cold =
+            crate::tier::store::ColdStore::open(&config.cold_store, &dir, config.cold_cache_bytes)?;
 
         let wal_dir = dir.join("wal");
         let mut reader = WalReader::open(&wal_dir)?;

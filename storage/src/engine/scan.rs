@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::memtable::Memtable;
 use crate::scan::{merge_sources, read_memtable, read_segment, Cols, Resolved, ScanRequest};
 use crate::schema::TableSchema;
-use crate::tier::parquet::read_cold;
+use crate::tier::parquet::{read_cold, select_row_groups};
 use crate::tier::store::ColdStore;
 
 impl Engine {
@@ -33,7 +33,17 @@ impl Engine {
     /// What a scan with this request would prune ([`ScanStats`]), without snapshotting
     /// memtable rows: cheap enough to call when planning a query.
     pub fn scan_stats(&self, req: &ScanRequest) -> Result<ScanStats> {
-        Ok(self.start_scan(req, false)?.stats)
+        let scan = self.start_scan(req, false)?;
+        let mut stats = scan.stats;
+        for p in &scan.work {
+            for c in &p.cold {
+                let (_, meta) = c.open(&scan.store)?;
+                stats.cold_row_groups_total += meta.metadata().num_row_groups();
+                stats.cold_row_groups_read +=
+                    select_row_groups(&meta, &scan.table.schema, &scan.resolved).len();
+            }
+        }
+        Ok(stats)
     }
 
     /// Starts a scan; with `materialize` false the memtables are only inspected (their time
@@ -90,15 +100,18 @@ impl Engine {
             .chain(table.cold.keys())
             .copied()
             .collect();
-        for f in &frozen {
-            with_data.extend(
+        // Partitions with memtable rows (in range or not).
+        let local_mem: BTreeSet<i64> = active_parts
+            .iter()
+            .copied()
+            .chain(frozen.iter().flat_map(|f| {
                 f.tables
                     .iter()
                     .filter(|((id, _), m)| *id == table.id && m.len() > 0)
-                    .map(|((_, p), _)| *p),
-            );
-        }
-        with_data.extend(active_parts.iter().copied());
+                    .map(|((_, p), _)| *p)
+            }))
+            .collect();
+        with_data.extend(local_mem.iter().copied());
         let mut work = VecDeque::new();
         let mut parts: Vec<i64> = table
             .partitions
@@ -114,6 +127,7 @@ impl Engine {
             let cold = table.cold.get(&p).map_or(&[][..], Vec::as_slice);
             stats.segments_total += segments.len();
             stats.cold_objects_total += cold.len();
+            stats.cold_partitions_total += usize::from(!cold.is_empty());
             let end = p.saturating_add(interval - 1);
             if resolved.pruning && !resolved.time.overlaps(p, end) {
                 continue;
@@ -133,13 +147,21 @@ impl Engine {
                 .cloned()
                 .collect();
             stats.cold_objects_in_time_range += cold.len();
+            stats.cold_partitions_scanned += usize::from(!cold.is_empty());
+            let mem = mem.remove(&p).unwrap_or_default();
+            stats.local_partitions_scanned +=
+                usize::from(!segments.is_empty() || local_mem.contains(&p));
             work.push_back(PartitionWork {
                 cold,
-                segments: table.partitions.get(&p).cloned().unwrap_or_default(),
-                mem: mem.remove(&p).unwrap_or_default(),
+                segments: segments.to_vec(),
+                mem,
             });
         }
         stats.partitions_total = with_data.len();
+        stats.local_partitions_total = with_data
+            .iter()
+            .filter(|p| table.partitions.contains_key(p) || local_mem.contains(p))
+            .count();
         Ok(Scan {
             _version: version,
             store: Arc::clone(&self.inner.cold),
@@ -167,6 +189,11 @@ impl Engine {
                 )
             })
             .collect())
+    }
+
+    /// The cold-read cache's hits, misses (in 1 MiB blocks) and bytes held.
+    pub fn cold_cache_stats(&self) -> crate::tier::ColdCacheStats {
+        self.inner.cold.cache_stats()
     }
 
     /// Each partition of a table per tier: one entry for its local segments and one for its
@@ -351,6 +378,20 @@ pub struct ScanStats {
     /// time span overlaps the range (their row groups are pruned later by statistics).
     pub cold_objects_total: usize,
     pub cold_objects_in_time_range: usize,
+    /// Partitions with local rows (segments or memtables), and of the scanned partitions
+    /// those with local rows.
+    pub local_partitions_total: usize,
+    pub local_partitions_scanned: usize,
+    /// Partitions with cold objects, and of the scanned partitions those with cold
+    /// objects in the time range.
+    pub cold_partitions_total: usize,
+    pub cold_partitions_scanned: usize,
+    /// Row groups of the cold objects in the time range, and those whose statistics do
+    /// not rule out the time range and tag filters (what the scan reads). Only
+    /// [`Engine::scan_stats`] fills these in: it reads the objects' footers (a store
+    /// request the first time, cached after).
+    pub cold_row_groups_total: usize,
+    pub cold_row_groups_read: usize,
 }
 
 impl Scan {

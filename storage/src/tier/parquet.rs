@@ -21,6 +21,7 @@ use arrow::array::{
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
+use parking_lot::Mutex;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
@@ -219,16 +220,45 @@ impl MergeSink for ParquetSink {
     }
 }
 
-/// A cold object read through the store by byte ranges.
+/// A cold object read through the store (and its cache) by byte ranges.
+///
+/// The Parquet reader turns an error of its input into a string once it reaches the
+/// Arrow-level iterator; the first store error is therefore also kept here, and
+/// [`ColdFile::error`] gives it back with its type (an unreachable store is 58030, not a
+/// corrupt file).
 #[derive(Debug, Clone)]
 pub(crate) struct ColdFile {
-    pub(crate) store: Arc<ColdStore>,
-    pub(crate) key: String,
-    pub(crate) len: u64,
+    store: Arc<ColdStore>,
+    key: String,
+    len: u64,
+    failure: Arc<Mutex<Option<Error>>>,
 }
 
-fn external(e: Error) -> parquet::errors::ParquetError {
-    parquet::errors::ParquetError::External(Box::new(e))
+impl ColdFile {
+    pub(crate) fn new(store: Arc<ColdStore>, key: String, len: u64) -> Self {
+        ColdFile {
+            store,
+            key,
+            len,
+            failure: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Reads `range`; a failure is kept (the first one) and described to the caller.
+    fn read(&self, range: std::ops::Range<u64>) -> std::result::Result<Bytes, String> {
+        self.store
+            .read_range(&self.key, self.len, range)
+            .map_err(|e| {
+                let message = e.to_string();
+                self.failure.lock().get_or_insert(e);
+                message
+            })
+    }
+
+    /// The error a read of this file failed with: the store's, if one failed, else `e`.
+    pub(crate) fn error(&self, e: impl Into<Error>) -> Error {
+        self.failure.lock().take().unwrap_or_else(|| e.into())
+    }
 }
 
 impl Length for ColdFile {
@@ -253,8 +283,7 @@ impl Read for ColdRead {
             let end = (self.pos + READ_CHUNK).min(self.file.len);
             self.buf = self
                 .file
-                .store
-                .get_range(&self.file.key, self.pos..end)
+                .read(self.pos..end)
                 .map_err(std::io::Error::other)?;
             if self.buf.is_empty() {
                 return Ok(0);
@@ -280,9 +309,8 @@ impl ChunkReader for ColdFile {
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        self.store
-            .get_range(&self.key, start..start + length as u64)
-            .map_err(external)
+        self.read(start..start + length as u64)
+            .map_err(parquet::errors::ParquetError::General)
     }
 }
 
@@ -293,7 +321,7 @@ pub(crate) type ColdMeta = ArrowReaderMetadata;
 pub(crate) fn load_metadata(file: &ColdFile) -> Result<ArrowReaderMetadata> {
     let options = ArrowReaderOptions::new()
         .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
-    Ok(ArrowReaderMetadata::load(file, options)?)
+    ArrowReaderMetadata::load(file, options).map_err(|e| file.error(e))
 }
 
 fn i64_range(rg: &RowGroupMetaData, col: usize) -> Option<(i64, i64)> {
@@ -312,34 +340,23 @@ fn str_range(rg: &RowGroupMetaData, col: usize) -> Option<(Vec<u8>, Vec<u8>)> {
     }
 }
 
-/// What reading a cold object did: row groups in it and row groups read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct ColdReadStats {
-    pub(crate) row_groups: usize,
-    pub(crate) row_groups_read: usize,
+/// Table column -> column of the cold file (a column added after the file was written has
+/// none).
+fn column_mapping(meta: &ColdMeta, table: &TableSchema) -> Vec<Option<usize>> {
+    let parquet_schema = meta.schema();
+    table
+        .column_names()
+        .map(|n| parquet_schema.index_of(n).ok())
+        .collect()
 }
 
-/// Reads the rows of a cold object that match `r`, as [`Cols`] in table column order with
-/// stored types. Row groups whose statistics rule out the time range or every value of a
-/// tag filter are not fetched.
-pub(crate) fn read_cold(
-    file: &ColdFile,
-    meta: &ArrowReaderMetadata,
-    table: &TableSchema,
-    r: &Resolved,
-    merge: bool,
-) -> Result<(Vec<Cols>, ColdReadStats)> {
-    let needed = r.columns(crate::scan::Source::Memtable, merge);
-    let parquet_schema = meta.schema();
-    let names: Vec<&str> = table.column_names().collect();
-    // Table column -> column in the file (a column added after the file was written has none).
-    let mapping: Vec<Option<usize>> = names
-        .iter()
-        .map(|n| parquet_schema.index_of(n).ok())
-        .collect();
-    let md = meta.metadata();
+/// The row groups of a cold object a scan with `r` must read: those whose statistics do
+/// not rule out its time range or every value of one of its tag filters (all of them with
+/// pruning off).
+pub(crate) fn select_row_groups(meta: &ColdMeta, table: &TableSchema, r: &Resolved) -> Vec<usize> {
+    let mapping = column_mapping(meta, table);
     let mut groups = Vec::new();
-    for (g, rg) in md.row_groups().iter().enumerate() {
+    for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
         if r.pruning {
             if let Some((lo, hi)) = mapping[0].and_then(|c| i64_range(rg, c)) {
                 if !r.time.overlaps(lo, hi) {
@@ -361,6 +378,31 @@ pub(crate) fn read_cold(
         }
         groups.push(g);
     }
+    groups
+}
+
+/// What reading a cold object did: row groups in it and row groups read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ColdReadStats {
+    pub(crate) row_groups: usize,
+    pub(crate) row_groups_read: usize,
+}
+
+/// Reads the rows of a cold object that match `r`, as [`Cols`] in table column order with
+/// stored types. Row groups whose statistics rule out the time range or every value of a
+/// tag filter are not fetched.
+pub(crate) fn read_cold(
+    file: &ColdFile,
+    meta: &ArrowReaderMetadata,
+    table: &TableSchema,
+    r: &Resolved,
+    merge: bool,
+) -> Result<(Vec<Cols>, ColdReadStats)> {
+    let needed = r.columns(crate::scan::Source::Memtable, merge);
+    let names: Vec<&str> = table.column_names().collect();
+    let mapping = column_mapping(meta, table);
+    let md = meta.metadata();
+    let groups = select_row_groups(meta, table, r);
     let stats = ColdReadStats {
         row_groups: md.num_row_groups(),
         row_groups_read: groups.len(),
@@ -379,11 +421,12 @@ pub(crate) fn read_cold(
         .with_row_groups(groups)
         .with_projection(mask)
         .with_batch_size(crate::segment::BLOCK_ROWS)
-        .build()?;
+        .build()
+        .map_err(|e| file.error(e))?;
     let storage = table.arrow_schema();
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch?;
+        let batch = batch.map_err(|e| file.error(e))?;
         let rows = batch.num_rows();
         let mut cols = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
@@ -437,9 +480,10 @@ pub(crate) fn cold_tag_values(
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
         .with_projection(mask)
         .with_batch_size(ROW_GROUP_ROWS)
-        .build()?;
+        .build()
+        .map_err(|e| file.error(e))?;
     for batch in reader {
-        let batch = batch?;
+        let batch = batch.map_err(|e| file.error(e))?;
         for &(t, _) in &present {
             let Some(col) = batch.column_by_name(names[t + 1]) else {
                 continue;
@@ -466,6 +510,7 @@ pub(crate) fn cold_tag_values(
 /// a partition's cold object. A column the file lacks (added later) is NULL.
 pub(crate) struct ColdRows {
     reader: ParquetRecordBatchReader,
+    file: ColdFile,
     names: Vec<String>,
     storage: SchemaRef,
     tags: usize,
@@ -475,9 +520,11 @@ impl ColdRows {
     pub(crate) fn open(file: &ColdFile, meta: &ColdMeta, table: &TableSchema) -> Result<Self> {
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
             .with_batch_size(crate::segment::BLOCK_ROWS)
-            .build()?;
+            .build()
+            .map_err(|e| file.error(e))?;
         Ok(ColdRows {
             reader,
+            file: file.clone(),
             names: table.column_names().map(str::to_owned).collect(),
             storage: table.arrow_schema(),
             tags: table.tags.len(),
@@ -486,7 +533,12 @@ impl ColdRows {
 
     /// The next batch's columns; `None` at the end of the object.
     pub(crate) fn next_batch(&mut self) -> Result<Option<Vec<ArrayRef>>> {
-        let Some(batch) = self.reader.next().transpose()? else {
+        let Some(batch) = self
+            .reader
+            .next()
+            .transpose()
+            .map_err(|e| self.file.error(e))?
+        else {
             return Ok(None);
         };
         let rows = batch.num_rows();

@@ -18,6 +18,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
+use super::cache::{ColdCache, ColdCacheStats};
 use crate::error::{Error, Result};
 
 /// Where cold files go: `file:///abs/dir` or `s3://bucket/prefix`, with S3 settings.
@@ -57,13 +58,19 @@ pub(crate) struct ColdStore {
     /// What the store is, for messages: the URL.
     url: String,
     runtime: tokio::runtime::Runtime,
+    /// Cached blocks of cold objects (`None`: `cold_cache_bytes` is 0).
+    cache: Option<ColdCache>,
 }
 
 impl ColdStore {
-    /// Opens the store `config` names (`file://<data_dir>/cold` by default). Nothing is sent
-    /// over the network yet: a misconfigured S3 store fails at its first use, in the job
-    /// that uses it.
-    pub(crate) fn open(config: &ColdStoreConfig, data_dir: &FsPath) -> Result<Self> {
+    /// Opens the store `config` names (`file://<data_dir>/cold` by default) with a read
+    /// cache of `cache_bytes` under the data directory. Nothing is sent over the network
+    /// yet: a misconfigured S3 store fails at its first use, in the job that uses it.
+    pub(crate) fn open(
+        config: &ColdStoreConfig,
+        data_dir: &FsPath,
+        cache_bytes: u64,
+    ) -> Result<Self> {
         let url = config
             .url
             .clone()
@@ -135,6 +142,7 @@ impl ColdStore {
             prefix,
             url,
             runtime,
+            cache: ColdCache::open(data_dir, cache_bytes)?,
         })
     }
 
@@ -235,8 +243,24 @@ impl ColdStore {
         })
     }
 
-    /// Bytes `range` of `key`.
-    pub(crate) fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+    /// The read cache's counters (all zero without a cache).
+    pub(crate) fn cache_stats(&self) -> ColdCacheStats {
+        self.cache
+            .as_ref()
+            .map(ColdCache::stats)
+            .unwrap_or_default()
+    }
+
+    /// Bytes `range` of `key`, an object of `len` bytes: through the read cache.
+    pub(crate) fn read_range(&self, key: &str, len: u64, range: Range<u64>) -> Result<Bytes> {
+        match &self.cache {
+            Some(cache) => cache.read(key, len, range, |r| self.get_range(key, r)),
+            None => self.get_range(key, range),
+        }
+    }
+
+    /// Bytes `range` of `key`, from the store.
+    fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
         let store = Arc::clone(&self.store);
         let path = self.path(key);
         self.block(
@@ -246,8 +270,11 @@ impl ColdStore {
         )
     }
 
-    /// Deletes `key`; a key that is already gone is not an error.
+    /// Deletes `key` (and its cached blocks); a key that is already gone is not an error.
     pub(crate) fn delete(&self, key: &str) -> Result<()> {
+        if let Some(cache) = &self.cache {
+            cache.evict_object(key);
+        }
         let store = Arc::clone(&self.store);
         let path = self.path(key);
         self.block("delete", key, async move {
