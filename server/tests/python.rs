@@ -1,5 +1,6 @@
 //! Python clients against the real server: Postgres drivers (psycopg 3, asyncpg,
-//! SQLAlchemy) and InfluxDB's client libraries (`influxdb-client` v2, `influxdb` v1).
+//! SQLAlchemy), InfluxDB's client libraries (`influxdb-client` v2, `influxdb` v1), and
+//! DuckDB reading the cold tier's Parquet files.
 //! The clients live in the virtual environment `scripts/test` creates (`target/pyenv`,
 //! from `tests/python/requirements.txt`); `STRATA_TEST_PYTHON` names another interpreter.
 
@@ -64,5 +65,19 @@ fn influxdb_client_libraries_write_over_http() {
             s.http.port().to_string(),
         ],
         "all influx client checks passed",
+    );
+}
+
+#[test]
+fn duckdb_reads_the_cold_tier_as_the_table() {
+    let s = Server::start();
+    run_script(
+        "cold_duckdb.py",
+        &[
+            s.addr.ip().to_string(),
+            s.addr.port().to_string(),
+            s.data_dir.display().to_string(),
+        ],
+        "all cold duckdb checks passed",
     );
 }
