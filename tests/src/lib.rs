@@ -1,9 +1,11 @@
 //! Integration tests that drive real processes: crash recovery of the storage engine
 //! (`tests/storage_crash.rs` with the `storage-crash-writer` helper binary) and the cold
-//! tier on a real S3 server (`tests/cold_s3.rs`, with [`s3::S3Server`]).
+//! tier on a real S3 server (`tests/cold_s3.rs`, with [`s3::S3Server`]); the crash tests
+//! also run on [`powerloss::PowerLossFs`], which loses every write not fsynced.
 //!
 //! Shared by the helper and the tests: the deterministic rows of batch `n`.
 
+pub mod powerloss;
 pub mod s3;
 
 /// Rows per crash-test batch.

@@ -15,6 +15,7 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, TimestampNanosecondType};
 use rand::{Rng, SeedableRng};
 use strata_storage::{Engine, EngineConfig, JobKind, ScanRequest, Tier};
+use strata_tests::powerloss::PowerLossFs;
 use strata_tests::s3::S3Server;
 use strata_tests::{batch_rows, ROWS_PER_BATCH};
 
@@ -217,33 +218,94 @@ fn count_files(dir: &std::path::Path, ext: &str) -> usize {
     n
 }
 
-#[test]
-fn sigkill_at_random_moments_loses_no_acknowledged_write() {
-    let dir = tempfile::tempdir().unwrap();
+/// Where a crash test's data directory lives: a temporary directory (SIGKILL only), or the
+/// power-loss file system, where every kill is followed by a power cut that loses every
+/// write not fsynced.
+enum Disk {
+    Plain(tempfile::TempDir),
+    PowerLoss(PowerLossFs),
+}
+
+impl Disk {
+    fn plain() -> Disk {
+        Disk::Plain(tempfile::tempdir().unwrap())
+    }
+
+    fn power_loss() -> Disk {
+        Disk::PowerLoss(PowerLossFs::mount())
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        match self {
+            Disk::Plain(d) => d.path().to_path_buf(),
+            Disk::PowerLoss(fs) => fs.path().join("data"),
+        }
+    }
+
+    /// After a kill: on the power-loss file system, the power goes too.
+    fn after_kill(&mut self) {
+        if let Disk::PowerLoss(fs) = self {
+            fs.power_loss();
+        }
+    }
+}
+
+fn kill_at_random_moments(mut disk: Disk, rounds: usize) {
+    let dir = disk.dir();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5747_4154);
     let mut acked = BTreeSet::new();
     let mut next = 0;
-    for round in 0..24 {
+    for round in 0..rounds {
         let kill_after = Duration::from_millis(rng.random_range(20..400));
-        let (got, _) = run_and_kill(dir.path(), next, "plain", Store::Local, kill_after);
+        let (got, _) = run_and_kill(&dir, next, "plain", Store::Local, kill_after);
         acked.extend(got);
-        next = verify(dir.path(), &acked, Store::Local).max(next) + 1;
+        disk.after_kill();
+        next = verify(&dir, &acked, Store::Local).max(next) + 1;
         eprintln!("round {round}: {} batches acknowledged so far", acked.len());
     }
-    assert!(acked.len() > 24, "the writer made progress");
+    assert!(acked.len() > rounds, "the writer made progress");
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_no_acknowledged_write() {
+    kill_at_random_moments(Disk::plain(), 24);
+}
+
+#[test]
+fn power_loss_at_random_moments_loses_no_acknowledged_write() {
+    kill_at_random_moments(Disk::power_loss(), 12);
 }
 
 /// Kills the writer three times while it is paused inside `mode` (flush, compaction or a
 /// move to the cold tier), and verifies after each kill.
 fn kill_while_paused_in(mode: &str, store: Store<'_>) {
-    let dir = tempfile::tempdir().unwrap();
+    kill_while_paused_on(Disk::plain(), mode, store);
+}
+
+fn kill_while_paused_on(mut disk: Disk, mode: &str, store: Store<'_>) {
+    let dir = disk.dir();
     let mut acked = BTreeSet::new();
     let mut next = 0;
     for _ in 0..3 {
-        let (got, paused) = run_and_kill(dir.path(), next, mode, store, Duration::from_secs(60));
+        let (got, paused) = run_and_kill(&dir, next, mode, store, Duration::from_secs(60));
         assert!(paused, "the writer reached the {mode} pause point");
         acked.extend(got);
-        next = verify(dir.path(), &acked, store).max(next) + 1;
+        disk.after_kill();
+        next = verify(&dir, &acked, store).max(next) + 1;
+    }
+}
+
+#[test]
+fn power_loss_in_a_flush_a_compaction_and_every_step_of_a_move_loses_nothing() {
+    for mode in [
+        "flush",
+        "compaction",
+        "tiering-upload",
+        "tiering-commit",
+        "tiering-fold",
+    ] {
+        eprintln!("power loss inside {mode}");
+        kill_while_paused_on(Disk::power_loss(), mode, Store::Local);
     }
 }
 

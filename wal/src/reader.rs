@@ -60,7 +60,13 @@ impl WalReader {
     /// Opens `dir` (creating it if missing) for recovery.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            // A new directory is durable only once its parent is synced.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                segment::sync_dir(parent)?;
+            }
+        }
         let segments = segment::list(&dir)?;
         Ok(WalReader {
             dir,

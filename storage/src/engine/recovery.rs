@@ -25,7 +25,9 @@ impl Engine {
     /// background jobs.
     pub fn open(config: EngineConfig) -> Result<Engine> {
         let dir = config.dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        // Durable in its parent: a data directory that vanishes with the power would take
+        // every acknowledged write with it.
+        crate::catalog::create_dir_durable(&dir)?;
         let version = match Version::load(&dir)? {
             Some(v) => v,
             None => {

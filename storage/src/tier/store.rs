@@ -60,6 +60,9 @@ pub(crate) struct ColdStore {
     runtime: tokio::runtime::Runtime,
     /// Cached blocks of cold objects (`None`: `cold_cache_bytes` is 0).
     cache: Option<ColdCache>,
+    /// The directory of a `file://` store: `object_store` does not fsync what it writes
+    /// there, so an upload syncs the object and the directories above it itself.
+    local_root: Option<PathBuf>,
 }
 
 impl ColdStore {
@@ -79,10 +82,12 @@ impl ColdStore {
             url: url.clone(),
             reason,
         };
+        let mut local_root = None;
         let (store, prefix): (Arc<dyn ObjectStore>, Path) = if let Some(dir) =
             url.strip_prefix("file://")
         {
             let dir = PathBuf::from(dir);
+            local_root = Some(dir.clone());
             if !dir.is_absolute() {
                 return Err(bad("a file:// URL needs an absolute path".into()));
             }
@@ -143,6 +148,7 @@ impl ColdStore {
             url,
             runtime,
             cache: ColdCache::open(data_dir, cache_bytes)?,
+            local_root,
         })
     }
 
@@ -223,7 +229,29 @@ impl ColdStore {
             }
             upload.complete().await?;
             Ok(())
-        })
+        })?;
+        if let Some(root) = &self.local_root {
+            self.sync_local(root, key)?;
+        }
+        Ok(())
+    }
+
+    /// Makes an object of a `file://` store durable: the file, then every directory from
+    /// its own up to the store's root (any of them may be new).
+    fn sync_local(&self, root: &FsPath, key: &str) -> Result<()> {
+        let file = root.join(key);
+        std::fs::File::open(&file)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&file, e))?;
+        let mut dir = file.parent();
+        while let Some(d) = dir {
+            crate::catalog::sync_dir(d)?;
+            if d == root {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
     }
 
     /// Reads `key` whole and returns its size and CRC32, to verify an upload.
