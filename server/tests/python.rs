@@ -11,26 +11,13 @@ use std::process::Command;
 
 use common::Server;
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("STRATA_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let p = root.join("target/pyenv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/test (it creates the venv) or set STRATA_TEST_PYTHON",
-        p.display()
-    );
-    p
-}
 
 /// Runs `tests/python/<script>` with `args` and checks it ends with `done`.
 fn run_script(script: &str, args: &[String], done: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python")
         .join(script);
-    let out = Command::new(python())
+    let out = Command::new(strata_tests::s3::python())
         .arg(path)
         .args(args)
         .output()

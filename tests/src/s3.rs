@@ -27,7 +27,8 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The interpreter of the test virtual environment (or `STRATA_TEST_PYTHON`).
+/// The interpreter of the test virtual environment (or `STRATA_TEST_PYTHON`), which holds
+/// every Python client the tests use.
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("STRATA_TEST_PYTHON") {
         return PathBuf::from(p);
