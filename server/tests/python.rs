@@ -11,7 +11,6 @@ use std::process::Command;
 
 use common::Server;
 
-
 /// Runs `tests/python/<script>` with `args` and checks it ends with `done`.
 fn run_script(script: &str, args: &[String], done: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
