@@ -425,7 +425,7 @@ impl Scan {
         let mut sources = Vec::with_capacity(p.cold.len() + p.segments.len() + p.mem.len());
         for c in &p.cold {
             let (file, meta) = c.open(&self.store)?;
-            let (cols, _) = read_cold(&file, &meta, &self.table.schema, &self.resolved, merge)?;
+            let cols = read_cold(&file, &meta, &self.table.schema, &self.resolved, merge)?;
             sources.push(cols);
         }
         for s in &p.segments {

@@ -381,13 +381,6 @@ pub(crate) fn select_row_groups(meta: &ColdMeta, table: &TableSchema, r: &Resolv
     groups
 }
 
-/// What reading a cold object did: row groups in it and row groups read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct ColdReadStats {
-    pub(crate) row_groups: usize,
-    pub(crate) row_groups_read: usize,
-}
-
 /// Reads the rows of a cold object that match `r`, as [`Cols`] in table column order with
 /// stored types. Row groups whose statistics rule out the time range or every value of a
 /// tag filter are not fetched.
@@ -397,18 +390,14 @@ pub(crate) fn read_cold(
     table: &TableSchema,
     r: &Resolved,
     merge: bool,
-) -> Result<(Vec<Cols>, ColdReadStats)> {
+) -> Result<Vec<Cols>> {
     let needed = r.columns(crate::scan::Source::Memtable, merge);
     let names: Vec<&str> = table.column_names().collect();
     let mapping = column_mapping(meta, table);
     let md = meta.metadata();
     let groups = select_row_groups(meta, table, r);
-    let stats = ColdReadStats {
-        row_groups: md.num_row_groups(),
-        row_groups_read: groups.len(),
-    };
     if groups.is_empty() {
-        return Ok((Vec::new(), stats));
+        return Ok(Vec::new());
     }
     let roots: Vec<usize> = needed
         .iter()
@@ -447,7 +436,7 @@ pub(crate) fn read_cold(
             out.push(cols);
         }
     }
-    Ok((out, stats))
+    Ok(out)
 }
 
 /// The type a merge reads a cold object's tag columns as.
