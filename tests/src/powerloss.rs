@@ -33,8 +33,95 @@ struct File {
     data: Vec<u8>,
     /// The contents as of the last fsync.
     durable: Vec<u8>,
-    /// Byte ranges of `data` written since the last fsync.
-    dirty: Vec<(usize, usize)>,
+    /// Changes since the last fsync, in the order they were made.
+    pending: Vec<Change>,
+}
+
+#[derive(Debug)]
+enum Change {
+    Write { at: usize, bytes: Vec<u8> },
+    SetLen(usize),
+}
+
+impl Change {
+    fn apply(&self, to: &mut Vec<u8>) {
+        match self {
+            Change::Write { at, bytes } => {
+                let end = at + bytes.len();
+                if to.len() < end {
+                    to.resize(end, 0);
+                }
+                to[*at..end].copy_from_slice(bytes);
+            }
+            Change::SetLen(len) => to.resize(*len, 0),
+        }
+    }
+}
+
+impl File {
+    fn change(&mut self, change: Change) {
+        change.apply(&mut self.data);
+        self.pending.push(change);
+    }
+
+    fn sync(&mut self) {
+        for change in self.pending.drain(..) {
+            change.apply(&mut self.durable);
+        }
+    }
+
+    /// A power cut in the middle of writing back: the changes since the last fsync reach
+    /// the disk in order up to a random one, which is torn: a random prefix of its bytes
+    /// arrives, the rest of its extent reads back as stale bytes (the size had grown). The
+    /// rest is lost. Returns whether a write was torn.
+    fn tear(&mut self, rng: &mut SplitMix) -> bool {
+        let n = self.pending.len();
+        if n == 0 {
+            return false;
+        }
+        let cut = rng.below(n as u64) as usize;
+        for change in &self.pending[..cut] {
+            change.apply(&mut self.durable);
+        }
+        let torn = match &self.pending[cut] {
+            Change::Write { at, bytes } if !bytes.is_empty() => {
+                let keep = rng.below(bytes.len() as u64) as usize;
+                let mut arrived = bytes[..keep].to_vec();
+                arrived.extend((keep..bytes.len()).map(|_| rng.next() as u8 | 0x80));
+                Change::Write {
+                    at: *at,
+                    bytes: arrived,
+                }
+                .apply(&mut self.durable);
+                true
+            }
+            change => {
+                change.apply(&mut self.durable);
+                false
+            }
+        };
+        self.pending.clear();
+        torn
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for torn power cuts.
+#[derive(Debug)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`), near enough for tests.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
 }
 
 #[derive(Debug, Default)]
@@ -120,26 +207,42 @@ impl State {
     }
 
     /// Reverts every file and directory to its durable state and forgets what is no longer
-    /// reachable.
-    fn power_loss(&mut self) {
-        for node in self.nodes.values_mut() {
-            match node {
+    /// reachable. With `torn`, each file's last changes are torn instead of dropped
+    /// ([`File::tear`]); returns the paths of the files whose write was torn.
+    fn power_loss(&mut self, mut torn: Option<&mut SplitMix>) -> Vec<PathBuf> {
+        let mut torn_inodes = std::collections::HashSet::new();
+        let mut inodes: Vec<u64> = self.nodes.keys().copied().collect();
+        inodes.sort_unstable(); // the same seed tears the same writes
+        for ino in inodes {
+            match self.nodes.get_mut(&ino).expect("listed") {
                 Node::File(f) => {
+                    if let Some(rng) = torn.as_deref_mut() {
+                        if f.tear(rng) {
+                            torn_inodes.insert(ino);
+                        }
+                    }
                     f.data = f.durable.clone();
-                    f.dirty.clear();
+                    f.pending.clear();
                 }
                 Node::Dir(d) => d.entries = d.durable.clone(),
             }
         }
-        let mut reachable = vec![INodeNo::ROOT.0];
-        let mut i = 0;
-        while i < reachable.len() {
-            if let Some(Node::Dir(d)) = self.nodes.get(&reachable[i]) {
-                reachable.extend(d.entries.values().copied());
+        // What a walk from the root reaches survives, under the path it is reached by.
+        let mut reachable = std::collections::HashSet::new();
+        let mut torn_paths = Vec::new();
+        let mut walk = vec![(INodeNo::ROOT.0, PathBuf::new())];
+        while let Some((ino, path)) = walk.pop() {
+            reachable.insert(ino);
+            if torn_inodes.contains(&ino) {
+                torn_paths.push(path.clone());
             }
-            i += 1;
+            if let Some(Node::Dir(d)) = self.nodes.get(&ino) {
+                walk.extend(d.entries.iter().map(|(name, &i)| (i, path.join(name))));
+            }
         }
         self.nodes.retain(|ino, _| reachable.contains(ino));
+        torn_paths.sort();
+        torn_paths
     }
 }
 
@@ -196,13 +299,7 @@ impl Filesystem for Fs {
         let mut st = self.0.lock().unwrap();
         if let Some(size) = size {
             match st.file(ino.0) {
-                Ok(f) => {
-                    let old = f.data.len();
-                    f.data.resize(size as usize, 0);
-                    if size as usize > old {
-                        f.dirty.push((old, size as usize));
-                    }
-                }
+                Ok(f) => f.change(Change::SetLen(size as usize)),
                 Err(e) => return reply.error(e),
             }
         }
@@ -386,13 +483,10 @@ impl Filesystem for Fs {
         let mut st = self.0.lock().unwrap();
         match st.file(ino.0) {
             Ok(f) => {
-                let start = offset as usize;
-                let end = start + data.len();
-                if f.data.len() < end {
-                    f.data.resize(end, 0);
-                }
-                f.data[start..end].copy_from_slice(data);
-                f.dirty.push((start, end));
+                f.change(Change::Write {
+                    at: offset as usize,
+                    bytes: data.to_vec(),
+                });
                 reply.written(data.len() as u32);
             }
             Err(e) => reply.error(e),
@@ -423,12 +517,7 @@ impl Filesystem for Fs {
         st.fsyncs += 1;
         match st.file(ino.0) {
             Ok(f) => {
-                let len = f.data.len();
-                f.durable.resize(len, 0);
-                for (s, e) in f.dirty.drain(..) {
-                    let (s, e) = (s.min(len), e.min(len));
-                    f.durable[s..e].copy_from_slice(&f.data[s..e]);
-                }
+                f.sync();
                 reply.ok();
             }
             Err(e) => reply.error(e),
@@ -509,9 +598,7 @@ impl Filesystem for Fs {
             Ok(f) => {
                 let end = (offset + length) as usize;
                 if f.data.len() < end {
-                    let old = f.data.len();
-                    f.data.resize(end, 0);
-                    f.dirty.push((old, end));
+                    f.change(Change::SetLen(end));
                 }
                 reply.ok();
             }
@@ -580,12 +667,25 @@ impl PowerLossFs {
     /// open on it (kill the writer first). The file system is mounted again afterwards,
     /// with no kernel cache left from before.
     pub fn power_loss(&mut self) {
+        self.cut_power(None);
+    }
+
+    /// Cuts the power in the middle of writing back: in each file, the writes since its
+    /// last fsync reach the disk in order up to a random one (chosen by `seed`), which
+    /// arrives torn: a prefix of its bytes, then stale bytes to its end. Returns the paths
+    /// (relative to [`PowerLossFs::path`]) of the files left with a torn write.
+    pub fn torn_power_loss(&mut self, seed: u64) -> Vec<PathBuf> {
+        self.cut_power(Some(&mut SplitMix(seed)))
+    }
+
+    fn cut_power(&mut self, torn: Option<&mut SplitMix>) -> Vec<PathBuf> {
         if let Some(s) = self.session.take() {
             s.umount_and_join()
                 .expect("unmounting the power-loss file system");
         }
-        self.state.lock().unwrap().power_loss();
+        let torn = self.state.lock().unwrap().power_loss(torn);
         self.session = Some(mount(&self.state, &self.mountpoint));
+        torn
     }
 }
 

@@ -224,6 +224,9 @@ fn count_files(dir: &std::path::Path, ext: &str) -> usize {
 enum Disk {
     Plain(tempfile::TempDir),
     PowerLoss(PowerLossFs),
+    /// Power cuts that tear the last write of each file instead of dropping it; counts the
+    /// cuts and records every file left torn.
+    TornPowerLoss(PowerLossFs, u64, Vec<std::path::PathBuf>),
 }
 
 impl Disk {
@@ -235,22 +238,31 @@ impl Disk {
         Disk::PowerLoss(PowerLossFs::mount())
     }
 
+    fn torn_power_loss() -> Disk {
+        Disk::TornPowerLoss(PowerLossFs::mount(), 0, Vec::new())
+    }
+
     fn dir(&self) -> std::path::PathBuf {
         match self {
             Disk::Plain(d) => d.path().to_path_buf(),
-            Disk::PowerLoss(fs) => fs.path().join("data"),
+            Disk::PowerLoss(fs) | Disk::TornPowerLoss(fs, ..) => fs.path().join("data"),
         }
     }
 
     /// After a kill: on the power-loss file system, the power goes too.
     fn after_kill(&mut self) {
-        if let Disk::PowerLoss(fs) = self {
-            fs.power_loss();
+        match self {
+            Disk::Plain(_) => {}
+            Disk::PowerLoss(fs) => fs.power_loss(),
+            Disk::TornPowerLoss(fs, cuts, torn) => {
+                *cuts += 1;
+                torn.extend(fs.torn_power_loss(0x7042_u64 ^ *cuts));
+            }
         }
     }
 }
 
-fn kill_at_random_moments(mut disk: Disk, rounds: usize) {
+fn kill_at_random_moments(disk: &mut Disk, rounds: usize) {
     let dir = disk.dir();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5747_4154);
     let mut acked = BTreeSet::new();
@@ -268,12 +280,24 @@ fn kill_at_random_moments(mut disk: Disk, rounds: usize) {
 
 #[test]
 fn sigkill_at_random_moments_loses_no_acknowledged_write() {
-    kill_at_random_moments(Disk::plain(), 24);
+    kill_at_random_moments(&mut Disk::plain(), 24);
 }
 
 #[test]
 fn power_loss_at_random_moments_loses_no_acknowledged_write() {
-    kill_at_random_moments(Disk::power_loss(), 12);
+    kill_at_random_moments(&mut Disk::power_loss(), 12);
+}
+
+/// Power cuts at random moments that tear each file's last unsynced write (a prefix of
+/// it, then stale bytes) instead of dropping it: WAL tails, segments being written, the
+/// catalog's temporary file.
+#[test]
+fn torn_writes_at_power_loss_at_random_moments_lose_no_acknowledged_write() {
+    let mut disk = Disk::torn_power_loss();
+    kill_at_random_moments(&mut disk, 12);
+    if let Disk::TornPowerLoss(_, cuts, torn) = disk {
+        eprintln!("{cuts} cuts tore {torn:?}");
+    }
 }
 
 /// Kills the writer three times while it is paused inside `mode` (flush, compaction or a
@@ -283,6 +307,10 @@ fn kill_while_paused_in(mode: &str, store: Store<'_>) {
 }
 
 fn kill_while_paused_on(mut disk: Disk, mode: &str, store: Store<'_>) {
+    kill_while_paused_on_disk(&mut disk, mode, store);
+}
+
+fn kill_while_paused_on_disk(disk: &mut Disk, mode: &str, store: Store<'_>) {
     let dir = disk.dir();
     let mut acked = BTreeSet::new();
     let mut next = 0;
@@ -293,6 +321,22 @@ fn kill_while_paused_on(mut disk: Disk, mode: &str, store: Store<'_>) {
         disk.after_kill();
         next = verify(&dir, &acked, store).max(next) + 1;
     }
+}
+
+/// A power cut between a WAL write and its fsync tears that write: recovery cuts the final
+/// record off as a torn tail (it was never acknowledged) and keeps every acknowledged one.
+#[test]
+fn a_torn_final_wal_write_is_cut_off_and_loses_no_acknowledged_write() {
+    let mut disk = Disk::torn_power_loss();
+    kill_while_paused_on_disk(&mut disk, "wal-sync", Store::Local);
+    let Disk::TornPowerLoss(_, _, torn) = disk else {
+        unreachable!()
+    };
+    let wal_tears = torn
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .count();
+    assert_eq!(wal_tears, 3, "each cut tore the paused WAL write: {torn:?}");
 }
 
 #[test]

@@ -12,7 +12,8 @@
 //! - After an IO error the log is *poisoned*: every later append fails. A failed fsync is
 //!   never retried, because the kernel may already have dropped the dirty pages.
 //! - Recovery ([`WalReader`]) truncates a torn tail of the **last** segment (an incomplete
-//!   record, or zero bytes to the end of file) and reports every other defect as
+//!   record, zero bytes to the end of file, or a final record that fails its checksums
+//!   with no valid record after it), logging it, and reports every other defect as
 //!   [`Error::Corruption`] with file and offset. Nothing is skipped silently.
 //! - [`Wal::checkpoint`] deletes whole segments whose records all have LSN `<=` the given
 //!   checkpoint; the active segment is rolled first if it is entirely covered.

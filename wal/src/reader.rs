@@ -27,6 +27,22 @@ pub struct WalReader {
     finished_reading: bool,
 }
 
+/// Whether `data[from..]` holds, at any offset, a whole record that passes both checksums
+/// and has an LSN of at least `min_lsn`: then a damaged record before it is not the final
+/// record of its file. Two CRC32s must match by chance for garbage to pass (about 2^-64 per
+/// offset). Runs only when a record in the newest file fails a check.
+fn valid_record_after(data: &[u8], from: usize, min_lsn: u64) -> bool {
+    (from..data.len().saturating_sub(RECORD_HEADER_LEN - 1)).any(|at| {
+        let header = decode_header(data[at..at + RECORD_HEADER_LEN].try_into().expect("len"));
+        let end = at + RECORD_HEADER_LEN + header.payload_len;
+        header.stored_crc == header.computed_crc
+            && header.lsn.0 >= min_lsn
+            && header.payload_len <= MAX_PAYLOAD_LEN
+            && end <= data.len()
+            && crc32fast::hash(&data[at + RECORD_HEADER_LEN..end]) == header.payload_crc
+    })
+}
+
 /// What recovery found: the segments that remain and the next LSN to write.
 #[derive(Debug)]
 pub struct Recovered {
@@ -121,7 +137,16 @@ impl WalReader {
             self.pos = self.data.len();
             return Ok(true);
         }
-        segment::check_header(&self.segments[next].path, &self.data)?;
+        if let Err(e) = segment::check_header(&self.segments[next].path, &self.data) {
+            // A newest file whose header was torn as it was created holds no record yet.
+            if !self.is_last() || valid_record_after(&self.data, 0, 0) {
+                return Err(e);
+            }
+            tracing::warn!(file = %self.segments[next].path.display(), error = %e,
+                "the newest wal file has a damaged header and no record: a torn write, rewritten");
+            self.torn_tail = Some((self.segments[next].path.clone(), 0));
+            self.pos = self.data.len();
+        }
         Ok(true)
     }
 
@@ -162,25 +187,36 @@ impl WalReader {
         if rest.len() < RECORD_HEADER_LEN {
             return torn(self);
         }
-        let mut header_bytes = [0u8; RECORD_HEADER_LEN];
-        header_bytes.copy_from_slice(&rest[..RECORD_HEADER_LEN]);
-        let header = decode_header(&header_bytes);
+        let header = decode_header(rest[..RECORD_HEADER_LEN].try_into().expect("header length"));
+        let expected = self.expected.unwrap_or(header.lsn.0);
+        // A record that fails a check is the torn tail when it is the final record of the
+        // newest file (no valid record follows it there); anywhere else it is corruption.
+        let damaged = |this: &mut Self, kind: CorruptionKind| -> Result<Option<Record>> {
+            let min_lsn = this.expected.unwrap_or(0);
+            if this.is_last() && !valid_record_after(&this.data, pos + 1, min_lsn) {
+                tracing::warn!(
+                    file = %this.segments[this.current].path.display(),
+                    offset = pos,
+                    %kind,
+                    "the final wal record is damaged: a torn write, cut off"
+                );
+                torn(this)
+            } else {
+                Err(this.corrupt(pos, kind))
+            }
+        };
         if header.stored_crc != header.computed_crc {
-            return Err(self.corrupt(
-                pos,
-                CorruptionKind::HeaderChecksum {
-                    expected: header.stored_crc,
-                    actual: header.computed_crc,
-                },
-            ));
+            let kind = CorruptionKind::HeaderChecksum {
+                expected: header.stored_crc,
+                actual: header.computed_crc,
+            };
+            return damaged(self, kind);
         }
         if header.payload_len > MAX_PAYLOAD_LEN {
-            return Err(self.corrupt(
-                pos,
-                CorruptionKind::OversizedRecord {
-                    len: header.payload_len as u64,
-                },
-            ));
+            let kind = CorruptionKind::OversizedRecord {
+                len: header.payload_len as u64,
+            };
+            return damaged(self, kind);
         }
         let end = RECORD_HEADER_LEN + header.payload_len;
         if rest.len() < end {
@@ -189,15 +225,12 @@ impl WalReader {
         let payload = &rest[RECORD_HEADER_LEN..end];
         let actual = crc32fast::hash(payload);
         if actual != header.payload_crc {
-            return Err(self.corrupt(
-                pos,
-                CorruptionKind::PayloadChecksum {
-                    expected: header.payload_crc,
-                    actual,
-                },
-            ));
+            let kind = CorruptionKind::PayloadChecksum {
+                expected: header.payload_crc,
+                actual,
+            };
+            return damaged(self, kind);
         }
-        let expected = self.expected.unwrap_or(header.lsn.0);
         if header.lsn.0 != expected {
             return Err(self.corrupt(
                 pos,

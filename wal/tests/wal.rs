@@ -136,8 +136,115 @@ fn zero_filled_tail_is_a_torn_write() {
     assert_eq!(replay(dir.path()).unwrap().len(), 1);
 }
 
+/// Five records in one file; returns the file, its bytes and where the final record starts.
+fn five_records(config: &WalConfig) -> (std::path::PathBuf, Vec<u8>, usize) {
+    {
+        let (wal, _) = open(config);
+        for i in 1..=5 {
+            wal.append(1, payload(i)).unwrap();
+        }
+    }
+    let file = segment_files(&config.dir).pop().unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let final_start = bytes.len() - RECORD_HEADER_LEN - payload(5).len();
+    (file, bytes, final_start)
+}
+
+/// Bytes no record can be mistaken for (a power cut can leave stale blocks, not zeros).
+fn garbage(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 151 + 7) as u8 | 1).collect()
+}
+
 #[test]
-fn a_flipped_bit_anywhere_is_reported_with_file_and_offset() {
+fn a_damaged_final_record_of_the_newest_file_is_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path());
+    let (file, full, final_start) = five_records(&config);
+    // Its last bytes were lost and stale bytes read back instead, with and without more
+    // stale bytes after it (the file's size had grown past the record).
+    for extra in [0, 1, 4096] {
+        for keep in [0, 3, RECORD_HEADER_LEN, RECORD_HEADER_LEN + 2] {
+            let mut bytes = full[..final_start + keep].to_vec();
+            bytes.extend(garbage(full.len() - final_start - keep + extra));
+            std::fs::write(&file, &bytes).unwrap();
+            let (wal, records) = open(&config);
+            assert_eq!(records.len(), 4, "keep {keep}, extra {extra}");
+            assert_eq!(
+                std::fs::metadata(&file).unwrap().len() as usize,
+                final_start
+            );
+            assert_eq!(wal.append(2, b"next".to_vec()).unwrap(), Lsn(5));
+            drop(wal);
+            assert_eq!(replay(dir.path()).unwrap()[4].payload, b"next");
+        }
+    }
+}
+
+#[test]
+fn a_damaged_record_followed_by_a_valid_one_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path());
+    let (file, mut bytes, final_start) = five_records(&config);
+    // The fourth record's payload: the fifth, still valid, follows it.
+    let fourth = final_start - payload(4).len() - RECORD_HEADER_LEN;
+    bytes[final_start - 1] ^= 0x10;
+    std::fs::write(&file, &bytes).unwrap();
+    match replay(dir.path()) {
+        Err(Error::Corruption {
+            file: f,
+            offset,
+            kind,
+        }) => {
+            assert_eq!(f, file);
+            assert_eq!(offset as usize, fourth);
+            assert!(
+                matches!(kind, CorruptionKind::PayloadChecksum { .. }),
+                "{kind:?}"
+            );
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    // Nothing was truncated.
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+}
+
+#[test]
+fn a_torn_header_of_a_new_empty_newest_file_is_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = WalConfig::new(dir.path());
+    config.segment_size = 150;
+    {
+        let (wal, _) = open(&config);
+        for i in 1..=6 {
+            wal.append(1, payload(i)).unwrap();
+        }
+    }
+    let files = segment_files(dir.path());
+    let kept = replay(dir.path()).unwrap().len();
+    // A further file was being created when the power went: its header is stale bytes.
+    let next_lsn = kept as u64 + 1;
+    let torn = dir.path().join(format!("{next_lsn:020}.wal"));
+    std::fs::write(&torn, garbage(SEGMENT_HEADER_LEN)).unwrap();
+    let (wal, records) = open(&config);
+    assert_eq!(records.len(), kept);
+    assert_eq!(wal.append(2, b"next".to_vec()).unwrap(), Lsn(next_lsn));
+    drop(wal);
+    assert_eq!(replay(dir.path()).unwrap().len(), kept + 1);
+    // A damaged header of a file that is not the newest is corruption.
+    let mut first = std::fs::read(&files[0]).unwrap();
+    first[0] ^= 1;
+    std::fs::write(&files[0], &first).unwrap();
+    assert!(matches!(
+        replay(dir.path()),
+        Err(Error::Corruption {
+            kind: CorruptionKind::BadMagic,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_flipped_bit_anywhere_but_the_final_record_is_reported_with_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = WalConfig::new(dir.path());
     config.segment_size = 150;
@@ -150,12 +257,21 @@ fn a_flipped_bit_anywhere_is_reported_with_file_and_offset() {
     let files = segment_files(dir.path());
     assert!(files.len() >= 3);
     let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let newest = files.last().unwrap();
+    let final_start = originals.last().unwrap().len() - RECORD_HEADER_LEN - payload(12).len();
     for (f, original) in files.iter().zip(&originals) {
         for offset in 0..original.len() {
             for bit in [0u8, 3, 7] {
                 let mut bytes = original.clone();
                 bytes[offset] ^= 1 << bit;
                 std::fs::write(f, &bytes).unwrap();
+                if f == newest && offset >= final_start {
+                    // The final record of the newest file: a torn tail, cut off.
+                    let records = replay(dir.path()).unwrap();
+                    assert_eq!(records.len(), 11, "flip at {offset} of the final record");
+                    assert_eq!(std::fs::metadata(f).unwrap().len() as usize, final_start);
+                    continue;
+                }
                 match replay(dir.path()) {
                     Err(Error::Corruption {
                         file,

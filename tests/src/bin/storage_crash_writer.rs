@@ -7,7 +7,9 @@
 //! kill it there), `tiering-upload` or `tiering-commit` (flushes and moves the partition to
 //! the cold tier as it goes, and pauses in the first move after its upload, or right before
 //! its catalog commit), or `tiering-fold` (pauses after the commit of the first move that
-//! folds late rows into a cold object, before the replaced object is deleted).
+//! folds late rows into a cold object, before the replaced object is deleted), or
+//! `wal-sync` (after five acknowledged batches, pauses the next one after its WAL write and
+//! before its fsync: a power cut then tears that write).
 //! `STRATA_COLD_STORE` (with the `AWS_*` variables) names another cold store than the
 //! default directory.
 
@@ -38,7 +40,7 @@ fn pause_at(point: &'static str) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, dir, first, mode] = args.as_slice() else {
-        bail!("usage: storage-crash-writer <dir> <first batch> <plain|flush|compaction|tiering-upload|tiering-commit|tiering-fold>");
+        bail!("usage: storage-crash-writer <dir> <first batch> <plain|flush|compaction|tiering-upload|tiering-commit|tiering-fold|wal-sync>");
     };
     let first: i64 = first.parse().context("first batch")?;
     let mut config = EngineConfig::new(dir);
@@ -58,20 +60,25 @@ fn main() -> anyhow::Result<()> {
         "tiering-upload" => pause_at("tiering::after_upload")?,
         "tiering-commit" => pause_at("tiering::before_catalog_commit")?,
         "tiering-fold" => pause_at("tiering::after_fold_commit")?,
+        "wal-sync" => {}
         other => bail!("unknown mode {other}"),
     }
-    let mut out = std::io::stdout().lock();
+    // Stdout is locked per line: a pause point on another thread (the WAL writer's) prints.
     for n in first.. {
         let mut b = WriteBatch::new(&schema());
         for (host, ts, v) in batch_rows(n) {
             b.push_row(&[Some(&host)], ts, &[Value::Float(v)])?;
         }
         engine.write(&b)?;
-        writeln!(out, "ACK {n}")?;
-        out.flush()?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "ACK {n}")?;
+            out.flush()?;
+        }
         let k = n - first + 1;
         match mode.as_str() {
             "flush" if k == 5 => engine.flush()?,
+            "wal-sync" if k == 5 => pause_at("wal::before_sync")?,
             "compaction" if k % 3 == 0 => {
                 // Build up segments; the third flush's compaction pauses.
                 engine.flush()?;
