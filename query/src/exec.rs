@@ -119,13 +119,15 @@ impl DisplayAs for StrataScanExec {
         if s.cold_partitions_total > 0 {
             write!(
                 f,
-                "{sep}cold=[partitions={}/{}, objects={}/{}, row_groups={}/{}]",
+                "{sep}cold=[partitions={}/{}, objects={}/{}, row_groups={}/{}, rows={}/{}]",
                 s.cold_partitions_scanned,
                 s.cold_partitions_total,
                 s.cold_objects_in_time_range,
                 s.cold_objects_total,
                 s.cold_row_groups_read,
-                s.cold_row_groups_total
+                s.cold_row_groups_total,
+                s.cold_rows_read,
+                s.cold_rows_in_row_groups_read
             )?;
         }
         if !self.request.pruning {

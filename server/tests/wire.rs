@@ -580,7 +580,7 @@ async fn cold_after_moves_old_partitions_and_queries_span_tiers() {
         .collect();
     let plan = plan.join("\n");
     assert!(
-        plan.contains("cold=[partitions=1/2, objects=1/2, row_groups=1/1]"),
+        plan.contains("cold=[partitions=1/2, objects=1/2, row_groups=1/1, rows=2/2]"),
         "{plan}"
     );
     assert!(

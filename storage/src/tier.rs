@@ -2,8 +2,9 @@
 //!
 //! - [`store`]: the object store (a local directory or S3) behind blocking calls.
 //! - [`cache`]: the bounded on-disk cache of cold object blocks reads go through.
-//! - [`parquet`]: the cold file layout, the writer a merge feeds, and the reader scans use,
-//!   pruning row groups by time and tag statistics.
+//! - [`parquet`]: the cold file layout, the writer a merge feeds, and the reader scans use.
+//! - [`prune`]: which row groups and pages of an object a scan reads, from its statistics
+//!   and page index.
 //!
 //! Invariants: a cold object is listed in the catalog only after it was uploaded and read
 //! back with the size and CRC32 the engine wrote; it is never modified after that. Local
@@ -11,6 +12,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod parquet;
+pub(crate) mod prune;
 pub(crate) mod store;
 
 pub use cache::ColdCacheStats;

@@ -20,7 +20,8 @@ use crate::error::Result;
 use crate::memtable::Memtable;
 use crate::scan::{merge_sources, read_memtable, read_segment, Cols, Resolved, ScanRequest};
 use crate::schema::TableSchema;
-use crate::tier::parquet::{read_cold, select_row_groups};
+use crate::tier::parquet::read_cold;
+use crate::tier::prune;
 use crate::tier::store::ColdStore;
 
 impl Engine {
@@ -38,9 +39,11 @@ impl Engine {
         for p in &scan.work {
             for c in &p.cold {
                 let (_, meta) = c.open(&scan.store)?;
+                let selection = prune::select(&meta, &scan.table.schema, &scan.resolved);
                 stats.cold_row_groups_total += meta.metadata().num_row_groups();
-                stats.cold_row_groups_read +=
-                    select_row_groups(&meta, &scan.table.schema, &scan.resolved).len();
+                stats.cold_row_groups_read += selection.groups.len();
+                stats.cold_rows_in_row_groups_read += selection.group_rows;
+                stats.cold_rows_read += selection.rows();
             }
         }
         Ok(stats)
@@ -392,6 +395,10 @@ pub struct ScanStats {
     /// request the first time, cached after).
     pub cold_row_groups_total: usize,
     pub cold_row_groups_read: usize,
+    /// Rows of the row groups read, and of those the rows whose pages the page index does
+    /// not rule out (what the scan decodes). Filled in like the row groups.
+    pub cold_rows_in_row_groups_read: usize,
+    pub cold_rows_read: usize,
 }
 
 impl Scan {

@@ -28,10 +28,8 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{ChunkReader, Length};
-use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
 
 use super::store::ColdStore;
@@ -324,25 +322,9 @@ pub(crate) fn load_metadata(file: &ColdFile) -> Result<ArrowReaderMetadata> {
     ArrowReaderMetadata::load(file, options).map_err(|e| file.error(e))
 }
 
-fn i64_range(rg: &RowGroupMetaData, col: usize) -> Option<(i64, i64)> {
-    match rg.column(col).statistics()? {
-        Statistics::Int64(s) => Some((*s.min_opt()?, *s.max_opt()?)),
-        _ => None,
-    }
-}
-
-fn str_range(rg: &RowGroupMetaData, col: usize) -> Option<(Vec<u8>, Vec<u8>)> {
-    match rg.column(col).statistics()? {
-        Statistics::ByteArray(s) => {
-            Some((s.min_opt()?.data().to_vec(), s.max_opt()?.data().to_vec()))
-        }
-        _ => None,
-    }
-}
-
 /// Table column -> column of the cold file (a column added after the file was written has
 /// none).
-fn column_mapping(meta: &ColdMeta, table: &TableSchema) -> Vec<Option<usize>> {
+pub(crate) fn column_mapping(meta: &ColdMeta, table: &TableSchema) -> Vec<Option<usize>> {
     let parquet_schema = meta.schema();
     table
         .column_names()
@@ -350,40 +332,9 @@ fn column_mapping(meta: &ColdMeta, table: &TableSchema) -> Vec<Option<usize>> {
         .collect()
 }
 
-/// The row groups of a cold object a scan with `r` must read: those whose statistics do
-/// not rule out its time range or every value of one of its tag filters (all of them with
-/// pruning off).
-pub(crate) fn select_row_groups(meta: &ColdMeta, table: &TableSchema, r: &Resolved) -> Vec<usize> {
-    let mapping = column_mapping(meta, table);
-    let mut groups = Vec::new();
-    for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
-        if r.pruning {
-            if let Some((lo, hi)) = mapping[0].and_then(|c| i64_range(rg, c)) {
-                if !r.time.overlaps(lo, hi) {
-                    continue;
-                }
-            }
-            let ruled_out = r.tags.iter().any(|(col, values)| match mapping[*col] {
-                // The column does not exist in this file: every row is NULL, no value matches.
-                None => true,
-                Some(c) => str_range(rg, c).is_some_and(|(lo, hi)| {
-                    !values
-                        .iter()
-                        .any(|v| v.as_bytes() >= lo.as_slice() && v.as_bytes() <= hi.as_slice())
-                }),
-            });
-            if ruled_out {
-                continue;
-            }
-        }
-        groups.push(g);
-    }
-    groups
-}
-
 /// Reads the rows of a cold object that match `r`, as [`Cols`] in table column order with
-/// stored types. Row groups whose statistics rule out the time range or every value of a
-/// tag filter are not fetched.
+/// stored types. Row groups and pages whose statistics rule out the time range or every
+/// value of a tag filter are not fetched ([`super::prune`]).
 pub(crate) fn read_cold(
     file: &ColdFile,
     meta: &ArrowReaderMetadata,
@@ -395,8 +346,8 @@ pub(crate) fn read_cold(
     let names: Vec<&str> = table.column_names().collect();
     let mapping = column_mapping(meta, table);
     let md = meta.metadata();
-    let groups = select_row_groups(meta, table, r);
-    if groups.is_empty() {
+    let selection = super::prune::select(meta, table, r);
+    if selection.groups.is_empty() {
         return Ok(Vec::new());
     }
     let roots: Vec<usize> = needed
@@ -406,10 +357,15 @@ pub(crate) fn read_cold(
         .filter_map(|(i, _)| mapping[i])
         .collect();
     let mask = ProjectionMask::roots(md.file_metadata().schema_descr(), roots);
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
-        .with_row_groups(groups)
-        .with_projection(mask)
-        .with_batch_size(crate::segment::BLOCK_ROWS)
+    let mut builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
+            .with_projection(mask)
+            .with_batch_size(crate::segment::BLOCK_ROWS);
+    if let Some(rows) = selection.row_selection() {
+        builder = builder.with_row_selection(rows);
+    }
+    let reader = builder
+        .with_row_groups(selection.groups)
         .build()
         .map_err(|e| file.error(e))?;
     let storage = table.arrow_schema();
