@@ -333,7 +333,7 @@ fn the_page_index_prunes_pages_inside_row_groups() {
     // and where b's end and c's begin: each spans both hosts' times, so it cannot be ruled out.
     assert_eq!(stats.cold_rows_read, 3 * 8_192, "pages read: {stats:?}");
     // Hosts a..c straddle the row groups: "c" spans both, "zz" none, time past the end none.
-    let cases = [
+    let mut cases = vec![
         (0, 30_000, vec!["c"]),
         (29_990, 30_000, vec!["a", "c"]),
         (5_000, 5_001, vec!["a", "b", "c"]),
@@ -341,6 +341,21 @@ fn the_page_index_prunes_pages_inside_row_groups() {
         (30_000, 40_000, vec!["a"]),
         (8_191, 8_193, vec!["b", "zz"]),
     ];
+    // And random ones (a fixed-seed LCG): any range, any subset of the hosts.
+    let mut seed: u64 = 0x5EED;
+    let mut next = |n: i64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        ((seed >> 33) % n as u64) as i64
+    };
+    for _ in 0..40 {
+        let lo = next(31_000);
+        let hi = lo + 1 + next(12_000);
+        let hosts: Vec<&str> = ["a", "b", "c", "zz"]
+            .into_iter()
+            .filter(|_| next(2) == 0)
+            .collect();
+        cases.push((lo, hi, if hosts.is_empty() { vec!["b"] } else { hosts }));
+    }
     for (lo, hi, hosts) in cases {
         let want: Rows = all
             .iter()
