@@ -48,9 +48,13 @@ fn psql(s: &Server, sslmode: &str, script: &str) -> String {
     stdout
 }
 
+/// The README's quick start: `strata serve` with no configuration (data in the relative
+/// `./strata-data`), then psql.
 #[test]
 fn psql_quick_start_and_meta_commands() {
-    let s = Server::start();
+    let cwd = tempfile::tempdir().unwrap();
+    let s = Server::start_default_in(cwd.path());
+    assert!(cwd.path().join("strata-data").is_dir());
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("cpu.csv");
     std::fs::write(
@@ -71,6 +75,26 @@ fn psql_quick_start_and_meta_commands() {
     assert!(out.contains("COPY 3"), "{out}");
     assert!(out.contains(" a    |     2 | 3.5"), "{out}");
     assert!(out.contains(" b    |     1 | 2.5"), "{out}");
+    // The default cold store lies under the relative data directory.
+    let out = psql(
+        &s,
+        "require",
+        "ALTER TABLE cpu SET (cold_after = '1 day');
+         CALL strata.run_jobs();
+         SELECT tier, rows FROM system.partitions;
+         SELECT count(*) FROM cpu;
+",
+    );
+    assert!(out.contains(" cold | "), "{out}");
+    assert!(
+        out.contains("     3\n")
+            || out.contains(
+                "     3
+"
+            ),
+        "{out}"
+    );
+    assert!(cwd.path().join("strata-data/cold/cpu").is_dir());
 
     let out = psql(&s, "disable", "\\dt\n");
     assert!(out.contains("cpu"), "\\dt:\n{out}");

@@ -53,15 +53,28 @@ impl Server {
     }
 
     pub fn start_with(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut args = vec!["--data-dir", data_dir.to_str().expect("UTF-8 path")];
+        args.extend_from_slice(extra);
+        Server::launch(None, data_dir, &args, env)
+    }
+
+    /// A server started in `cwd` with no `--data-dir`: the embedded default,
+    /// `./strata-data` (a relative path).
+    pub fn start_default_in(cwd: &Path) -> Server {
+        Server::launch(Some(cwd), &cwd.join("strata-data"), &[], &[])
+    }
+
+    fn launch(cwd: Option<&Path>, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
         cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
+            .args(args)
             .arg("--pg-listen")
             .arg("127.0.0.1:0")
             .arg("--http-listen")
             .arg("127.0.0.1:0")
-            .args(extra)
             .env("STRATA_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

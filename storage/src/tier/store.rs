@@ -74,10 +74,16 @@ impl ColdStore {
         data_dir: &FsPath,
         cache_bytes: u64,
     ) -> Result<Self> {
-        let url = config
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("file://{}", data_dir.join("cold").display()));
+        let url = match &config.url {
+            Some(url) => url.clone(),
+            // A URL names an absolute path; the data directory may be relative (the
+            // server's default is `./strata-data`).
+            None => {
+                let dir = data_dir.join("cold");
+                let dir = std::path::absolute(&dir).map_err(|e| Error::io(&dir, e))?;
+                format!("file://{}", dir.display())
+            }
+        };
         let bad = |reason: String| Error::ColdStoreConfig {
             url: url.clone(),
             reason,
