@@ -170,6 +170,14 @@ impl Resolved {
     /// the filtered tags when the predicate is evaluated on values (memtables, or segments
     /// with pruning off, where bitmaps are not used); every tag when the source's rows must
     /// be merged with another source's (the series key decides which duplicate wins).
+    /// The same predicates without the time range, for rows known to lie inside it.
+    pub(crate) fn without_time(&self) -> Resolved {
+        Resolved {
+            time: TimeRange::ALL,
+            ..self.clone()
+        }
+    }
+
     pub(crate) fn columns(&self, source: Source, merge: bool) -> Vec<bool> {
         let mut needed = vec![false; self.width];
         needed[0] = true;

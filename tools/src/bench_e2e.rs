@@ -39,6 +39,13 @@ fn same(name: &'static str, sql: String) -> Shape {
 
 /// The query shapes of the issue, over data starting at 2016-01-01 (one day).
 pub fn shapes() -> Vec<Shape> {
+    let mut v = day_shapes();
+    v.extend(whole_table_shapes(""));
+    v
+}
+
+/// The shapes confined to 2016-01-01 (the first day of the data).
+pub fn day_shapes() -> Vec<Shape> {
     let host = "host_7";
     let t = |h: u32| format!("'2016-01-01T{h:02}:00:00Z'");
     vec![
@@ -80,10 +87,6 @@ pub fn shapes() -> Vec<Shape> {
             ),
         ),
         same(
-            "latest row of every host",
-            "SELECT DISTINCT ON (hostname) * FROM cpu ORDER BY hostname, time DESC".into(),
-        ),
-        same(
             "max per minute, 5 min before t, top 5",
             format!(
                 "SELECT date_trunc('minute', time) AS minute, max(usage_user) FROM cpu \
@@ -91,11 +94,24 @@ pub fn shapes() -> Vec<Shape> {
                 t(12)
             ),
         ),
+    ]
+}
+
+/// The shapes over the whole table, or over the rows `filter` selects (a `WHERE` clause).
+pub fn whole_table_shapes(filter: &str) -> Vec<Shape> {
+    vec![
+        same(
+            "latest row of every host",
+            format!("SELECT DISTINCT ON (hostname) * FROM cpu {filter} ORDER BY hostname, time DESC"),
+        ),
         Shape {
             name: "count, avg, approx distinct hosts",
-            strata: "SELECT count(*), avg(usage_user), approx_distinct(hostname) FROM cpu".into(),
-            duckdb: "SELECT count(*), avg(usage_user), approx_count_distinct(hostname) FROM cpu"
-                .into(),
+            strata: format!(
+                "SELECT count(*), avg(usage_user), approx_distinct(hostname) FROM cpu {filter}"
+            ),
+            duckdb: format!(
+                "SELECT count(*), avg(usage_user), approx_count_distinct(hostname) FROM cpu {filter}"
+            ),
         },
     ]
 }
@@ -158,7 +174,24 @@ async fn measure_strata(opts: &Options, csv: &Path, shapes: &[Shape]) -> Result<
         std::fs::remove_dir_all(&data)?;
     }
     let server = start_strata(&opts.strata, &data, &[])?;
-    let addr = server.pg;
+    let client = connect(server.pg).await?;
+    create_cpu_table(&client, "").await?;
+    let start = Instant::now();
+    let rows = copy_csv(&client, csv).await?;
+    let load = start.elapsed();
+    let mut queries = Vec::new();
+    for s in shapes {
+        queries.push(time_query(&client, &s.strata, opts.runs).await?);
+    }
+    Ok(Measured {
+        rows,
+        load,
+        queries,
+    })
+}
+
+/// Connects to a Strata server as the default user.
+pub(crate) async fn connect(addr: std::net::SocketAddr) -> Result<tokio_postgres::Client> {
     let conn = format!(
         "host={} port={} user=strata password=strata dbname=strata sslmode=disable",
         addr.ip(),
@@ -168,15 +201,28 @@ async fn measure_strata(opts: &Options, csv: &Path, shapes: &[Shape]) -> Result<
     tokio::spawn(async move {
         let _ = connection.await;
     });
+    Ok(client)
+}
+
+/// `CREATE TABLE cpu (time timestamptz NOT NULL, <tags> text, <fields> double precision)`
+/// followed by `suffix` (e.g. a `WITH (...)` clause).
+pub(crate) async fn create_cpu_table(client: &tokio_postgres::Client, suffix: &str) -> Result<()> {
     let columns: Vec<String> = std::iter::once("time timestamptz NOT NULL".to_owned())
         .chain(TAG_NAMES.iter().map(|t| format!("{t} text")))
         .chain(FIELD_NAMES.iter().map(|f| format!("{f} double precision")))
         .collect();
     client
-        .batch_execute(&format!("CREATE TABLE cpu ({})", columns.join(", ")))
+        .batch_execute(&format!(
+            "CREATE TABLE cpu ({}) {suffix}",
+            columns.join(", ")
+        ))
         .await?;
+    Ok(())
+}
+
+/// Loads the CSV (with a header line) into `cpu` by `COPY ... FROM STDIN`; returns the rows.
+pub(crate) async fn copy_csv(client: &tokio_postgres::Client, csv: &Path) -> Result<u64> {
     let bytes = std::fs::read(csv)?;
-    let start = Instant::now();
     let sink = client
         .copy_in("COPY cpu FROM STDIN WITH (FORMAT csv, HEADER true)")
         .await?;
@@ -184,31 +230,30 @@ async fn measure_strata(opts: &Options, csv: &Path, shapes: &[Shape]) -> Result<
     for chunk in bytes.chunks(1 << 20) {
         sink.send(bytes::Bytes::copy_from_slice(chunk)).await?;
     }
-    let rows = sink.finish().await?;
-    let load = start.elapsed();
-    let mut queries = Vec::new();
-    for s in shapes {
-        let warm = client
-            .simple_query(&s.strata)
-            .await
-            .with_context(|| s.strata.clone())?;
-        let n = count_rows(&warm);
-        let mut times = Vec::new();
-        for _ in 0..opts.runs {
-            let t = Instant::now();
-            client.simple_query(&s.strata).await?;
-            times.push(t.elapsed());
-        }
-        queries.push((median(times), n));
-    }
-    Ok(Measured {
-        rows,
-        load,
-        queries,
-    })
+    Ok(sink.finish().await?)
 }
 
-fn count_rows(msgs: &[tokio_postgres::SimpleQueryMessage]) -> u64 {
+/// Runs `sql` once to warm up, then `runs` times; returns the median and the result rows.
+pub(crate) async fn time_query(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    runs: usize,
+) -> Result<(Duration, u64)> {
+    let warm = client
+        .simple_query(sql)
+        .await
+        .with_context(|| sql.to_owned())?;
+    let n = count_rows(&warm);
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        client.simple_query(sql).await?;
+        times.push(t.elapsed());
+    }
+    Ok((median(times), n))
+}
+
+pub(crate) fn count_rows(msgs: &[tokio_postgres::SimpleQueryMessage]) -> u64 {
     msgs.iter()
         .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
         .count() as u64

@@ -91,6 +91,23 @@ pub(crate) fn select(meta: &ColdMeta, table: &TableSchema, r: &Resolved) -> Cold
     selection
 }
 
+/// Whether every row of `groups` lies in the scan's time range by the row groups'
+/// statistics: then no row needs its time tested.
+pub(crate) fn time_covered(
+    meta: &ColdMeta,
+    table: &TableSchema,
+    r: &Resolved,
+    groups: &[usize],
+) -> bool {
+    let Some(c) = column_mapping(meta, table)[0] else {
+        return false;
+    };
+    let md = meta.metadata();
+    groups
+        .iter()
+        .all(|&g| i64_range(md.row_group(g), c).is_some_and(|(lo, hi)| r.time.covers(lo, hi)))
+}
+
 fn group_ruled_out(rg: &RowGroupMetaData, mapping: &[Option<usize>], r: &Resolved) -> bool {
     if let Some((lo, hi)) = mapping[0].and_then(|c| i64_range(rg, c)) {
         if !r.time.overlaps(lo, hi) {

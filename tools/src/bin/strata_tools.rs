@@ -5,6 +5,8 @@
 //!                      [--seed 123] [--decimals 2|full] [--format csv|lp] [--out FILE]
 //! strata-tools bench-e2e [--strata target/release/strata] [--python PY|none]
 //!                        [--hosts 100] [--duration 1d] [--runs 5] [--dir DIR]
+//! strata-tools bench-cold [--strata target/release/strata] [--python PY] [--hosts 100]
+//!                         [--days 3] [--runs 5] [--no-s3] [--dir DIR]
 //! strata-tools bench-lp [--strata target/release/strata] [--influxd influxd|none]
 //!                       [--hosts 100] [--duration 1d] [--batch-lines 5000]
 //!                       [--connections 4] [--runs 3] [--memory-limit-bytes N] [--dir DIR]
@@ -32,6 +34,9 @@ enum Command {
     /// End-to-end benchmark: TSBS cpu-only loaded by COPY and queried over the wire,
     /// next to DuckDB on the same data in the same run.
     BenchE2e(BenchE2e),
+    /// Cold-tier benchmark: TSBS cpu-only over several days, all but the newest moved to
+    /// the cold tier (local directory and an S3 server), next to DuckDB on the same files.
+    BenchCold(BenchCold),
     /// Line-protocol ingest benchmark: TSBS cpu-only POSTed in batches over concurrent
     /// HTTP connections to Strata and to InfluxDB 1.x in the same run.
     BenchLp(BenchLp),
@@ -86,6 +91,30 @@ struct BenchE2e {
     dir: PathBuf,
 }
 
+#[derive(Debug, clap::Args)]
+struct BenchCold {
+    /// The strata binary (default: `strata` next to this executable).
+    #[arg(long)]
+    strata: Option<PathBuf>,
+    /// Python with `duckdb` and `moto[server]` (server/tests/python/requirements.txt).
+    #[arg(long, default_value = "target/pyenv/bin/python")]
+    python: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    hosts: usize,
+    /// Days of data (one partition each); all but the newest go cold.
+    #[arg(long, default_value_t = 3)]
+    days: i64,
+    /// Timed runs per query and cache state.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Measure the local directory store only.
+    #[arg(long)]
+    no_s3: bool,
+    /// Working directory (CSV, data directories).
+    #[arg(long, default_value = "target/bench-cold")]
+    dir: PathBuf,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     /// CSV with a header line, RFC 3339 times.
@@ -136,6 +165,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::GenCpu(args) => gen_cpu(args),
         Command::BenchE2e(args) => bench_e2e(args),
+        Command::BenchCold(args) => bench_cold(args),
         Command::BenchLp(args) => bench_lp(args),
     }
 }
@@ -185,6 +215,21 @@ fn bench_e2e(args: BenchE2e) -> anyhow::Result<()> {
         runs: args.runs.max(1),
     };
     let report = block_on(strata_tools::bench_e2e::run(&opts))?;
+    std::io::stdout().lock().write_all(report.as_bytes())?;
+    Ok(())
+}
+
+fn bench_cold(args: BenchCold) -> anyhow::Result<()> {
+    let opts = strata_tools::bench_cold::Options {
+        strata: strata_binary(args.strata)?,
+        python: args.python,
+        dir: args.dir,
+        hosts: args.hosts,
+        days: args.days,
+        runs: args.runs.max(1),
+        s3: !args.no_s3,
+    };
+    let report = block_on(strata_tools::bench_cold::run(&opts))?;
     std::io::stdout().lock().write_all(report.as_bytes())?;
     Ok(())
 }
