@@ -1,9 +1,11 @@
 //! Checked-in data directories, one per on-disk format version (`storage/tests/fixtures/`),
 //! opened by this build: what an older Strata wrote must stay readable.
 //!
-//! Each fixture holds a catalog, segments and WAL files with unflushed rows, written by
-//! `write_fixture` (run it by hand, `cargo test -p strata-storage --test formats --
-//! --ignored`, only when a new format version is introduced; never rewrite an old one).
+//! Each fixture holds a catalog, segments and WAL files with unflushed rows (from
+//! `catalog-v2` on: cold Parquet objects in the default store, with WAL rows late for a
+//! cold partition), written by `write_fixture` (run it by hand, `STRATA_FIXTURE=<name>
+//! cargo test -p strata-storage --test formats -- --ignored`, only when a new format
+//! version is introduced; never rewrite an old one).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
 use strata_storage::{
-    Engine, EngineConfig, FieldType, ScanRequest, TableSchema, Value, WriteBatch,
+    Engine, EngineConfig, FieldType, JobKind, ScanRequest, TableSchema, Tier, Value, WriteBatch,
 };
 
 const HOUR: i64 = 3_600_000_000_000;
@@ -116,11 +118,41 @@ fn opens_the_catalog_v1_segment_v1_wal_v1_fixture() {
     assert_eq!(rows(&engine), expected());
 }
 
+/// Catalog 2: both partitions were moved to the cold tier before the last 8 times were
+/// written, so those rows sit in the WAL, late for a cold partition.
+#[test]
+fn opens_the_catalog_v2_cold_objects_fixture() {
+    let (_dir, engine) = open_copy("catalog-v2");
+    assert_eq!(engine.table_names(), vec!["cpu".to_owned()]);
+    let mut cold = schema();
+    cold.cold_after_ns = Some(COLD_AFTER);
+    assert_eq!(engine.table_schema("cpu").unwrap(), cold);
+    let parts = engine.partitions("cpu").unwrap();
+    assert_eq!(
+        parts.iter().filter(|p| p.tier == Tier::Cold).count(),
+        2,
+        "{parts:?}"
+    );
+    assert!(engine.segments("cpu").unwrap().is_empty());
+    assert_eq!(engine.unflushed_rows("cpu").unwrap(), 3 * 2 * 8);
+    assert_eq!(rows(&engine), expected());
+    // It goes on working: the late rows are flushed and folded into the cold object.
+    engine.flush().unwrap();
+    for run in engine.run_jobs(Some(JobKind::Tiering)) {
+        assert!(run.error.is_none(), "{run:?}");
+    }
+    assert!(engine.segments("cpu").unwrap().is_empty());
+    assert_eq!(rows(&engine), expected());
+}
+
+/// The `cold_after` of the catalog-v2 fixture's table.
+const COLD_AFTER: i64 = 24 * HOUR;
+
 /// Writes a fixture of the formats this build writes. Run by hand (see the module docs).
 #[test]
 #[ignore = "writes a fixture into the source tree"]
 fn write_fixture() {
-    let name = std::env::var("STRATA_FIXTURE").unwrap_or_else(|_| "catalog-v1".into());
+    let name = std::env::var("STRATA_FIXTURE").unwrap_or_else(|_| "catalog-v2".into());
     let dir = fixture(&name);
     assert!(
         !dir.exists(),
@@ -149,8 +181,15 @@ fn write_fixture() {
         if !unflushed {
             engine.flush().unwrap();
             engine.compact().unwrap();
+            engine.set_cold_after("cpu", Some(COLD_AFTER)).unwrap();
+            for run in engine.run_jobs(Some(JobKind::Tiering)) {
+                assert!(run.error.is_none(), "{run:?}");
+            }
         }
     }
     drop(engine);
     let _ = std::fs::remove_file(dir.join("CATALOG.tmp"));
+    // Emptied at every start: nothing of them belongs in a fixture.
+    let _ = std::fs::remove_dir_all(dir.join("cold-cache"));
+    let _ = std::fs::remove_dir_all(dir.join("cold-staging"));
 }
