@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::bench_e2e::{
-    connect, copy_csv, count_rows, create_cpu_table, day_shapes, median, time_query,
-    whole_table_shapes, Shape,
+    connect, copy_csv, count_rows, create_cpu_table, day_shapes, median, reference_times,
+    run_reference, time_query, whole_table_shapes, Shape,
 };
 use crate::process::{start_strata, Strata};
 use crate::tsbs::{CpuOnly, CpuOnlyConfig, DEFAULT_START_NS, FIELD_NAMES};
@@ -310,47 +310,20 @@ async fn sum_u64(client: &tokio_postgres::Client, sql: &str) -> Result<u64> {
 }
 
 fn measure_reference(opts: &Options, glob: &Path, shapes: &[Shape]) -> Result<Reference> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/compare/cold_reference.py");
-    let queries: Vec<serde_json::Value> = shapes
-        .iter()
-        .map(|s| serde_json::json!({"name": s.name, "sql": s.duckdb}))
-        .collect();
-    let mut child = Command::new(&opts.python)
-        .arg(&script)
-        .arg(glob)
-        .arg(&opts.dir)
-        .arg(opts.runs.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("running {}", script.display()))?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(serde_json::to_string(&queries)?.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!("{} failed", script.display());
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let secs = |x: &serde_json::Value| Duration::from_secs_f64(x.as_f64().unwrap_or(0.0));
+    let runs = opts.runs.to_string();
+    let v = run_reference(
+        &opts.python,
+        "cold_reference.py",
+        &[glob.as_os_str(), opts.dir.as_os_str(), runs.as_ref()],
+        shapes,
+    )?;
     let mut queries = Vec::new();
     for s in shapes {
         let q = &v["queries"][s.name];
-        let times: Vec<Duration> = q["times"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(secs)
-            .collect();
-        if times.is_empty() {
-            bail!("no DuckDB times for {}", s.name);
-        }
+        let first = Duration::from_secs_f64(q["first"].as_f64().unwrap_or(0.0));
         queries.push((
-            median(times),
-            secs(&q["first"]),
+            median(reference_times(q, s)?),
+            first,
             q["rows"].as_u64().unwrap_or(0),
         ));
     }

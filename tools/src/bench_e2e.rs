@@ -267,16 +267,54 @@ fn measure_reference(
     shapes: &[Shape],
     runs: usize,
 ) -> Result<(Measured, Option<Measured>)> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/compare/e2e_reference.py");
+    let all = run_reference(
+        py,
+        "e2e_reference.py",
+        &[csv.as_os_str(), dir.as_os_str(), runs.to_string().as_ref()],
+        shapes,
+    )?;
+    let v = &all["duckdb"];
+    let secs = |x: &serde_json::Value| Duration::from_secs_f64(x.as_f64().unwrap_or(0.0));
+    let mut queries = Vec::new();
+    for s in shapes {
+        let q = &v["queries"][s.name];
+        queries.push((
+            median(reference_times(q, s)?),
+            q["rows"].as_u64().unwrap_or(0),
+        ));
+    }
+    let duck = Measured {
+        rows: v["rows"].as_u64().unwrap_or(0),
+        load: secs(&v["load_s"]),
+        queries,
+    };
+    let c = &all["chdb"];
+    let chdb = (!c.is_null()).then(|| Measured {
+        rows: c["rows"].as_u64().unwrap_or(0),
+        load: secs(&c["load_s"]),
+        queries: Vec::new(),
+    });
+    Ok((duck, chdb))
+}
+
+/// Runs `benches/compare/<script>` with `args`, the shapes' DuckDB SQL on its stdin as a
+/// JSON list of `{"name", "sql"}`; returns the JSON object it prints.
+pub(crate) fn run_reference(
+    py: &Path,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    shapes: &[Shape],
+) -> Result<serde_json::Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../benches/compare")
+        .join(script);
     let queries: Vec<serde_json::Value> = shapes
         .iter()
         .map(|s| serde_json::json!({"name": s.name, "sql": s.duckdb}))
         .collect();
     let mut child = Command::new(py)
         .arg(&script)
-        .arg(csv)
-        .arg(dir)
-        .arg(runs.to_string())
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -291,35 +329,21 @@ fn measure_reference(
     if !out.status.success() {
         bail!("{} failed", script.display());
     }
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let v = &all["duckdb"];
-    let secs = |x: &serde_json::Value| Duration::from_secs_f64(x.as_f64().unwrap_or(0.0));
-    let mut queries = Vec::new();
-    for s in shapes {
-        let q = &v["queries"][s.name];
-        let times: Vec<Duration> = q["times"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(secs)
-            .collect();
-        if times.is_empty() {
-            bail!("no DuckDB times for {}", s.name);
-        }
-        queries.push((median(times), q["rows"].as_u64().unwrap_or(0)));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// A reference script's timed runs of `shape` (its `times` list, in seconds).
+pub(crate) fn reference_times(q: &serde_json::Value, shape: &Shape) -> Result<Vec<Duration>> {
+    let times: Vec<Duration> = q["times"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| Duration::from_secs_f64(x.as_f64().unwrap_or(0.0)))
+        .collect();
+    if times.is_empty() {
+        bail!("no DuckDB times for {}", shape.name);
     }
-    let duck = Measured {
-        rows: v["rows"].as_u64().unwrap_or(0),
-        load: secs(&v["load_s"]),
-        queries,
-    };
-    let c = &all["chdb"];
-    let chdb = (!c.is_null()).then(|| Measured {
-        rows: c["rows"].as_u64().unwrap_or(0),
-        load: secs(&c["load_s"]),
-        queries: Vec::new(),
-    });
-    Ok((duck, chdb))
+    Ok(times)
 }
 
 fn ms(d: Duration) -> String {
