@@ -136,14 +136,17 @@ fn zero_filled_tail_is_a_torn_write() {
     assert_eq!(replay(dir.path()).unwrap().len(), 1);
 }
 
+/// Appends records `1..=n` (payloads from [`payload`]) and closes the log.
+fn append_records(config: &WalConfig, n: u64) {
+    let (wal, _) = open(config);
+    for i in 1..=n {
+        wal.append(1, payload(i)).unwrap();
+    }
+}
+
 /// Five records in one file; returns the file, its bytes and where the final record starts.
 fn five_records(config: &WalConfig) -> (std::path::PathBuf, Vec<u8>, usize) {
-    {
-        let (wal, _) = open(config);
-        for i in 1..=5 {
-            wal.append(1, payload(i)).unwrap();
-        }
-    }
+    append_records(config, 5);
     let file = segment_files(&config.dir).pop().unwrap();
     let bytes = std::fs::read(&file).unwrap();
     let final_start = bytes.len() - RECORD_HEADER_LEN - payload(5).len();
@@ -213,12 +216,7 @@ fn a_torn_header_of_a_new_empty_newest_file_is_rewritten() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = WalConfig::new(dir.path());
     config.segment_size = 150;
-    {
-        let (wal, _) = open(&config);
-        for i in 1..=6 {
-            wal.append(1, payload(i)).unwrap();
-        }
-    }
+    append_records(&config, 6);
     let files = segment_files(dir.path());
     let kept = replay(dir.path()).unwrap().len();
     // A further file was being created when the power went: its header is stale bytes.
@@ -248,12 +246,7 @@ fn a_flipped_bit_anywhere_but_the_final_record_is_reported_with_file_and_offset(
     let dir = tempfile::tempdir().unwrap();
     let mut config = WalConfig::new(dir.path());
     config.segment_size = 150;
-    {
-        let (wal, _) = open(&config);
-        for i in 1..=12 {
-            wal.append(1, payload(i)).unwrap();
-        }
-    }
+    append_records(&config, 12);
     let files = segment_files(dir.path());
     assert!(files.len() >= 3);
     let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();

@@ -356,8 +356,7 @@ pub(crate) fn read_cold(
         return Ok(Vec::new());
     }
     // Rows of row groups wholly inside the time range need no time test.
-    let relaxed =
-        super::prune::time_covered(meta, table, r, &selection.groups).then(|| r.without_time());
+    let relaxed = selection.time_covered.then(|| r.without_time());
     let filter = relaxed.as_ref().unwrap_or(r);
     let roots: Vec<usize> = needed
         .iter()

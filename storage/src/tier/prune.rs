@@ -37,6 +37,9 @@ pub(crate) struct ColdSelection {
     pub(crate) ranges: Vec<Range<usize>>,
     /// Rows in `groups`.
     pub(crate) group_rows: usize,
+    /// Whether the statistics put every row of `groups` inside the scan's time range:
+    /// then no row needs its time tested.
+    pub(crate) time_covered: bool,
 }
 
 impl ColdSelection {
@@ -66,6 +69,7 @@ pub(crate) fn select(meta: &ColdMeta, table: &TableSchema, r: &Resolved) -> Cold
         groups: Vec::new(),
         ranges: Vec::new(),
         group_rows: 0,
+        time_covered: true,
     };
     for (g, rg) in md.row_groups().iter().enumerate() {
         let rows = rg.num_rows() as usize;
@@ -82,6 +86,9 @@ pub(crate) fn select(meta: &ColdMeta, table: &TableSchema, r: &Resolved) -> Cold
             }
         }
         let base = selection.group_rows;
+        selection.time_covered &= mapping[0]
+            .and_then(|c| i64_range(rg, c))
+            .is_some_and(|(lo, hi)| r.time.covers(lo, hi));
         selection.groups.push(g);
         selection
             .ranges
@@ -89,23 +96,6 @@ pub(crate) fn select(meta: &ColdMeta, table: &TableSchema, r: &Resolved) -> Cold
         selection.group_rows += rows;
     }
     selection
-}
-
-/// Whether every row of `groups` lies in the scan's time range by the row groups'
-/// statistics: then no row needs its time tested.
-pub(crate) fn time_covered(
-    meta: &ColdMeta,
-    table: &TableSchema,
-    r: &Resolved,
-    groups: &[usize],
-) -> bool {
-    let Some(c) = column_mapping(meta, table)[0] else {
-        return false;
-    };
-    let md = meta.metadata();
-    groups
-        .iter()
-        .all(|&g| i64_range(md.row_group(g), c).is_some_and(|(lo, hi)| r.time.covers(lo, hi)))
 }
 
 fn group_ruled_out(rg: &RowGroupMetaData, mapping: &[Option<usize>], r: &Resolved) -> bool {
