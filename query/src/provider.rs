@@ -104,7 +104,9 @@ impl TableProvider for StrataTable {
             ScanRequest::new(self.def.name()).with_projection(names),
             &pushed,
         )
-        .with_pruning(pushdown_enabled(state));
+        .with_pruning(pushdown_enabled(state))
+        // Read ahead on as many threads as DataFusion plans partitions for.
+        .with_readers(state.config_options().execution.target_partitions);
         let exec = StrataScanExec::new(
             Arc::clone(&self.engine),
             Arc::clone(&self.def),

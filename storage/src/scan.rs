@@ -11,6 +11,9 @@
 //! reason pruning (partitions, segments and blocks by time; segments and rows by tag bitmaps)
 //! never changes results, only the work done; `ScanRequest::pruning = false` turns it off so
 //! tests can prove that.
+//!
+//! Every source, whatever its tier, is read through one trait, [`ScanSource`]: its time
+//! span (which decides whether a partition's sources must be merged) and its matching rows.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use croaring::Bitmap;
 
 use crate::catalog::{SegmentRef, TableState};
 use crate::error::{Error, Result};
+use crate::tier::store::ColdStore;
 
 /// A half-open time range `[start, end)` in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +71,10 @@ pub struct ScanRequest {
     pub tag_filters: Vec<TagFilter>,
     /// Use statistics and bitmaps to skip data. Results are identical either way.
     pub pruning: bool,
+    /// How many partitions may be read at once, each on its own thread (at least 1).
+    /// Batches are yielded in the same order whatever the number; more readers use more
+    /// cores and hold more partitions in memory.
+    pub readers: usize,
 }
 
 impl ScanRequest {
@@ -78,6 +86,7 @@ impl ScanRequest {
             time_range: TimeRange::ALL,
             tag_filters: Vec::new(),
             pruning: true,
+            readers: 1,
         }
     }
 
@@ -106,6 +115,41 @@ impl ScanRequest {
     pub fn with_pruning(mut self, pruning: bool) -> Self {
         self.pruning = pruning;
         self
+    }
+
+    /// Reads up to `readers` partitions at once (see [`ScanRequest::readers`]).
+    pub fn with_readers(mut self, readers: usize) -> Self {
+        self.readers = readers.max(1);
+        self
+    }
+}
+
+/// What every source of a partition is read with.
+pub(crate) struct SourceContext<'a> {
+    pub(crate) table: &'a TableState,
+    pub(crate) store: &'a Arc<ColdStore>,
+}
+
+/// One source of a partition's rows, in whichever tier: a cold object, a segment or a
+/// memtable snapshot. Its rows are sorted by series and time and hold one version of each
+/// point.
+pub(crate) trait ScanSource {
+    /// The smallest and largest time of its rows (inclusive). Sources whose spans overlap
+    /// may hold versions of the same point and must be merged.
+    fn span(&self) -> (i64, i64);
+
+    /// Its rows that match `r`, with the columns `r` needs; with `merge`, also every tag
+    /// (the series key the merge compares).
+    fn read(&self, ctx: &SourceContext<'_>, r: &Resolved, merge: bool) -> Result<Vec<Cols>>;
+}
+
+impl ScanSource for SegmentRef {
+    fn span(&self) -> (i64, i64) {
+        (self.entry.min_ts, self.entry.max_ts)
+    }
+
+    fn read(&self, ctx: &SourceContext<'_>, r: &Resolved, merge: bool) -> Result<Vec<Cols>> {
+        read_segment(self, ctx.table, r, merge)
     }
 }
 
@@ -306,7 +350,7 @@ pub(crate) fn apply_mask(cols: Cols, mask: Option<BooleanArray>) -> Result<Cols>
 }
 
 /// Reads the rows of a segment that match `r`.
-pub(crate) fn read_segment(
+fn read_segment(
     seg: &SegmentRef,
     table: &TableState,
     r: &Resolved,

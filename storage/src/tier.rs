@@ -2,7 +2,8 @@
 //!
 //! - [`store`]: the object store (a local directory or S3) behind blocking calls.
 //! - [`cache`]: the bounded on-disk cache of cold object blocks reads go through.
-//! - [`parquet`]: the cold file layout, the writer a merge feeds, and the reader scans use.
+//! - [`parquet`]: the cold file layout, the writer a merge feeds, and the reader scans use
+//!   (a cold object is a `crate::scan::ScanSource` like a segment or a memtable).
 //! - [`prune`]: which row groups and pages of an object a scan reads, from its statistics
 //!   and page index.
 //!

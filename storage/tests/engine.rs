@@ -252,6 +252,14 @@ proptest! {
             let unpruned = scan_all(&engine, &request(q, false));
             prop_assert_eq!(&pruned, &expected, "pruning on, {:?}", q);
             prop_assert_eq!(&unpruned, &expected, "pruning off, {:?}", q);
+            // Reading partitions ahead on threads yields the very same batches, in order.
+            let one = engine.scan(&request(q, true)).unwrap().collect_batches().unwrap();
+            let three = engine
+                .scan(&request(q, true).with_readers(3))
+                .unwrap()
+                .collect_batches()
+                .unwrap();
+            prop_assert_eq!(&three, &one, "3 readers against 1, {:?}", q);
             // Without the tags in the projection the merge must still dedup by series.
             let want = projected_answer(&expected);
             for pruning in [true, false] {

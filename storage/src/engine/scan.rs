@@ -6,10 +6,17 @@
 //! every engine lock. The version it holds keeps the segment files it needs on disk (a
 //! compaction or drop deletes a file only when the last version naming it is dropped).
 //! Predicates, pruning and the per-partition merge live in `crate::scan`.
+//!
+//! Partitions are read one after another, or with [`ScanRequest::readers`] above one, up
+//! to that many at once on threads of their own (read-ahead): while the caller consumes one
+//! partition's batches the next ones are decoded. Batches come out in the same order either
+//! way. A reader holds the catalog version too, so a scan dropped early (a LIMIT reached)
+//! lets its readers finish unheard without a file vanishing under them.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -18,9 +25,10 @@ use super::Engine;
 use crate::catalog::{ColdRef, SegmentRef, TableState, Version};
 use crate::error::Result;
 use crate::memtable::Memtable;
-use crate::scan::{merge_sources, read_memtable, read_segment, Cols, Resolved, ScanRequest};
+use crate::scan::{
+    merge_sources, read_memtable, Cols, Resolved, ScanRequest, ScanSource, SourceContext,
+};
 use crate::schema::TableSchema;
-use crate::tier::parquet::read_cold;
 use crate::tier::prune;
 use crate::tier::store::ColdStore;
 
@@ -169,9 +177,11 @@ impl Engine {
             _version: version,
             store: Arc::clone(&self.inner.cold),
             table,
-            resolved,
+            resolved: Arc::new(resolved),
             stats,
             work,
+            readers: req.readers.max(1),
+            reading: VecDeque::new(),
             ready: VecDeque::new(),
         })
     }
@@ -301,6 +311,16 @@ impl MemBatch {
     }
 }
 
+impl ScanSource for MemBatch {
+    fn span(&self) -> (i64, i64) {
+        (self.min_ts, self.max_ts)
+    }
+
+    fn read(&self, _ctx: &SourceContext<'_>, r: &Resolved, merge: bool) -> Result<Vec<Cols>> {
+        Ok(read_memtable(&self.batch, r, merge)?.into_iter().collect())
+    }
+}
+
 #[derive(Debug)]
 struct PartitionWork {
     /// Cold objects in the time range, oldest first (older than every segment).
@@ -309,15 +329,107 @@ struct PartitionWork {
     mem: Vec<MemBatch>,
 }
 
+/// One partition's read with everything it needs, so it can run on a reader thread.
+struct PartitionRead {
+    /// Keeps the files the partition's sources name.
+    _version: Arc<Version>,
+    store: Arc<ColdStore>,
+    table: Arc<TableState>,
+    resolved: Arc<Resolved>,
+    work: PartitionWork,
+}
+
+impl PartitionRead {
+    /// The partition's matching rows, its sources merged (`crate::scan::merge_sources`).
+    fn run(self) -> Result<VecDeque<Cols>> {
+        let p = &self.work;
+        // Oldest first: cold objects, segments, then memtables.
+        let sources: Vec<&dyn ScanSource> = p
+            .cold
+            .iter()
+            .map(|c| c as &dyn ScanSource)
+            .chain(p.segments.iter().map(|s| s as &dyn ScanSource))
+            .chain(p.mem.iter().map(|m| m as &dyn ScanSource))
+            .collect();
+        // Sources whose time spans overlap may hold versions of the same point; only then
+        // must the series key (every tag) be decoded for the merge.
+        let mut spans: Vec<(i64, i64)> = sources.iter().map(|s| s.span()).collect();
+        spans.sort_unstable();
+        let schema = &self.table.schema;
+        let merge = !schema.append_only && spans.windows(2).any(|w| w[1].0 <= w[0].1);
+        let ctx = SourceContext {
+            table: &self.table,
+            store: &self.store,
+        };
+        let rows = sources
+            .iter()
+            .map(|s| s.read(&ctx, &self.resolved, merge))
+            .collect::<Result<Vec<_>>>()?;
+        merge_sources(rows, schema.tags.len(), schema.append_only)
+    }
+}
+
+/// A partition being read on a reader thread, or already read where no thread could be
+/// started.
+enum Reading {
+    Thread(JoinHandle<Result<VecDeque<Cols>>>),
+    Done(Result<VecDeque<Cols>>),
+}
+
+impl Reading {
+    /// Starts reading `read` on a thread of its own; reads it here if none can be started.
+    fn start(read: PartitionRead) -> Reading {
+        // The work goes through a cell so it is not lost with the closure if the spawn fails.
+        let cell = Arc::new(parking_lot::Mutex::new(Some(read)));
+        let theirs = Arc::clone(&cell);
+        let spawned = std::thread::Builder::new()
+            .name("strata-scan".into())
+            .spawn(move || {
+                let read = theirs.lock().take();
+                read.expect("a partition read is taken once").run()
+            });
+        match spawned {
+            Ok(handle) => Reading::Thread(handle),
+            Err(_) => {
+                let read = cell.lock().take();
+                Reading::Done(read.expect("the spawn failed, so the read is here").run())
+            }
+        }
+    }
+
+    fn finish(self) -> Result<VecDeque<Cols>> {
+        match self {
+            // A reader that panicked makes the scan panic, as reading here would have.
+            Reading::Thread(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Reading::Done(r) => r,
+        }
+    }
+}
+
+impl std::fmt::Debug for Reading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reading::Thread(_) => "Reading::Thread",
+            Reading::Done(_) => "Reading::Done",
+        })
+    }
+}
+
 /// A running scan: an iterator of Arrow batches in the requested projection.
 #[derive(Debug)]
 pub struct Scan {
     _version: Arc<Version>,
     store: Arc<ColdStore>,
     table: Arc<TableState>,
-    resolved: Resolved,
+    resolved: Arc<Resolved>,
     stats: ScanStats,
+    /// Partitions not started yet, in order.
     work: VecDeque<PartitionWork>,
+    /// Partitions at most this many at once (the one yielded included).
+    readers: usize,
+    /// Partitions being read ahead, in order, after those in `ready`.
+    reading: VecDeque<Reading>,
+    /// The current partition's rows not yet yielded.
     ready: VecDeque<Cols>,
 }
 
@@ -417,40 +529,31 @@ impl Scan {
         self.collect()
     }
 
-    fn load_partition(&mut self, p: PartitionWork) -> Result<()> {
-        // Sources whose time spans overlap may hold versions of the same point; only then
-        // must the series key (every tag) be decoded for the merge.
-        let mut spans: Vec<(i64, i64)> = p
-            .cold
-            .iter()
-            .map(|c| (c.entry.min_ts, c.entry.max_ts))
-            .chain(p.segments.iter().map(|s| (s.entry.min_ts, s.entry.max_ts)))
-            .chain(p.mem.iter().map(|m| (m.min_ts, m.max_ts)))
-            .collect();
-        spans.sort_unstable();
-        let merge = !self.table.schema.append_only && spans.windows(2).any(|w| w[1].0 <= w[0].1);
-        let mut sources = Vec::with_capacity(p.cold.len() + p.segments.len() + p.mem.len());
-        for c in &p.cold {
-            let (file, meta) = c.open(&self.store)?;
-            let cols = read_cold(&file, &meta, &self.table.schema, &self.resolved, merge)?;
-            sources.push(cols);
+    fn partition_read(&self, work: PartitionWork) -> PartitionRead {
+        PartitionRead {
+            _version: Arc::clone(&self._version),
+            store: Arc::clone(&self.store),
+            table: Arc::clone(&self.table),
+            resolved: Arc::clone(&self.resolved),
+            work,
         }
-        for s in &p.segments {
-            sources.push(read_segment(s, &self.table, &self.resolved, merge)?);
+    }
+
+    /// The next partition's rows, or `None` when every partition was read.
+    fn next_partition(&mut self) -> Option<Result<VecDeque<Cols>>> {
+        if self.readers <= 1 {
+            let work = self.work.pop_front()?;
+            return Some(self.partition_read(work).run());
         }
-        for m in &p.mem {
-            sources.push(
-                read_memtable(&m.batch, &self.resolved, merge)?
-                    .into_iter()
-                    .collect(),
-            );
+        // Keep up to `readers` partitions in flight.
+        while self.reading.len() < self.readers {
+            let Some(work) = self.work.pop_front() else {
+                break;
+            };
+            let read = self.partition_read(work);
+            self.reading.push_back(Reading::start(read));
         }
-        self.ready = merge_sources(
-            sources,
-            self.table.schema.tags.len(),
-            self.table.schema.append_only,
-        )?;
-        Ok(())
+        Some(self.reading.pop_front()?.finish())
     }
 }
 
@@ -462,10 +565,15 @@ impl Iterator for Scan {
             if let Some(cols) = self.ready.pop_front() {
                 return Some(cols.project(&self.resolved));
             }
-            let p = self.work.pop_front()?;
-            if let Err(e) = self.load_partition(p) {
-                self.work.clear();
-                return Some(Err(e));
+            match self.next_partition()? {
+                Ok(rows) => self.ready = rows,
+                Err(e) => {
+                    // The scan ends at its first error; readers still running are not
+                    // waited for.
+                    self.work.clear();
+                    self.reading.clear();
+                    return Some(Err(e));
+                }
             }
         }
     }

@@ -34,9 +34,10 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::schema::types::ColumnPath;
 
 use super::store::ColdStore;
+use crate::catalog::ColdRef;
 use crate::engine::MergeSink;
 use crate::error::{Error, Result};
-use crate::scan::{Cols, Resolved};
+use crate::scan::{Cols, Resolved, ScanSource, SourceContext};
 use crate::schema::{FieldType, TableSchema};
 
 /// Rows per row group: a day of 100 series at 10 s is one row group, so each column's
@@ -337,10 +338,21 @@ pub(crate) fn column_mapping(meta: &ColdMeta, table: &TableSchema) -> Vec<Option
         .collect()
 }
 
+impl ScanSource for ColdRef {
+    fn span(&self) -> (i64, i64) {
+        (self.entry.min_ts, self.entry.max_ts)
+    }
+
+    fn read(&self, ctx: &SourceContext<'_>, r: &Resolved, merge: bool) -> Result<Vec<Cols>> {
+        let (file, meta) = self.open(ctx.store)?;
+        read_cold(&file, &meta, &ctx.table.schema, r, merge)
+    }
+}
+
 /// Reads the rows of a cold object that match `r`, as [`Cols`] in table column order with
 /// stored types. Row groups and pages whose statistics rule out the time range or every
 /// value of a tag filter are not fetched ([`super::prune`]).
-pub(crate) fn read_cold(
+fn read_cold(
     file: &ColdFile,
     meta: &ArrowReaderMetadata,
     table: &TableSchema,
