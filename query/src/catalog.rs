@@ -1,8 +1,9 @@
 //! The schemas DataFusion resolves names in: `public` (the engine's tables, looked up live
 //! so every session sees a table as soon as it is created) and `system` (read-only views of
-//! the engine's state: `tables`, `partitions`, `segments`, and in [`jobs`] `jobs` and
-//! `job_runs`).
+//! the engine's state: `tables`, `partitions`, `segments`, in [`jobs`] `jobs` and
+//! `job_runs`, in [`erasures`] `erasures` and `erasure_files`).
 
+mod erasures;
 mod jobs;
 
 use std::sync::Arc;
@@ -65,7 +66,15 @@ pub struct SystemSchema {
     engine: Arc<Engine>,
 }
 
-const SYSTEM_TABLES: [&str; 5] = ["tables", "partitions", "segments", "jobs", "job_runs"];
+const SYSTEM_TABLES: [&str; 7] = [
+    "tables",
+    "partitions",
+    "segments",
+    "jobs",
+    "job_runs",
+    "erasures",
+    "erasure_files",
+];
 
 impl SystemSchema {
     pub fn new(engine: Arc<Engine>) -> Self {
@@ -79,6 +88,8 @@ impl SystemSchema {
         let mut fields = Vec::new();
         let mut interval = Vec::new();
         let mut cold_after = Vec::new();
+        let mut retention = Vec::new();
+        let mut subject = Vec::new();
         let mut append_only = Vec::new();
         let mut partitioned = Vec::new();
         let mut segments = Vec::new();
@@ -104,6 +115,8 @@ impl SystemSchema {
             );
             interval.push((!def.storage.hidden_time).then_some(def.storage.partition_interval_ns));
             cold_after.push(def.storage.cold_after_ns);
+            retention.push(def.storage.retention_ns);
+            subject.push(def.storage.subject_column.clone());
             append_only.push(def.storage.append_only);
             partitioned.push(!def.storage.hidden_time);
             segments.push(segs.len() as u64);
@@ -118,6 +131,8 @@ impl SystemSchema {
             Arc::new(StringArray::from(fields)),
             Arc::new(Int64Array::from(interval)),
             Arc::new(Int64Array::from(cold_after)),
+            Arc::new(Int64Array::from(retention)),
+            Arc::new(StringArray::from(subject)),
             Arc::new(BooleanArray::from(append_only)),
             Arc::new(BooleanArray::from(partitioned)),
             Arc::new(UInt64Array::from(segments)),
@@ -217,6 +232,8 @@ fn tables_schema() -> SchemaRef {
         Field::new("fields", DataType::Utf8, false),
         Field::new("partition_interval_ns", DataType::Int64, true),
         Field::new("cold_after_ns", DataType::Int64, true),
+        Field::new("retention_ns", DataType::Int64, true),
+        Field::new("subject_column", DataType::Utf8, true),
         Field::new("append_only", DataType::Boolean, false),
         Field::new("partitioned", DataType::Boolean, false),
         Field::new("segments", DataType::UInt64, false),
@@ -272,6 +289,8 @@ impl SchemaProvider for SystemSchema {
             "segments" => this.segments_batch().map(Some),
             "jobs" => jobs::jobs(&this.engine).map(Some),
             "job_runs" => jobs::job_runs(&this.engine).map(Some),
+            "erasures" => erasures::erasures(&this.engine).map(Some),
+            "erasure_files" => erasures::erasure_files(&this.engine).map(Some),
             _ => Ok(None),
         })
         .await

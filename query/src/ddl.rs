@@ -63,6 +63,8 @@ struct TableOptions {
     partition_interval_ns: Option<i64>,
     append_only: Option<bool>,
     cold_after_ns: Option<i64>,
+    retention_ns: Option<i64>,
+    subject_column: Option<String>,
 }
 
 fn option_text(key: &str, value: &Expr) -> Result<String> {
@@ -154,9 +156,11 @@ fn table_options(opts: &CreateTableOptions) -> Result<TableOptions> {
             "partition_interval" => out.partition_interval_ns = Some(parse_interval(&v)?),
             "append_only" => out.append_only = Some(parse_bool(&k, &v)?),
             "cold_after" => out.cold_after_ns = Some(parse_interval_option(&k, &v)?),
+            "retention" => out.retention_ns = Some(parse_interval_option(&k, &v)?),
+            "subject_column" => out.subject_column = Some(v.to_lowercase()),
             _ => {
                 return Err(QueryError::InvalidDefinition(format!(
-                    "unknown table option {k:?} (known: time_column, tags, partition_interval, append_only, cold_after)"
+                    "unknown table option {k:?} (known: time_column, tags, partition_interval, append_only, cold_after, retention, subject_column)"
                 )))
             }
         }
@@ -271,10 +275,12 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
             opts.tags.is_some(),
             opts.partition_interval_ns.is_some(),
             opts.cold_after_ns.is_some(),
+            opts.retention_ns.is_some(),
+            opts.subject_column.is_some(),
         ] {
             if o {
                 return Err(QueryError::InvalidDefinition(format!(
-                    "table \"{name}\" has no timestamptz column, so it is unpartitioned and takes no tags, partition_interval or cold_after"
+                    "table \"{name}\" has no timestamptz column, so it is unpartitioned and takes no tags, partition_interval, cold_after, retention or subject_column"
                 )));
             }
         }
@@ -331,6 +337,15 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         .unwrap_or(DEFAULT_PARTITION_INTERVAL_NS);
     schema.append_only = opts.append_only.unwrap_or(false);
     schema.cold_after_ns = opts.cold_after_ns;
+    schema.retention_ns = opts.retention_ns;
+    if let Some(subject) = &opts.subject_column {
+        if !schema.tags.contains(subject) {
+            return Err(QueryError::InvalidDefinition(format!(
+                "subject_column \"{subject}\" must be a tag (a text column named in tags)"
+            )));
+        }
+        schema.subject_column = Some(subject.clone());
+    }
     schema.sql_columns = sql_columns;
     schema.column_order = cols.iter().map(|c| c.0.clone()).collect();
     schema.validate()?;
@@ -439,8 +454,9 @@ pub fn alter_table(engine: &Engine, alter: &ast::AlterTable, database: &str) -> 
     Ok(())
 }
 
-/// `ALTER TABLE t SET (cold_after = '7 days')`; a value of `DEFAULT` resets the option
-/// (what `ALTER TABLE t RESET (cold_after)` is rewritten to, see `crate::rewrite`).
+/// `ALTER TABLE t SET (cold_after = '7 days', retention = '90 days', subject_column = user_id)`;
+/// a value of `DEFAULT` resets the option (what `ALTER TABLE t RESET (retention)` is
+/// rewritten to, see `crate::rewrite`).
 fn set_options(
     engine: &Engine,
     table: &str,
@@ -467,6 +483,33 @@ fn set_options(
                 };
                 engine.set_cold_after(table, ns)?;
             }
+            "retention" => {
+                if schema.hidden_time && !reset {
+                    return Err(QueryError::InvalidDefinition(format!(
+                        "table \"{table}\" has no timestamptz column, so it has no time to expire rows by"
+                    )));
+                }
+                let ns = if reset {
+                    None
+                } else {
+                    Some(parse_interval_option(&k, &option_text(&k, value)?)?)
+                };
+                engine.set_retention(table, ns)?;
+            }
+            "subject_column" => {
+                let column = if reset {
+                    None
+                } else {
+                    let c = option_text(&k, value)?.to_lowercase();
+                    if !schema.tags.contains(&c) {
+                        return Err(QueryError::InvalidDefinition(format!(
+                            "subject_column \"{c}\" must be a tag column of \"{table}\""
+                        )));
+                    }
+                    Some(c)
+                };
+                engine.set_subject_column(table, column)?;
+            }
             "time_column" | "tags" | "partition_interval" | "append_only" => {
                 return Err(QueryError::Unsupported(format!(
                     "changing {k} of an existing table"
@@ -474,7 +517,7 @@ fn set_options(
             }
             _ => {
                 return Err(QueryError::InvalidDefinition(format!(
-                    "unknown table option {k:?} (ALTER TABLE ... SET takes: cold_after)"
+                    "unknown table option {k:?} (ALTER TABLE ... SET takes: cold_after, retention, subject_column)"
                 )))
             }
         }

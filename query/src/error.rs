@@ -55,6 +55,10 @@ pub enum QueryError {
     BadCopyFormat(String),
     #[error("{0}")]
     InvalidBinary(String),
+    #[error("permission denied: {0}")]
+    InsufficientPrivilege(String),
+    #[error("\"{0}\" is not a table")]
+    WrongObjectType(String),
     #[error("canceling statement due to user request")]
     Canceled,
     #[error("canceling statement due to statement timeout")]
@@ -133,6 +137,8 @@ impl QueryError {
             QueryError::UndefinedPreparedStatement(_) => "26000",
             QueryError::BadCopyFormat(_) => "22P04",
             QueryError::InvalidBinary(_) => "22P03",
+            QueryError::InsufficientPrivilege(_) => "42501",
+            QueryError::WrongObjectType(_) => "42809",
             QueryError::Canceled | QueryError::StatementTimeout => "57014",
             QueryError::Storage(e) => storage_sqlstate(e),
             QueryError::DataFusion(e) => datafusion_sqlstate(e),
@@ -162,7 +168,9 @@ fn storage_sqlstate(e: &StorageError) -> &'static str {
         | StorageError::UnsupportedVersion { .. }
         | StorageError::ColdObject { .. }
         | StorageError::Parquet(_) => "XX001",
-        StorageError::Arrow(_) => "XX000",
+        // feature_not_supported: a DELETE condition storage cannot keep as a tombstone.
+        StorageError::UnsupportedPredicate { .. } => "0A000",
+        StorageError::Arrow(_) | StorageError::Internal { .. } => "XX000",
     }
 }
 

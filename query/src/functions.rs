@@ -1,7 +1,7 @@
 //! SQL functions Postgres clients call that DataFusion lacks or spells differently:
 //! `version()`, `pg_sleep(seconds)`, `current_setting(name)`, `json_build_object(...)`,
 //! `pg_table_is_visible(oid)`, `pg_collation_is_visible(oid)`, `to_regtype(name)`,
-//! `pg_get_serial_sequence(table, column)`.
+//! `pg_get_serial_sequence(table, column)`, and Strata's `strata.subject_hash(value)`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -414,4 +414,36 @@ pub fn pg_table_is_visible(hidden: Arc<RwLock<std::collections::HashSet<i32>>>) 
             })
         }),
     )
+}
+
+/// `strata.subject_hash(value)`: the keyed hash erasure receipts name a subject by
+/// (`system.erasures.subject_hash`), so an officer who knows the value finds its receipt.
+/// Also callable as `subject_hash(value)`.
+pub fn subject_hash(engine: Arc<strata_storage::Engine>) -> ScalarUDF {
+    create_udf(
+        "strata.subject_hash",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(s) => ColumnarValue::Scalar(ScalarValue::Utf8(match s {
+                    ScalarValue::Utf8(Some(v))
+                    | ScalarValue::Utf8View(Some(v))
+                    | ScalarValue::LargeUtf8(Some(v)) => Some(engine.subject_hash(v)),
+                    _ => None,
+                })),
+                ColumnarValue::Array(a) => {
+                    let a = arrow::compute::cast(a, &DataType::Utf8)?;
+                    let out: StringArray = a
+                        .as_string::<i32>()
+                        .iter()
+                        .map(|v| v.map(|v| engine.subject_hash(v)))
+                        .collect();
+                    ColumnarValue::Array(Arc::new(out) as ArrayRef)
+                }
+            })
+        }),
+    )
+    .with_aliases(["subject_hash"])
 }

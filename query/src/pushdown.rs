@@ -131,25 +131,25 @@ fn time_cmp(op: Operator, v: i64) -> Option<TimeRange> {
     Some(TimeRange { start, end })
 }
 
-fn column_of(e: &Expr) -> Option<&str> {
+pub(crate) fn column_of(e: &Expr) -> Option<&str> {
     match e {
         Expr::Column(c) => Some(c.name.as_str()),
         _ => None,
     }
 }
 
-fn role_of(def: &TableDef, name: &str) -> Option<Role> {
+pub(crate) fn role_of(def: &TableDef, name: &str) -> Option<Role> {
     def.columns.iter().find(|c| c.name == name).map(|c| c.role)
 }
 
-fn literal(e: &Expr) -> Option<ScalarValue> {
+pub(crate) fn literal(e: &Expr) -> Option<ScalarValue> {
     match e {
         Expr::Literal(v, _) => Some(v.clone()),
         _ => None,
     }
 }
 
-fn time_ns(v: &ScalarValue) -> Option<i64> {
+pub(crate) fn time_ns(v: &ScalarValue) -> Option<i64> {
     match v {
         ScalarValue::TimestampNanosecond(Some(x), _) => Some(*x),
         ScalarValue::TimestampMicrosecond(Some(x), _) => x.checked_mul(1_000),
@@ -159,7 +159,7 @@ fn time_ns(v: &ScalarValue) -> Option<i64> {
     }
 }
 
-fn string(v: &ScalarValue) -> Option<String> {
+pub(crate) fn string(v: &ScalarValue) -> Option<String> {
     match v {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::Utf8View(Some(s))

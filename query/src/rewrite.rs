@@ -386,6 +386,65 @@ pub fn alter_table_reset(sql: &str) -> Option<String> {
     Some(out)
 }
 
+/// `ERASE SUBJECT <'value' | $n> [FROM t1, t2]` (Strata's statement, which the SQL parser
+/// does not know) as `CALL strata.erase_subject(<value>[, 't1', 't2'])`; `None` for any
+/// other text.
+pub fn erase_subject(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let head = sql.trim_start();
+    if !head
+        .get(..5)
+        .is_some_and(|h| h.eq_ignore_ascii_case("erase"))
+    {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let solid: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let [erase, subject, value, rest @ ..] = solid.as_slice() else {
+        return None;
+    };
+    if !word(erase, "erase") || !word(subject, "subject") {
+        return None;
+    }
+    let value = match value {
+        Token::SingleQuotedString(v) => format!("'{}'", v.replace('\'', "''")),
+        Token::Placeholder(p) => p.clone(),
+        _ => return None,
+    };
+    let mut rest: &[&Token] = rest;
+    if let [body @ .., Token::SemiColon] = rest {
+        rest = body;
+    }
+    let mut args = vec![value];
+    if let [from, tables @ ..] = rest {
+        if !word(from, "from") || tables.is_empty() {
+            return None;
+        }
+        for (i, t) in tables.iter().enumerate() {
+            match (i % 2, t) {
+                (0, Token::Word(w)) => {
+                    let name = if w.quote_style.is_some() {
+                        w.value.clone()
+                    } else {
+                        w.value.to_lowercase()
+                    };
+                    args.push(format!("'{}'", name.replace('\'', "''")));
+                }
+                (1, Token::Comma) => {}
+                _ => return None,
+            }
+        }
+        if tables.len() % 2 == 0 {
+            return None; // a trailing comma
+        }
+    }
+    Some(format!("CALL strata.erase_subject({})", args.join(", ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +473,22 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("WHERE d.adrelid = a.attrelid)"), "{out}");
+    }
+
+    #[test]
+    fn erase_subject_becomes_a_call() {
+        assert_eq!(
+            erase_subject("erase subject 'u''1'").as_deref(),
+            Some("CALL strata.erase_subject('u''1')")
+        );
+        assert_eq!(
+            erase_subject(" ERASE SUBJECT $1 FROM Events, \"My T\";").as_deref(),
+            Some("CALL strata.erase_subject($1, 'events', 'My T')")
+        );
+        assert_eq!(erase_subject("ERASE SUBJECT 'a' FROM"), None);
+        assert_eq!(erase_subject("ERASE SUBJECT 'a' FROM t,"), None);
+        assert_eq!(erase_subject("ERASE SUBJECT u1"), None);
+        assert_eq!(erase_subject("SELECT 1"), None);
     }
 
     #[test]

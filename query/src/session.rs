@@ -40,7 +40,7 @@ use crate::error::{QueryError, Result};
 use crate::functions;
 use crate::information_schema::PgInformationSchema;
 use crate::settings::Settings;
-use crate::statements::call;
+use crate::statements::{call, delete};
 
 /// Per-session switches read by table providers through the session config.
 #[derive(Debug)]
@@ -159,7 +159,8 @@ impl Prepared {
                 plan,
                 output,
             } => match statement.as_ref() {
-                Statement::Insert(_) => None,
+                Statement::Insert(_) | Statement::Delete(_) => None,
+                Statement::Call(_) => Some(call::erase_schema()),
                 _ => Some(
                     output
                         .clone()
@@ -237,6 +238,7 @@ impl QueryEngine {
         ctx.register_udf(functions::pg_get_serial_sequence());
         ctx.register_udf(functions::json_build_object());
         ctx.register_udf(functions::pg_collation_is_visible());
+        ctx.register_udf(functions::subject_hash(Arc::clone(&engine)));
         Ok(Arc::new(QueryEngine {
             engine,
             database: database.to_owned(),
@@ -252,8 +254,14 @@ impl QueryEngine {
         &self.database
     }
 
-    /// A new session for `user`.
+    /// A new session for `user`, a superuser (every configured user is one until roles
+    /// exist, unless the configuration says otherwise: [`QueryEngine::session_as`]).
     pub fn session(self: &Arc<Self>, user: &str) -> Session {
+        self.session_as(user, true)
+    }
+
+    /// A new session for `user`, a superuser or not.
+    pub fn session_as(self: &Arc<Self>, user: &str, superuser: bool) -> Session {
         let settings = Arc::new(RwLock::new(Settings::default()));
         let flags = Arc::new(SessionFlags {
             pushdown: std::sync::atomic::AtomicBool::new(true),
@@ -267,6 +275,7 @@ impl QueryEngine {
             flags,
             hidden,
             user: user.to_owned(),
+            superuser,
             parser: PostgresCompatibilityParser::new(),
         }
     }
@@ -315,6 +324,8 @@ pub struct Session {
     /// Relations `pg_table_is_visible` reports invisible (schema not on the search path).
     hidden: Arc<RwLock<HashSet<i32>>>,
     user: String,
+    /// May run what only a superuser may (`ERASE SUBJECT`), until roles exist.
+    superuser: bool,
     parser: PostgresCompatibilityParser,
 }
 
@@ -346,7 +357,8 @@ impl Session {
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         crate::limits::check_depth(sql)?;
         let reset = crate::rewrite::alter_table_reset(sql);
-        let sql = reset.as_deref().unwrap_or(sql);
+        let erase = crate::rewrite::erase_subject(sql);
+        let sql = reset.as_deref().or(erase.as_deref()).unwrap_or(sql);
         let statements = self.parser.parse(sql).map_err(|e| {
             QueryError::Syntax(
                 e.to_string()
@@ -372,6 +384,40 @@ impl Session {
             }
             Statement::Explain { .. } => {
                 Err(QueryError::Unsupported("EXPLAIN of this statement".into()))
+            }
+            // The condition is planned as a query (parameters, casts, `now()`); executing
+            // the statement turns it into a storage predicate.
+            Statement::Delete(d) => {
+                let table = delete::delete_target(d, &self.shared.database)?;
+                let Some(query) = d
+                    .selection
+                    .as_ref()
+                    .map(|selection| delete::condition_query(&table, selection))
+                else {
+                    return Ok(Prepared::Utility(Box::new(statement)));
+                };
+                let mut query = self.parse(&query)?;
+                match self.plan(query.remove(0)).await? {
+                    Prepared::Plan { plan, .. } => Ok(Prepared::Plan {
+                        statement: Box::new(statement),
+                        plan,
+                        output: None,
+                    }),
+                    other => Ok(other),
+                }
+            }
+            // Its subject may be a parameter: planned as `SELECT CAST(<value> AS TEXT)`.
+            Statement::Call(f) if call::erase_subject_args(f).is_some() => {
+                let (value, _) = call::erase_subject_args(f).expect("checked")?;
+                let mut query = self.parse(&format!("SELECT CAST({value} AS TEXT)"))?;
+                match self.plan(query.remove(0)).await? {
+                    Prepared::Plan { plan, .. } => Ok(Prepared::Plan {
+                        statement: Box::new(statement),
+                        plan,
+                        output: None,
+                    }),
+                    other => Ok(other),
+                }
             }
             _ => {
                 check_utility(&statement)?;
@@ -456,6 +502,11 @@ impl Session {
                 if let Some(p) = params {
                     plan = plan.replace_params_with_values(&p)?;
                 }
+                match statement.as_ref() {
+                    Statement::Delete(d) => return self.delete(d, Some(plan)).await,
+                    Statement::Call(f) => return self.erase_subject(f, plan).await,
+                    _ => {}
+                }
                 let df = self.ctx.execute_logical_plan(plan).await?;
                 if matches!(statement.as_ref(), Statement::Insert(_)) {
                     let batches = df.collect().await?;
@@ -522,6 +573,28 @@ impl Session {
                 Ok(Output::Command(CommandTag::new("DISCARD ALL")))
             }
             Statement::ShowVariable { variable } => self.show(&show_name(variable)),
+            Statement::Delete(d) => self.delete(d, None).await,
+            Statement::Truncate { table_names, .. } => {
+                let tables = table_names
+                    .iter()
+                    .map(|t| ddl::table_name(&t.name, &db))
+                    .collect::<Result<Vec<_>>>()?;
+                let user = self.user.clone();
+                blocking(move || {
+                    delete::erase(
+                        &engine,
+                        strata_storage::ErasureKind::Delete,
+                        &user,
+                        None,
+                        tables
+                            .into_iter()
+                            .map(|t| (t, strata_storage::Predicate::All))
+                            .collect(),
+                    )
+                })
+                .await?;
+                Ok(Output::Command(CommandTag::new("TRUNCATE TABLE")))
+            }
             Statement::Call(f) => {
                 let procedure = call::resolve(f)?;
                 let batch = blocking(move || call::run(&engine, procedure)).await?;
@@ -629,6 +702,83 @@ impl Session {
     pub async fn finish_copy(&self, copy: CopyIn) -> Result<u64> {
         let engine = Arc::clone(&self.shared.engine);
         blocking(move || copy.write(&engine)).await
+    }
+
+    /// `DELETE`: `plan` is its condition query with parameters bound (`None`: no WHERE).
+    async fn delete(&self, d: &ast::Delete, plan: Option<LogicalPlan>) -> Result<Output> {
+        let engine = Arc::clone(&self.shared.engine);
+        let table = delete::delete_target(d, &self.shared.database)?;
+        let predicate = match plan {
+            None => strata_storage::Predicate::All,
+            Some(plan) => {
+                let schema = match engine.table_schema(&table) {
+                    Ok(s) => s,
+                    Err(strata_storage::Error::TableNotFound { .. }) => {
+                        return Err(QueryError::UndefinedTable(table))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let def = crate::table::TableDef::new(schema)?;
+                delete::predicate_of(&self.ctx.state(), &def, plan)?
+            }
+        };
+        let user = self.user.clone();
+        let erasure = blocking(move || {
+            delete::erase(
+                &engine,
+                strata_storage::ErasureKind::Delete,
+                &user,
+                None,
+                vec![(table, predicate)],
+            )
+        })
+        .await?;
+        Ok(Output::Command(CommandTag {
+            tag: "DELETE".into(),
+            rows: Some(erasure.rows()),
+            notice: None,
+        }))
+    }
+
+    /// `ERASE SUBJECT` (as `CALL strata.erase_subject(...)`); `plan` computes the value.
+    async fn erase_subject(&self, f: &ast::Function, plan: LogicalPlan) -> Result<Output> {
+        if !self.superuser {
+            return Err(QueryError::InsufficientPrivilege(
+                "only a superuser may run ERASE SUBJECT".into(),
+            ));
+        }
+        let (_, tables) = call::erase_subject_args(f)
+            .ok_or_else(|| QueryError::UndefinedFunction(f.name.to_string()))??;
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        let value = batches
+            .first()
+            .filter(|b| b.num_rows() == 1)
+            .and_then(|b| {
+                b.column(0)
+                    .as_string_opt::<i32>()
+                    .map(|s| s.is_valid(0).then(|| s.value(0).to_owned()))
+            })
+            .flatten()
+            .ok_or_else(|| {
+                QueryError::NullValueNotAllowed(
+                    "ERASE SUBJECT needs a subject value, not NULL".into(),
+                )
+            })?;
+        let engine = Arc::clone(&self.shared.engine);
+        let user = self.user.clone();
+        let erasure = blocking(move || {
+            let targets = delete::subject_tables(&engine, &value, &tables)?;
+            let hash = engine.subject_hash(&value);
+            delete::erase(
+                &engine,
+                strata_storage::ErasureKind::Subject,
+                &user,
+                Some(hash),
+                targets,
+            )
+        })
+        .await?;
+        Ok(rows_output(call::erase_batch(&erasure)))
     }
 
     fn set(&self, set: &Set) -> Result<Output> {
@@ -816,6 +966,8 @@ fn check_utility(s: &Statement) -> Result<()> {
         | Statement::Savepoint { .. }
         | Statement::ReleaseSavepoint { .. }
         | Statement::Deallocate { .. }
+        | Statement::Delete(_)
+        | Statement::Truncate { .. }
         | Statement::Copy { .. } => Ok(()),
         Statement::Call(f) => call::resolve(f).map(|_| ()),
         other => Err(unsupported_statement(other)),

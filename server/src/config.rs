@@ -34,6 +34,7 @@
 //! name = "strata"
 //! password = "strata"
 //! auth = "scram"              # scram (SCRAM-SHA-256) | md5 (for older drivers)
+//! superuser = true            # false: may not run ERASE SUBJECT
 //! ```
 //!
 //! Environment: `STRATA_DATA_DIR`, `STRATA_PG_LISTEN`, `STRATA_HTTP_LISTEN`,
@@ -65,6 +66,14 @@ pub struct User {
     pub password: String,
     #[serde(default = "default_auth")]
     pub auth: AuthMethod,
+    /// May run what only a superuser may (`ERASE SUBJECT`). Default true: until roles exist,
+    /// every configured user may do everything; `superuser = false` withholds erasure.
+    #[serde(default = "default_superuser")]
+    pub superuser: bool,
+}
+
+fn default_superuser() -> bool {
+    true
 }
 
 fn default_auth() -> AuthMethod {
@@ -278,6 +287,7 @@ impl Config {
                 name: DEFAULT_USER.into(),
                 password: DEFAULT_PASSWORD.into(),
                 auth: AuthMethod::Scram,
+                superuser: true,
             }]
         });
         if let Some(p) = env("STRATA_PASSWORD") {
@@ -287,6 +297,7 @@ impl Config {
                     name: DEFAULT_USER.into(),
                     password: p,
                     auth: AuthMethod::Scram,
+                    superuser: true,
                 }),
             }
         }

@@ -1,6 +1,7 @@
 //! The PostgreSQL wire protocol against the real `strata` binary, with tokio-postgres:
 //! simple and extended query, text and binary formats, DDL, INSERT, COPY, SET/SHOW,
-//! errors and their SQLSTATEs, cancellation, pushdown on and off.
+//! DELETE, TRUNCATE, ERASE SUBJECT and their receipts, errors and their SQLSTATEs,
+//! cancellation, pushdown on and off.
 
 mod common;
 
@@ -124,7 +125,7 @@ async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
             "22P02",
         ),
         ("UPDATE cpu SET usage = 1", "0A000"),
-        ("DELETE FROM cpu", "0A000"),
+        ("DELETE FROM cpu WHERE usage > 1", "0A000"),
         ("CREATE TABLE t2 (id integer PRIMARY KEY)", "0A000"),
         ("CREATE TABLE t3 (b bytea)", "0A000"),
         ("SET no_such_parameter = 1", "42704"),
@@ -686,4 +687,150 @@ async fn an_s3_cold_store_serves_queries_and_an_unreachable_one_fails_them_with_
         .unwrap()
         .get(0);
     assert!(n >= 1);
+}
+
+/// DELETE, TRUNCATE and ERASE SUBJECT over both protocols: exact counts, rows invisible when
+/// the statement returns, receipts in `system.erasures` (the subject by hash only) that the
+/// purge job verifies, `retention` and `subject_column` as table options.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_truncate_and_erase_subject_leave_verified_receipts() {
+    let s = Server::start();
+    let c = s.client().await;
+    c.batch_execute(
+        "CREATE TABLE ev (time timestamptz NOT NULL, user_id text, host text, v double precision)
+           WITH (partition_interval = '1 hour', subject_column = 'user_id');
+         CREATE TABLE other (time timestamptz NOT NULL, user_id text, v double precision)
+           WITH (subject_column = user_id);
+         INSERT INTO ev VALUES
+           ('2024-01-01 00:00:00+00', 'u1', 'a', 1), ('2024-01-01 00:10:00+00', 'u2', 'a', 2),
+           ('2024-01-01 01:00:00+00', 'u1', 'b', 3), ('2024-01-01 01:10:00+00', 'u2', 'b', 4),
+           ('2024-01-01 02:00:00+00', 'u3', 'a', 5), ('2024-01-01 02:10:00+00', 'u3', NULL, 6);
+         INSERT INTO other VALUES ('2024-01-01 00:00:00+00', 'u2', 7), ('2024-01-01 00:00:00+00', 'u1', 8);",
+    )
+    .await
+    .unwrap();
+    let count = |t: &'static str| {
+        let c = &c;
+        async move {
+            c.query_one(&format!("SELECT count(*) FROM {t}"), &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    // Some rows flushed, some in the memtable.
+    c.simple_query("CALL strata.run_job('flush')")
+        .await
+        .unwrap();
+    c.execute(
+        "INSERT INTO ev VALUES ('2024-01-01 03:00:00+00', 'u2', 'c', 9)",
+        &[],
+    )
+    .await
+    .unwrap();
+
+    // Extended protocol, with a parameter and an expression.
+    let n = c
+        .execute(
+            "DELETE FROM ev WHERE host = $1 AND time < TIMESTAMPTZ '2024-01-01 01:00:00+00' + interval '30 minutes'",
+            &[&"b"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(count("ev").await, 5);
+    let n = c
+        .execute(
+            "DELETE FROM ev WHERE host IS NULL OR time = '2024-01-01 00:00:00+00'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(count("ev").await, 3);
+
+    // ERASE SUBJECT reaches every table with a subject column; the result is one row.
+    let rows = simple_rows(&c.simple_query("ERASE SUBJECT 'u2'").await.unwrap());
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0][1].as_deref(),
+        Some("3"),
+        "2 in ev, 1 in other: {rows:?}"
+    );
+    assert_eq!(count("ev").await, 1);
+    assert_eq!(count("other").await, 1);
+    let hash: String = c
+        .query_one("SELECT strata.subject_hash('u2')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(hash.len(), 64);
+    // With FROM, only the tables named; a parameter as the subject.
+    let row = c
+        .query_one("ERASE SUBJECT $1 FROM other", &[&"u1"])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(1), 1);
+    assert_eq!(count("ev").await, 1, "u1's row in ev stays");
+
+    // Receipts: pending until the purge, then verified; the subject only by hash.
+    c.simple_query("CALL strata.run_job('purge')")
+        .await
+        .unwrap();
+    let receipts = c
+        .query(
+            "SELECT erasure_id, kind, requested_by, tables, rows, state, subject_hash, verification
+               FROM system.erasures ORDER BY erasure_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipts.len(), 4);
+    let kinds: Vec<String> = receipts.iter().map(|r| r.get(1)).collect();
+    assert_eq!(kinds, ["delete", "delete", "subject", "subject"]);
+    assert!(receipts.iter().all(|r| r.get::<_, String>(2) == "strata"));
+    assert_eq!(receipts[2].get::<_, String>(3), "ev,other");
+    assert_eq!(receipts[2].get::<_, i64>(4), 3);
+    assert_eq!(receipts[2].get::<_, Option<String>>(6), Some(hash));
+    for r in &receipts {
+        assert_eq!(r.get::<_, String>(5), "verified", "{r:?}");
+        assert!(r.get::<_, String>(7).contains("0 matching rows"));
+    }
+    let files: i64 = c
+        .query_one(
+            "SELECT count(*) FROM system.erasure_files WHERE length(sha256_before) = 64",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(files >= 2, "{files}");
+
+    // TRUNCATE empties the table (`other` is empty already: both its subjects are erased).
+    c.batch_execute("TRUNCATE ev").await.unwrap();
+    assert_eq!(count("ev").await, 0);
+    assert_eq!(count("other").await, 0);
+
+    // Options and the errors around them.
+    c.batch_execute("ALTER TABLE ev SET (retention = '30 days')")
+        .await
+        .unwrap();
+    let row = c
+        .query_one(
+            "SELECT retention_ns, subject_column FROM system.tables WHERE table_name = 'ev'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<i64>>(0), Some(30 * 86_400_000_000_000));
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("user_id"));
+    for (sql, want) in [
+        ("DELETE FROM ev WHERE v > 1", "0A000"),
+        ("DELETE FROM nope", "42P01"),
+        ("ERASE SUBJECT 'x' FROM nope", "42P01"),
+        ("ALTER TABLE ev SET (subject_column = v)", "42P16"),
+    ] {
+        let e = c.batch_execute(sql).await.unwrap_err();
+        assert_eq!(code(&e), want, "{sql}: {e}");
+    }
 }

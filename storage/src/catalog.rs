@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 8  magic   b"STRATCAT"
-//! 4  version u32 LE (2; version 1, without cold objects, is read too)
+//! 4  version u32 LE (3; versions 1 and 2, without erasures, are read too)
 //! 4  crc32   of the JSON body
 //! 8  length  u64 LE of the JSON body
 //! n  JSON body (CatalogData)
@@ -21,14 +21,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::erasure::Erasure;
 use crate::error::{Error, Result};
 use crate::schema::TableSchema;
 use crate::segment::Segment;
 
 const MAGIC: &[u8; 8] = b"STRATCAT";
 /// The version this build writes. 2 adds cold objects per partition and the cold garbage
-/// list; a version-1 reader must not open it (it would not see cold rows).
-const VERSION: u32 = 2;
+/// list; 3 adds pending erasures and each file's `purged` mark. An older reader must not
+/// open a newer catalog (it would not see cold rows, or would show erased ones).
+const VERSION: u32 = 3;
 /// The oldest version this build reads.
 const MIN_VERSION: u32 = 1;
 const FILE: &str = "CATALOG";
@@ -43,6 +45,14 @@ pub(crate) struct SegmentEntry {
     pub(crate) max_ts: i64,
     pub(crate) bytes: u64,
     pub(crate) max_lsn: u64,
+    /// Every erasure with an id up to this one that concerns the file's rows was applied
+    /// when it was written (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) purged: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// One cold-tier object (a Parquet file in the cold store) as recorded in the catalog.
@@ -58,6 +68,13 @@ pub(crate) struct ColdEntry {
     /// CRC32 of the whole object, checked after upload.
     pub(crate) crc32: u32,
     pub(crate) max_lsn: u64,
+    /// As [`SegmentEntry::purged`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) purged: u64,
+    /// SHA-256 of the whole object (hex), for erasure receipts; absent in objects written
+    /// before catalog version 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,6 +105,15 @@ struct CatalogData {
     /// store is still to be done.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     cold_garbage: Vec<String>,
+    #[serde(default = "first_id")]
+    next_erasure_id: u64,
+    /// Erasures whose rows some file may still hold (see `crate::erasure`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    erasures: Vec<Erasure>,
+}
+
+fn first_id() -> u64 {
+    1
 }
 
 /// An open segment file referenced by a version. When the last version referencing an
@@ -188,6 +214,9 @@ pub(crate) struct Version {
     pub(crate) flushed_lsn: u64,
     pub(crate) tables: BTreeMap<String, Arc<TableState>>,
     pub(crate) cold_garbage: Vec<String>,
+    pub(crate) next_erasure_id: u64,
+    /// Pending erasures, oldest first: their predicates hide rows from every scan.
+    pub(crate) erasures: Vec<Erasure>,
 }
 
 /// Path of a segment file.
@@ -240,6 +269,26 @@ impl Version {
         })
     }
 
+    /// The tombstones of the pending erasures on `table`, oldest first.
+    pub(crate) fn tombstones(
+        &self,
+        table: &TableState,
+    ) -> Result<Vec<crate::predicate::Tombstone>> {
+        let mut out = Vec::new();
+        for e in &self.erasures {
+            for t in e.tables.iter().filter(|t| t.table_id == table.id) {
+                if let Some(p) = &t.predicate {
+                    out.push(crate::predicate::Tombstone {
+                        id: e.id,
+                        lsn: t.lsn,
+                        pred: p.bind(&table.schema)?,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes this version as the catalog of `dir`, atomically.
     pub(crate) fn persist(&self, dir: &Path) -> Result<()> {
         let data = CatalogData {
@@ -272,6 +321,8 @@ impl Version {
                 })
                 .collect(),
             cold_garbage: self.cold_garbage.clone(),
+            next_erasure_id: self.next_erasure_id,
+            erasures: self.erasures.clone(),
         };
         let body = serde_json::to_vec(&data).map_err(|e| Error::Corruption {
             file: dir.join(FILE),
@@ -377,6 +428,8 @@ impl Version {
             flushed_lsn: data.flushed_lsn,
             tables,
             cold_garbage: data.cold_garbage,
+            next_erasure_id: data.next_erasure_id,
+            erasures: data.erasures,
         }))
     }
 

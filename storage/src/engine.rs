@@ -12,8 +12,13 @@
 //! - [`scan`]: snapshots of the catalog and memtables, and the iterator of Arrow batches
 //!   over every tier.
 //! - [`tiering`]: moving partitions older than a table's `cold_after` to the cold store.
-//! - [`jobs`]: the scheduler that runs every background duty (flush, compaction, tiering) as a job
-//!   kind, bounds how many run at once, and records every run.
+//! - [`erase`]: `DELETE` and subject erasure: a pending erasure whose tombstones every scan
+//!   applies from the moment it is committed.
+//! - [`purge`]: removing erased rows from memtables, the WAL, segments and cold objects,
+//!   verifying, and filing receipts.
+//! - [`retention`]: dropping partitions older than a table's `retention`.
+//! - [`jobs`]: the scheduler that runs every background duty (flush, purge, retention,
+//!   compaction, tiering) as a job kind, bounds how many run at once, and records every run.
 //!
 //! Ordering rules that make crash recovery exact:
 //! - A write holds the *generation* lock shared across its WAL append and memtable insert.
@@ -30,10 +35,13 @@
 
 mod compaction;
 mod ddl;
+mod erase;
 mod flush;
 mod jobs;
 mod merge;
+mod purge;
 mod recovery;
+mod retention;
 mod scan;
 mod tiering;
 mod write;
@@ -110,6 +118,14 @@ impl EngineConfig {
     }
 }
 
+/// The wall clock in nanoseconds since the Unix epoch (retention, tiering and receipts
+/// use it).
+pub(crate) fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// (table id, partition start): ids, not names, so that a table created after a drop of
 /// the same name never shares memtables with the old one.
 type MemKey = (u64, i64);
@@ -160,6 +176,10 @@ struct Inner {
     /// Cold objects a commit replaced or a drop removed, in the catalog's `cold_garbage`:
     /// deleted once no scan holds their handle.
     cold_retired: Mutex<Vec<(String, std::sync::Weak<crate::catalog::ColdHandle>)>>,
+    /// Filed erasure receipts (`erasures.log`).
+    receipts: Mutex<crate::erasure::ReceiptLog>,
+    /// The key of subject hashes.
+    subject_key: crate::erasure::SubjectKey,
     shutdown: AtomicBool,
 }
 

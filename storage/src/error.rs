@@ -72,6 +72,10 @@ pub enum Error {
     },
     #[error("cold object {key:?}: {reason}")]
     ColdObject { key: String, reason: String },
+    #[error("cannot delete from {table:?} by this condition: {reason}")]
+    UnsupportedPredicate { table: String, reason: String },
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
     #[error("parquet error: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
 }

@@ -111,11 +111,11 @@ impl Memtable {
     /// The rows sorted by (series, time), deduplicated unless append-only: what scans
     /// read.
     pub fn to_batch(&self, schema: &TableSchema) -> Result<RecordBatch> {
-        self.0.to_batch(schema)
+        Ok(self.0.to_batch(schema)?.0)
     }
 
     /// The same rows with dictionary-encoded tags: what a flush writes.
     pub fn to_flush_batch(&self, schema: &TableSchema) -> Result<RecordBatch> {
-        self.0.to_flush_batch(schema)
+        Ok(self.0.to_flush_batch(schema, |_, _| Ok(None))?.0)
     }
 }

@@ -25,22 +25,28 @@
 mod batch;
 mod catalog;
 mod codec;
+mod dump;
 mod engine;
+mod erasure;
 mod error;
 #[cfg(feature = "internals")]
 pub mod internals;
 mod memtable;
+mod predicate;
 mod scan;
 mod schema;
 mod segment;
 mod tier;
 
 pub use batch::{SeriesId, Value, WriteBatch};
+pub use dump::dump_file;
 pub use engine::{
     Engine, EngineConfig, JobInfo, JobKind, JobOutcome, JobRun, JobState, PartitionInfo, Scan,
     ScanStats, SegmentInfo, Tier, WriteReceipt,
 };
+pub use erasure::{ErasedTable, Erasure, ErasureKind, ErasureRequest, ErasureState, FileChange};
 pub use error::{Error, Result};
+pub use predicate::Predicate;
 pub use scan::{ScanRequest, TagFilter, TimeRange};
 pub use schema::{
     FieldDef, FieldType, NewColumn, SqlColumn, TableSchema, DEFAULT_PARTITION_INTERVAL_NS,

@@ -254,28 +254,67 @@ impl Memtable {
         kept
     }
 
-    /// The rows as one Arrow batch in `schema`'s full column order, sorted and deduplicated.
-    pub(crate) fn to_batch(&self, schema: &TableSchema) -> Result<RecordBatch> {
-        self.sorted_batch(schema, false)
+    /// The rows as one Arrow batch in `schema`'s full column order, sorted and deduplicated,
+    /// with each row's LSN.
+    pub(crate) fn to_batch(&self, schema: &TableSchema) -> Result<(RecordBatch, Vec<u64>)> {
+        let rows = self.sorted_rows(schema.append_only);
+        let lsn = rows.iter().map(|&r| self.lsn[r as usize]).collect();
+        Ok((self.sorted_batch(schema, false, &rows)?, lsn))
     }
 
     /// [`Memtable::to_batch`] with each tag column dictionary-encoded by series
     /// (`Dictionary(UInt32, Utf8)`: a key per row, a value per series), so a flush copies
-    /// no tag strings per row.
-    pub(crate) fn to_flush_batch(&self, schema: &TableSchema) -> Result<RecordBatch> {
-        self.sorted_batch(schema, true)
+    /// no tag strings per row. `remove` is given the rows (tags as strings) with their LSNs
+    /// and returns the rows to leave out, if any (pending erasures); the dictionaries then
+    /// hold only the series of rows that stay. Also returns how many rows were left out.
+    pub(crate) fn to_flush_batch(
+        &self,
+        schema: &TableSchema,
+        remove: impl FnOnce(&RecordBatch, &[u64]) -> Result<Option<BooleanArray>>,
+    ) -> Result<(RecordBatch, usize)> {
+        let mut rows = self.sorted_rows(schema.append_only);
+        let lsn: Vec<u64> = rows.iter().map(|&r| self.lsn[r as usize]).collect();
+        let plain = self.sorted_batch(schema, false, &rows)?;
+        let mut removed = 0;
+        if let Some(mask) = remove(&plain, &lsn)? {
+            let before = rows.len();
+            rows = rows
+                .into_iter()
+                .zip(mask.iter())
+                .filter(|(_, gone)| *gone != Some(true))
+                .map(|(r, _)| r)
+                .collect();
+            removed = before - rows.len();
+        }
+        Ok((self.sorted_batch(schema, true, &rows)?, removed))
     }
 
-    fn sorted_batch(&self, schema: &TableSchema, dictionary_tags: bool) -> Result<RecordBatch> {
-        let rows = self.sorted_rows(schema.append_only);
+    fn sorted_batch(
+        &self,
+        schema: &TableSchema,
+        dictionary_tags: bool,
+        rows: &[u32],
+    ) -> Result<RecordBatch> {
+        let rows = rows.to_vec();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.num_columns());
         let ts: Vec<i64> = rows.iter().map(|&r| self.ts[r as usize]).collect();
         columns.push(Arc::new(
             TimestampNanosecondArray::new(ScalarBuffer::from(ts), None).with_timezone("UTC"),
         ));
+        // Dictionary entries: the series of `rows`, each once (a row left out may have been
+        // the last of its series, and a dictionary must not keep its tag values).
+        let mut entries: Vec<u32> = Vec::new();
         let keys: Option<UInt32Array> = dictionary_tags.then(|| {
+            let mut entry_of = vec![u32::MAX; self.series.len()];
             rows.iter()
-                .map(|&r| self.row_series[r as usize])
+                .map(|&r| {
+                    let s = self.row_series[r as usize] as usize;
+                    if entry_of[s] == u32::MAX {
+                        entry_of[s] = entries.len() as u32;
+                        entries.push(s as u32);
+                    }
+                    entry_of[s]
+                })
                 .collect::<Vec<u32>>()
                 .into()
         });
@@ -284,7 +323,8 @@ impl Memtable {
             let value_of = |series: usize| pos.and_then(|p| self.series[series][p].as_deref());
             columns.push(match &keys {
                 Some(keys) => {
-                    let values: StringArray = (0..self.series.len()).map(value_of).collect();
+                    let values: StringArray =
+                        entries.iter().map(|&s| value_of(s as usize)).collect();
                     Arc::new(DictionaryArray::<UInt32Type>::try_new(
                         keys.clone(),
                         Arc::new(values),
@@ -471,14 +511,17 @@ mod tests {
             (s("b"), None, 20, 11),
             (s("b"), None, 40, 9),
         ];
-        assert_eq!(rows(&m.to_batch(&schema).unwrap()), want);
-        assert_eq!(rows(&m.to_flush_batch(&schema).unwrap()), want);
+        assert_eq!(rows(&m.to_batch(&schema).unwrap().0), want);
+        assert_eq!(
+            rows(&m.to_flush_batch(&schema, |_, _| Ok(None)).unwrap().0),
+            want
+        );
     }
 
     #[test]
     fn append_only_tables_keep_every_row_in_order() {
         let (schema, m) = memtable(true);
-        let got = rows(&m.to_batch(&schema).unwrap());
+        let got = rows(&m.to_batch(&schema).unwrap().0);
         let keys: Vec<(Option<String>, Option<String>, i64, i64)> = got.clone();
         let mut sorted = keys.clone();
         sorted.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
@@ -494,6 +537,9 @@ mod tests {
             .map(|r| r.3)
             .collect();
         assert_eq!(a30, [8, 6]);
-        assert_eq!(rows(&m.to_flush_batch(&schema).unwrap()), got);
+        assert_eq!(
+            rows(&m.to_flush_batch(&schema, |_, _| Ok(None)).unwrap().0),
+            got
+        );
     }
 }

@@ -7,7 +7,10 @@
 //! only the newest version of each (series, time) is kept.
 //!
 //! Filtering before deduplication is sound because predicates only constrain tags and time,
-//! which are the deduplication key: all versions of a point match or none does. For the same
+//! which are the deduplication key: all versions of a point match or none does. The same
+//! holds for the tombstones of pending erasures (`crate::predicate`), which every source
+//! applies to the rows it holds before anything else sees them, and for a table's retention,
+//! which narrows the time range. For the same
 //! reason pruning (partitions, segments and blocks by time; segments and rows by tag bitmaps)
 //! never changes results, only the work done; `ScanRequest::pruning = false` turns it off so
 //! tests can prove that.
@@ -28,6 +31,7 @@ use croaring::Bitmap;
 
 use crate::catalog::{SegmentRef, TableState};
 use crate::error::{Error, Result};
+use crate::predicate::{keep_mask, Coverage, FileFacts, Tombstone};
 use crate::tier::store::ColdStore;
 
 /// A half-open time range `[start, end)` in nanoseconds.
@@ -166,10 +170,19 @@ pub(crate) struct Resolved {
     width: usize,
     pub(crate) pruning: bool,
     pub(crate) output: SchemaRef,
+    /// Pending erasures on the table: each source removes the rows they cover.
+    pub(crate) tombstones: Vec<Tombstone>,
 }
 
 impl Resolved {
-    pub(crate) fn new(req: &ScanRequest, table: &TableState) -> Result<Self> {
+    /// `req` against `table`, with the table's pending `tombstones`; `now_ns` decides which
+    /// rows its retention hides (`None`: none, for reads that must see every stored row).
+    pub(crate) fn new(
+        req: &ScanRequest,
+        table: &TableState,
+        tombstones: Vec<Tombstone>,
+        now_ns: Option<i64>,
+    ) -> Result<Self> {
         let schema = &table.schema;
         let names: Vec<&str> = schema.column_names().collect();
         let index = |c: &str| {
@@ -197,14 +210,20 @@ impl Resolved {
             tags.push((i, f.values.iter().cloned().collect()));
         }
         let output = Arc::new(table.schema.arrow_schema().project(&projection)?);
+        let mut time = req.time_range;
+        if let Some(cutoff) = now_ns.and_then(|now| schema.retention_cutoff(now)) {
+            time.start = time.start.max(cutoff);
+            time.end = time.end.max(time.start);
+        }
         Ok(Resolved {
-            time: req.time_range,
+            time,
             tags,
             projection,
             tag_count: schema.tags.len(),
             width: names.len(),
             pruning: req.pruning,
             output,
+            tombstones,
         })
     }
 }
@@ -238,7 +257,38 @@ impl Resolved {
                 *n = true;
             }
         }
+        let mut cols = Vec::new();
+        for t in &self.tombstones {
+            t.pred.columns(&mut cols);
+        }
+        for c in cols {
+            needed[c] = true;
+        }
         needed
+    }
+
+    /// The tombstones that concern a file written up to `max_lsn` and purged through
+    /// `purged`, less those its metadata rules out; `None` if one covers every row (the
+    /// file contributes nothing).
+    pub(crate) fn tombstones_for(
+        &self,
+        max_lsn: u64,
+        purged: u64,
+        facts: &dyn FileFacts,
+    ) -> Option<Vec<&Tombstone>> {
+        let mut out = Vec::new();
+        for t in self
+            .tombstones
+            .iter()
+            .filter(|t| t.applies_to(max_lsn, purged))
+        {
+            match t.pred.prune(facts) {
+                Coverage::None => {}
+                Coverage::Some => out.push(t),
+                Coverage::All => return None,
+            }
+        }
+        Some(out)
     }
 }
 
@@ -364,6 +414,13 @@ fn read_segment(
     let names: Vec<&str> = table.schema.column_names().collect();
     // Table column -> segment column.
     let mapping: Vec<Option<usize>> = names.iter().map(|n| meta.column_index(n)).collect();
+    let facts = SegmentFacts {
+        seg,
+        mapping: &mapping,
+    };
+    let Some(tombstones) = r.tombstones_for(seg.entry.max_lsn, seg.entry.purged, &facts) else {
+        return Ok(Vec::new());
+    };
     let arrow_schema = table.schema.arrow_schema();
     // Rows selected by the tag bitmaps.
     let mut selection: Option<Bitmap> = None;
@@ -445,6 +502,7 @@ fn read_segment(
         } else {
             predicate_mask(&cols, r)?
         };
+        let mask = and_masks(mask, keep_mask(&cols, &tombstones, None)?)?;
         let cols = apply_mask(cols, mask)?;
         if cols.rows > 0 {
             out.push(cols);
@@ -453,14 +511,59 @@ fn read_segment(
     Ok(out)
 }
 
-/// Filters a memtable snapshot.
+/// Both masks (either may be absent: all rows).
+pub(crate) fn and_masks(
+    a: Option<BooleanArray>,
+    b: Option<BooleanArray>,
+) -> Result<Option<BooleanArray>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(and(&a, &b)?),
+        (a, b) => a.or(b),
+    })
+}
+
+/// A segment's metadata as delete predicates see it.
+pub(crate) struct SegmentFacts<'a> {
+    pub(crate) seg: &'a SegmentRef,
+    /// Table column -> segment column.
+    pub(crate) mapping: &'a [Option<usize>],
+}
+
+impl FileFacts for SegmentFacts<'_> {
+    fn span(&self) -> (i64, i64) {
+        (self.seg.entry.min_ts, self.seg.entry.max_ts)
+    }
+
+    fn tag_values(&self, column: usize) -> Option<(Vec<&str>, bool)> {
+        let meta = self.seg.segment.meta();
+        match self.mapping.get(column)? {
+            // Added after the segment was written: NULL in every row.
+            None => Some((Vec::new(), true)),
+            Some(c) => {
+                let dict = meta.tag_dict(*c)?;
+                let held: u64 = dict.bitmaps.iter().map(Bitmap::cardinality).sum();
+                Some((
+                    dict.values.iter().map(String::as_str).collect(),
+                    held < meta.rows,
+                ))
+            }
+        }
+    }
+}
+
+/// Filters a memtable snapshot; `lsn` holds each row's LSN (for the tombstones).
 pub(crate) fn read_memtable(
     batch: &RecordBatch,
+    lsn: &[u64],
     r: &Resolved,
     merge: bool,
 ) -> Result<Option<Cols>> {
     let cols = Cols::from_batch(batch, &r.columns(Source::Memtable, merge));
-    let mask = predicate_mask(&cols, r)?;
+    let tombstones: Vec<&Tombstone> = r.tombstones.iter().collect();
+    let mask = and_masks(
+        predicate_mask(&cols, r)?,
+        keep_mask(&cols, &tombstones, Some(lsn))?,
+    )?;
     let cols = apply_mask(cols, mask)?;
     Ok((cols.rows > 0).then_some(cols))
 }

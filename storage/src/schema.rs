@@ -134,6 +134,14 @@ pub struct TableSchema {
     /// the cold tier by the tiering job; `None` keeps every partition local.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_after_ns: Option<i64>,
+    /// Rows older than `now - retention_ns` are never returned; the retention job drops
+    /// every partition wholly older than that, in every tier. `None` keeps rows forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_ns: Option<i64>,
+    /// The tag column whose value names the person a row is about (`subject_column`):
+    /// subject erasure deletes by it. `None` when the table declares none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_column: Option<String>,
 }
 
 fn default_interval() -> i64 {
@@ -165,6 +173,8 @@ impl TableSchema {
             sql_columns: BTreeMap::new(),
             column_order: Vec::new(),
             cold_after_ns: None,
+            retention_ns: None,
+            subject_column: None,
         }
     }
 
@@ -194,6 +204,24 @@ impl TableSchema {
                     "a table without a time column has no partitions to move to the cold tier"
                         .into(),
                 ));
+            }
+        }
+        if let Some(age) = self.retention_ns {
+            if age <= 0 {
+                return Err(invalid(format!("retention must be positive, got {age} ns")));
+            }
+            if self.hidden_time {
+                return Err(invalid(
+                    "a table without a time column has no time to expire rows by".into(),
+                ));
+            }
+        }
+        if let Some(subject) = &self.subject_column {
+            if !self.tags.contains(subject) {
+                return Err(invalid(format!(
+                    "subject_column {subject:?} must be a tag column (one of {:?})",
+                    self.tags
+                )));
             }
         }
         let mut seen = std::collections::HashSet::new();
@@ -278,6 +306,11 @@ impl TableSchema {
     /// The start (inclusive, ns) of the partition holding `ts`.
     pub fn partition_start(&self, ts: i64) -> i64 {
         ts.div_euclid(self.partition_interval_ns) * self.partition_interval_ns
+    }
+
+    /// With a retention, the oldest time still kept at `now_ns`: rows before it are expired.
+    pub fn retention_cutoff(&self, now_ns: i64) -> Option<i64> {
+        self.retention_ns.map(|r| now_ns.saturating_sub(r))
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Each fixture holds a catalog, segments and WAL files with unflushed rows (from
 //! `catalog-v2` on: cold Parquet objects in the default store, with WAL rows late for a
-//! cold partition), written by `write_fixture` (run it by hand, `STRATA_FIXTURE=<name>
+//! cold partition; from `catalog-v3` on: a filed erasure receipt and a pending erasure),
+//! written by `write_fixture` (run it by hand, `STRATA_FIXTURE=<name>
 //! cargo test -p strata-storage --test formats -- --ignored`, only when a new format
 //! version is introduced; never rewrite an old one).
 
@@ -13,7 +14,8 @@ use std::path::{Path, PathBuf};
 use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
 use strata_storage::{
-    Engine, EngineConfig, FieldType, JobKind, ScanRequest, TableSchema, Tier, Value, WriteBatch,
+    Engine, EngineConfig, ErasureKind, ErasureRequest, ErasureState, FieldType, JobKind, Predicate,
+    ScanRequest, TableSchema, Tier, Value, WriteBatch,
 };
 
 const HOUR: i64 = 3_600_000_000_000;
@@ -145,6 +147,37 @@ fn opens_the_catalog_v2_cold_objects_fixture() {
     assert_eq!(rows(&engine), expected());
 }
 
+/// Catalog 3: as catalog 2, then `host_2`'s rows erased and purged (a receipt in
+/// `erasures.log`), then `host_1`'s `us` rows erased and left pending in the catalog.
+#[test]
+fn opens_the_catalog_v3_erasures_fixture() {
+    let (_dir, engine) = open_copy("catalog-v3");
+    let mut want = expected();
+    want.retain(|(h, r, _), _| h != "host_2" && !(h == "host_1" && r == "us"));
+    assert_eq!(rows(&engine), want);
+    let receipts = engine.erasures();
+    assert_eq!(receipts.len(), 2, "{receipts:?}");
+    assert_eq!(receipts[0].state, ErasureState::Verified);
+    assert_eq!(receipts[0].rows(), 2 * 48);
+    assert_eq!(receipts[1].state, ErasureState::Invisible);
+    assert_eq!(receipts[1].rows(), 48);
+    assert_eq!(
+        receipts[0].subject_hash.as_deref(),
+        Some(engine.subject_hash("host_2").as_str()),
+        "the fixture's SUBJECT_KEY is read"
+    );
+    // The pending one is purged and filed like a new one.
+    for run in engine.run_jobs(None) {
+        assert!(run.error.is_none(), "{run:?}");
+    }
+    let receipts = engine.erasures();
+    assert!(
+        receipts.iter().all(|r| r.state == ErasureState::Verified),
+        "{receipts:?}"
+    );
+    assert_eq!(rows(&engine), want);
+}
+
 /// The `cold_after` of the catalog-v2 fixture's table.
 const COLD_AFTER: i64 = 24 * HOUR;
 
@@ -152,7 +185,7 @@ const COLD_AFTER: i64 = 24 * HOUR;
 #[test]
 #[ignore = "writes a fixture into the source tree"]
 fn write_fixture() {
-    let name = std::env::var("STRATA_FIXTURE").unwrap_or_else(|_| "catalog-v2".into());
+    let name = std::env::var("STRATA_FIXTURE").unwrap_or_else(|_| "catalog-v3".into());
     let dir = fixture(&name);
     assert!(
         !dir.exists(),
@@ -186,6 +219,32 @@ fn write_fixture() {
                 assert!(run.error.is_none(), "{run:?}");
             }
         }
+    }
+    if name != "catalog-v1" && name != "catalog-v2" {
+        let erase = |pred: Predicate, hash: Option<String>| {
+            engine
+                .erase(&ErasureRequest {
+                    kind: ErasureKind::Subject,
+                    requested_by: "strata".into(),
+                    subject_hash: hash,
+                    tables: vec![("cpu".into(), pred)],
+                })
+                .unwrap()
+        };
+        erase(
+            Predicate::tag_eq("host", "host_2"),
+            Some(engine.subject_hash("host_2")),
+        );
+        for run in engine.run_jobs(Some(JobKind::Purge)) {
+            assert!(run.error.is_none(), "{run:?}");
+        }
+        erase(
+            Predicate::And(vec![
+                Predicate::tag_eq("host", "host_1"),
+                Predicate::tag_eq("region", "us"),
+            ]),
+            None,
+        );
     }
     drop(engine);
     let _ = std::fs::remove_file(dir.join("CATALOG.tmp"));

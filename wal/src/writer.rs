@@ -35,6 +35,12 @@ enum Command {
     Sync {
         done: oneshot::Sender<Result<()>>,
     },
+    Roll {
+        done: oneshot::Sender<Result<()>>,
+    },
+    FirstLsn {
+        done: oneshot::Sender<Lsn>,
+    },
 }
 
 /// Handle to an open WAL. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -147,6 +153,24 @@ impl Wal {
         let (done, rx) = oneshot::channel();
         self.send(Command::Checkpoint { upto, done })?;
         rx.blocking_recv().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Seals the active segment if it holds records, so that the records written so far
+    /// end a segment: once they are all checkpointed, [`Wal::checkpoint`] deletes that file
+    /// even while new records keep arriving. (Erasure relies on it: no WAL file may keep an
+    /// erased row after the purge.)
+    pub fn roll(&self) -> Result<()> {
+        let (done, rx) = oneshot::channel();
+        self.send(Command::Roll { done })?;
+        rx.blocking_recv().unwrap_or(Err(Error::Closed))
+    }
+
+    /// The LSN of the oldest record any segment file may still hold: the first LSN of the
+    /// oldest segment (the next LSN to be written if the log holds no record).
+    pub fn first_lsn(&self) -> Result<Lsn> {
+        let (done, rx) = oneshot::channel();
+        self.send(Command::FirstLsn { done })?;
+        rx.blocking_recv().map_err(|_| Error::Closed)
     }
 
     /// Syncs and stops the writer thread. Later appends fail with [`Error::Closed`].
@@ -311,6 +335,30 @@ impl WriterState {
                 }
                 Command::Sync { done } => {
                     let _ = done.send(self.sync());
+                }
+                Command::Roll { done } => {
+                    let result = if self.poisoned {
+                        Err(Error::Poisoned)
+                    } else if self.active_first_lsn < self.next_lsn {
+                        self.roll().inspect_err(|_| self.poisoned = true)
+                    } else {
+                        Ok(())
+                    };
+                    let _ = done.send(result);
+                }
+                Command::FirstLsn { done } => {
+                    let first = self
+                        .sealed
+                        .front()
+                        .map_or(self.active_first_lsn, |s| s.first_lsn);
+                    // An empty active segment holds nothing below the next LSN.
+                    let first = if self.sealed.is_empty() && self.active_first_lsn >= self.next_lsn
+                    {
+                        self.next_lsn
+                    } else {
+                        first
+                    };
+                    let _ = done.send(Lsn(first));
                 }
             }
         }

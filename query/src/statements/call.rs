@@ -145,3 +145,69 @@ pub(crate) fn runs_batch(runs: &[JobRun]) -> Result<RecordBatch> {
     ];
     RecordBatch::try_new(schema(), cols).map_err(|e| QueryError::DataFusion(Box::new(e.into())))
 }
+
+/// `strata.erase_subject(value [, 'table', ...])` (what `ERASE SUBJECT` is rewritten to):
+/// the value as SQL text (a string literal or a parameter) and the tables named. `None` for
+/// any other procedure.
+pub fn erase_subject_args(call: &ast::Function) -> Option<Result<(String, Vec<String>)>> {
+    let parts: Vec<String> = call
+        .name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
+    if parts != ["strata", "erase_subject"] && parts != ["erase_subject"] {
+        return None;
+    }
+    let args: Vec<&FunctionArg> = match &call.args {
+        ast::FunctionArguments::List(list) => list.args.iter().collect(),
+        _ => Vec::new(),
+    };
+    let usage = || {
+        QueryError::InvalidParameterValue(
+            "ERASE SUBJECT takes a string or a parameter, then optionally FROM and table names"
+                .into(),
+        )
+    };
+    let Some((value, tables)) = args.split_first() else {
+        return Some(Err(usage()));
+    };
+    let value = match value {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e @ Expr::Value(v)))
+            if matches!(
+                v.value,
+                ast::Value::SingleQuotedString(_) | ast::Value::Placeholder(_)
+            ) =>
+        {
+            e.to_string()
+        }
+        _ => return Some(Err(usage())),
+    };
+    let tables = tables
+        .iter()
+        .map(|a| text_arg(a).ok_or_else(usage))
+        .collect::<Result<Vec<_>>>();
+    Some(tables.map(|t| (value, t)))
+}
+
+/// The row `ERASE SUBJECT` returns.
+pub fn erase_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("erasure_id", DataType::Int64, false),
+        Field::new("rows_erased", DataType::Int64, false),
+    ]))
+}
+
+/// An erasure as the row of [`erase_schema`].
+pub fn erase_batch(e: &strata_storage::Erasure) -> RecordBatch {
+    let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    RecordBatch::try_new(
+        erase_schema(),
+        vec![
+            Arc::new(Int64Array::from(vec![int(e.id)])),
+            Arc::new(Int64Array::from(vec![int(e.rows())])),
+        ],
+    )
+    .expect("two int8 columns")
+}

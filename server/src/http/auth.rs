@@ -87,11 +87,13 @@ mod tests {
                 name: "strata".into(),
                 password: "s3cret".into(),
                 auth: AuthMethod::Scram,
+                superuser: true,
             },
             User {
                 name: "telegraf".into(),
                 password: "t0ken".into(),
                 auth: AuthMethod::Md5,
+                superuser: false,
             },
         ]
     }

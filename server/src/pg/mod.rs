@@ -148,7 +148,8 @@ impl Connection {
                 Arc::clone(&shared.users),
                 shared.config.database.clone(),
                 move |user: &str, pid: i32, key: Bytes| {
-                    let _ = session.set(Arc::new(shared.query.session(user)));
+                    let superuser = shared.config.user(user).is_none_or(|u| u.superuser);
+                    let _ = session.set(Arc::new(shared.query.session_as(user, superuser)));
                     *registration.lock() =
                         Some(shared.cancel.register(pid, key, Arc::clone(&token)));
                 },

@@ -12,7 +12,13 @@
 //! the count a scan has to open.
 //!
 //! **Merge.** The inputs are merged by the streaming k-way merge of [`super::merge`], written
-//! block by block through [`SegmentWriter`].
+//! block by block through [`SegmentWriter`]. Rows past the table's retention are left out.
+//!
+//! **Erasures.** A run with a segment that a pending erasure may concern is not merged: the
+//! purge job rewrites that segment first (within seconds), so a merge never has to account
+//! for erased rows. An erasure made while a merge runs concerns the merge's output as it
+//! concerned the inputs (the output keeps their `max_lsn` and is marked purged only of the
+//! erasures known when the merge began).
 //!
 //! **Locks.** The merge reads an immutable catalog version and holds no engine lock; writes,
 //! flushes and DDL go on meanwhile. Only the commit takes the `maintenance` lock: if the
@@ -25,11 +31,14 @@ use std::time::SystemTime;
 
 use super::jobs::{JobKey, JobKind, Moved, Pending};
 use super::merge::{merge_dicts, merge_into, MergeInput};
+use super::purge::{find_removed, Removed};
 use super::{Engine, Inner};
 use crate::catalog::{
     partition_dir, segment_path, sync_dir, SegmentEntry, SegmentHandle, SegmentRef, TableState,
 };
 use crate::error::{Error, Result};
+use crate::predicate::{Coverage, Tombstone};
+use crate::scan::{SegmentFacts, SourceContext};
 use crate::segment::{Segment, SegmentWriter};
 
 /// Past `MAX_SEGMENTS_FACTOR * compaction_trigger` segments, a partition is compacted even
@@ -83,9 +92,11 @@ impl Inner {
             .tables
             .iter()
             .map(|(name, t)| {
+                let tombstones = version.tombstones(t).unwrap_or_default();
                 let due = t.partitions.values().any(|segs| {
                     let rows: Vec<u64> = segs.iter().map(|s| s.entry.rows).collect();
-                    pick_run(&rows, trigger).is_some()
+                    pick_run(&rows, trigger)
+                        .is_some_and(|r| !segs[r].iter().any(|s| awaits_purge(t, s, &tombstones)))
                 });
                 Pending {
                     key: JobKey {
@@ -111,9 +122,12 @@ impl Inner {
             let Some(table) = version.tables.values().find(|t| t.id == table_id) else {
                 return Ok(moved);
             };
+            let tombstones = version.tombstones(table)?;
             let next = table.partitions.iter().find_map(|(&p, segs)| {
                 let rows: Vec<u64> = segs.iter().map(|s| s.entry.rows).collect();
-                pick_run(&rows, self.config.compaction_trigger).map(|r| (p, segs[r].to_vec()))
+                pick_run(&rows, self.config.compaction_trigger)
+                    .map(|r| (p, segs[r].to_vec()))
+                    .filter(|(_, run)| !run.iter().any(|s| awaits_purge(table, s, &tombstones)))
             });
             let Some((part, inputs)) = next else {
                 return Ok(moved);
@@ -138,6 +152,10 @@ impl Inner {
                 if segs.len() < 2 {
                     continue;
                 }
+                let tombstones = version.tombstones(table)?;
+                if segs.iter().any(|s| awaits_purge(table, s, &tombstones)) {
+                    continue;
+                }
                 if self.merge_and_commit(table, part, segs)?.is_some() {
                     done += 1;
                 }
@@ -156,12 +174,15 @@ impl Inner {
         inputs: &[SegmentRef],
     ) -> Result<Option<Moved>> {
         let dir = &self.config.dir;
+        let known = self.state.lock().version.next_erasure_id - 1;
         let id = self.reserve_file_id();
         let pdir = partition_dir(dir, table.id, part);
         let path = segment_path(dir, table.id, part, id);
         let segments: Vec<&Segment> = inputs.iter().map(|s| &s.segment).collect();
         let max_lsn = inputs.iter().map(|s| s.entry.max_lsn).max().unwrap_or(0);
-        let merged = merge_segments(self, &path, table, &segments, max_lsn)?;
+        let expired = expired_rows(self, table, inputs)?;
+        let removed: Vec<Option<&Removed>> = expired.iter().map(Option::as_ref).collect();
+        let merged = merge_segments(self, &path, table, &segments, &removed, max_lsn)?;
         sync_dir(&pdir)?;
         let handle = Arc::new(SegmentHandle::new(
             SegmentEntry {
@@ -171,6 +192,7 @@ impl Inner {
                 max_ts: merged.1.max_ts,
                 bytes: merged.2,
                 max_lsn,
+                purged: known,
             },
             Segment::open(&path)?,
         ));
@@ -198,7 +220,18 @@ impl Inner {
         let mut next = (*current).clone();
         let mut t = (*current_table).clone();
         let segs = t.partitions.entry(part).or_default();
-        segs.splice(first..first + inputs.len(), [Arc::clone(&handle)]);
+        // Every row expired: the run goes and nothing takes its place.
+        let empty = handle.entry.rows == 0;
+        segs.splice(
+            first..first + inputs.len(),
+            (!empty).then(|| Arc::clone(&handle)),
+        );
+        if segs.is_empty() {
+            t.partitions.remove(&part);
+        }
+        if empty {
+            handle.mark_obsolete();
+        }
         next.tables.insert(name.clone(), Arc::new(t));
         next.persist(dir)?;
         self.state.lock().version = Arc::new(next);
@@ -228,19 +261,58 @@ impl Engine {
     }
 }
 
-/// Merges `segments` (oldest first) into a new segment at `path`; returns its rows, metadata
-/// and bytes.
-fn merge_segments(
+/// Whether a pending erasure may concern `seg` (the purge job must rewrite it first).
+pub(super) fn awaits_purge(table: &TableState, seg: &SegmentRef, tombstones: &[Tombstone]) -> bool {
+    let names: Vec<&str> = table.schema.column_names().collect();
+    let meta = seg.segment.meta();
+    let mapping: Vec<Option<usize>> = names.iter().map(|n| meta.column_index(n)).collect();
+    let facts = SegmentFacts {
+        seg,
+        mapping: &mapping,
+    };
+    tombstones.iter().any(|t| {
+        t.applies_to(seg.entry.max_lsn, seg.entry.purged) && t.pred.prune(&facts) != Coverage::None
+    })
+}
+
+/// Per input, the rows past the table's retention, where its time span reaches them.
+fn expired_rows(
+    inner: &Inner,
+    table: &TableState,
+    inputs: &[SegmentRef],
+) -> Result<Vec<Option<Removed>>> {
+    let Some(cutoff) = table.schema.retention_cutoff(super::now_ns()) else {
+        return Ok(inputs.iter().map(|_| None).collect());
+    };
+    let ctx = SourceContext {
+        table,
+        store: &inner.cold,
+    };
+    inputs
+        .iter()
+        .map(|s| {
+            if s.entry.min_ts >= cutoff {
+                return Ok(None);
+            }
+            find_removed(s, &ctx, &[], Some(cutoff)).map(Some)
+        })
+        .collect()
+}
+
+/// Merges `segments` (oldest first, each less its `removed` rows) into a new segment at
+/// `path`; returns its rows, metadata and bytes.
+pub(super) fn merge_segments(
     inner: &Inner,
     path: &std::path::Path,
     table: &TableState,
     segments: &[&Segment],
+    removed: &[Option<&Removed>],
     max_lsn: u64,
 ) -> Result<(u64, crate::segment::SegmentMeta, u64)> {
     let inputs: Vec<MergeInput<'_>> = segments.iter().map(|s| MergeInput::Segment(s)).collect();
-    let dicts = merge_dicts(table, &inputs)?;
+    let dicts = merge_dicts(table, &inputs, removed)?;
     let mut writer = SegmentWriter::create(path, &table.schema, dicts.clone(), max_lsn)?;
-    merge_into(inner, table, &inputs, &dicts, &mut writer)?;
+    merge_into(inner, table, &inputs, removed, &dicts, &mut writer)?;
     let rows = writer.rows();
     let (meta, bytes) = writer.finish()?;
     Ok((rows, meta, bytes))

@@ -129,12 +129,29 @@ impl Engine {
     /// Sets or clears (`None`) a table's `cold_after` (nanoseconds). Durable when this
     /// returns; the tiering job acts on it at its next run.
     pub fn set_cold_after(&self, table: &str, cold_after_ns: Option<i64>) -> Result<()> {
+        self.alter_options(table, |s| s.cold_after_ns = cold_after_ns)
+    }
+
+    /// Sets or clears (`None`) a table's `retention` (nanoseconds). Rows older than
+    /// `now - retention` are hidden from scans started after this returns; the retention
+    /// job drops the expired partitions at its next run.
+    pub fn set_retention(&self, table: &str, retention_ns: Option<i64>) -> Result<()> {
+        self.alter_options(table, |s| s.retention_ns = retention_ns)
+    }
+
+    /// Sets or clears (`None`) a table's `subject_column` (a tag column).
+    pub fn set_subject_column(&self, table: &str, column: Option<String>) -> Result<()> {
+        self.alter_options(table, |s| s.subject_column = column)
+    }
+
+    /// Changes a table's options in one durable catalog commit (validated first).
+    fn alter_options(&self, table: &str, change: impl FnOnce(&mut TableSchema)) -> Result<()> {
         let inner = &self.inner;
         let _m = inner.maintenance.lock();
         let current = inner.state.lock().version.clone();
         let state = current.table(table)?;
         let mut schema = state.schema.clone();
-        schema.cold_after_ns = cold_after_ns;
+        change(&mut schema);
         schema.validate()?;
         let mut next = (*current).clone();
         let mut t = (**state).clone();

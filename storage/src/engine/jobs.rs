@@ -1,5 +1,5 @@
 //! Background jobs: one scheduler for every duty the engine does on its own (flush,
-//! compaction, tiering).
+//! purge, retention, compaction, tiering).
 //!
 //! A *job* is a kind of duty ([`JobKind`]) for one table, or for the whole engine (flush,
 //! which freezes every memtable at once so that the WAL can be checkpointed). Each kind
@@ -46,11 +46,24 @@ pub enum JobKind {
     /// Moving a table's partitions older than its `cold_after` to the cold store. One job
     /// per table that has `cold_after`.
     Tiering,
+    /// Dropping a table's partitions older than its `retention`, in every tier. One job per
+    /// table that has `retention`.
+    Retention,
+    /// Removing what pending erasures hid from memtables, the WAL, segments and cold
+    /// objects, then verifying and filing their receipts. One job for the whole engine.
+    Purge,
 }
 
 impl JobKind {
-    /// Every kind, in the order a manual run takes them (the order data flows).
-    pub const ALL: [JobKind; 3] = [JobKind::Flush, JobKind::Compaction, JobKind::Tiering];
+    /// Every kind, in the order a manual run takes them (the order data flows; a purge
+    /// last, so that it files the receipts of what the others did).
+    pub const ALL: [JobKind; 5] = [
+        JobKind::Flush,
+        JobKind::Retention,
+        JobKind::Compaction,
+        JobKind::Tiering,
+        JobKind::Purge,
+    ];
 
     /// The name SQL and metrics use.
     pub fn name(self) -> &'static str {
@@ -58,6 +71,8 @@ impl JobKind {
             JobKind::Flush => "flush",
             JobKind::Compaction => "compaction",
             JobKind::Tiering => "tiering",
+            JobKind::Retention => "retention",
+            JobKind::Purge => "purge",
         }
     }
 
@@ -439,6 +454,8 @@ impl Inner {
                 }
                 JobKind::Compaction => out.extend(self.compaction_pending()),
                 JobKind::Tiering => out.extend(self.tiering_pending()),
+                JobKind::Retention => out.extend(self.retention_pending()),
+                JobKind::Purge => out.extend(self.purge_pending()),
             }
         }
         out
@@ -477,6 +494,11 @@ impl Inner {
                 Some(id) => self.tier_table(id),
                 None => self.collect_cold_garbage_job(),
             },
+            JobKind::Retention => match key.table {
+                Some(id) => self.apply_retention(id),
+                None => Ok(Moved::default()),
+            },
+            JobKind::Purge => self.purge(),
         };
         let (outcome, error) = match &result {
             Ok(_) => (JobOutcome::Succeeded, None),

@@ -7,6 +7,11 @@
 //! come oldest first). The output goes to a [`MergeSink`] block by block, so memory holds
 //! about two blocks per input whatever the partition's size. Append-only tables keep every
 //! row in input order, as their scans do.
+//!
+//! An input may come with rows to leave out ([`Removed`], found by a pass over its time and
+//! tag columns: pending erasures and expired rows): they are dropped as its blocks load, and
+//! the output dictionaries hold only the tag values of rows that stay, so a value all of
+//! whose rows are erased appears nowhere in the output.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -16,6 +21,7 @@ use arrow::array::{new_null_array, Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::interleave;
 use arrow::datatypes::{DataType, Int32Type, SchemaRef, TimestampNanosecondType};
 
+use super::purge::Removed;
 use super::Inner;
 use crate::catalog::TableState;
 use crate::error::{Error, Result};
@@ -67,6 +73,10 @@ struct Cursor<'a> {
     codes: Vec<u32>,
     len: usize,
     pos: usize,
+    /// Rows of the input to leave out, by position in the input.
+    removed: Option<&'a croaring::Bitmap>,
+    /// Position in the input of the next block's first row.
+    offset: u64,
 }
 
 /// The state of one merge: the output writer, the loaded blocks rows are taken from, and
@@ -96,14 +106,22 @@ struct Merge<'a> {
 /// The output dictionary of each tag column of a merge: every value any input holds, sorted.
 /// A cold object's values are read from its tag columns (small: dictionary-encoded and
 /// sorted by series).
+/// An input with [`Removed`] rows contributes only the values of its rows that stay.
 pub(super) fn merge_dicts(
     table: &TableState,
     inputs: &[MergeInput<'_>],
+    removed: &[Option<&Removed>],
 ) -> Result<Vec<Vec<String>>> {
     let schema = &table.schema;
     let names: Vec<&str> = schema.column_names().collect();
     let mut dicts: Vec<BTreeSet<String>> = vec![BTreeSet::new(); schema.tags.len()];
-    for input in inputs {
+    for (i, input) in inputs.iter().enumerate() {
+        if let Some(r) = removed.get(i).copied().flatten() {
+            for (dict, values) in dicts.iter_mut().zip(&r.survivors) {
+                dict.extend(values.iter().cloned());
+            }
+            continue;
+        }
         match input {
             MergeInput::Segment(seg) => {
                 let meta = seg.meta();
@@ -130,12 +148,14 @@ pub(super) fn merge_dicts(
     Ok(dicts.into_iter().map(|d| d.into_iter().collect()).collect())
 }
 
-/// Merges `inputs` (oldest first) into `sink`, with `dicts` from [`merge_dicts`]. Stops
-/// with [`Error::Closed`] at the next block if the engine shuts down.
-pub(super) fn merge_into(
+/// Merges `inputs` (oldest first, each with the rows to leave out, if any) into `sink`, with
+/// `dicts` from [`merge_dicts`]. Stops with [`Error::Closed`] at the next block if the engine
+/// shuts down.
+pub(super) fn merge_into<'a>(
     inner: &Inner,
     table: &TableState,
-    inputs: &[MergeInput<'_>],
+    inputs: &'a [MergeInput<'a>],
+    removed: &[Option<&'a Removed>],
     dicts: &[Vec<String>],
     sink: &mut dyn MergeSink,
 ) -> Result<()> {
@@ -143,7 +163,7 @@ pub(super) fn merge_into(
     let tags = schema.tags.len();
     let names: Vec<&str> = schema.column_names().collect();
     let mut cursors = Vec::with_capacity(inputs.len());
-    for input in inputs {
+    for (i, input) in inputs.iter().enumerate() {
         let source = match input {
             MergeInput::Segment(seg) => {
                 let meta = seg.meta();
@@ -175,6 +195,13 @@ pub(super) fn merge_into(
             codes: Vec::new(),
             len: 0,
             pos: 0,
+            removed: removed
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|r| &r.rows)
+                .filter(|b| !b.is_empty()),
+            offset: 0,
         });
     }
     let mut merge = Merge {
@@ -260,7 +287,7 @@ fn cmp_rows(a: &Cursor<'_>, b: &Cursor<'_>, tags: usize) -> Ordering {
 }
 
 impl Merge<'_> {
-    /// Loads the cursor's next block; false when it has none left.
+    /// Loads the cursor's next block, less its removed rows; false when it has none left.
     fn load(&mut self, c: &mut Cursor<'_>) -> Result<bool> {
         if c.loaded {
             self.retired.push(c.slot);
@@ -322,6 +349,12 @@ impl Merge<'_> {
                 (cols, codes)
             }
         };
+        let loaded_rows = cols[0].len() as u64;
+        let (cols, codes) = match c.removed {
+            Some(removed) => drop_removed(cols, codes, removed, c.offset, self.tags)?,
+            None => (cols, codes),
+        };
+        c.offset += loaded_rows;
         c.ts = cols[0]
             .as_primitive::<TimestampNanosecondType>()
             .values()
@@ -412,6 +445,43 @@ impl Merge<'_> {
         }
         Ok(())
     }
+}
+
+/// A loaded block without the rows `removed` holds (positions counted from `offset`, the
+/// block's first row in its input).
+fn drop_removed(
+    cols: Vec<ArrayRef>,
+    codes: Vec<u32>,
+    removed: &croaring::Bitmap,
+    offset: u64,
+    tags: usize,
+) -> Result<(Vec<ArrayRef>, Vec<u32>)> {
+    let n = cols[0].len() as u32;
+    let offset = offset as u32;
+    if removed.range_cardinality(offset..offset + n) == 0 {
+        return Ok((cols, codes));
+    }
+    let keep: arrow::array::BooleanArray = (0..n)
+        .map(|i| Some(!removed.contains(offset + i)))
+        .collect();
+    let cols = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if (1..=tags).contains(&i) {
+                Ok(Arc::clone(c)) // a placeholder: codes give the tags
+            } else {
+                arrow::compute::filter(c.as_ref(), &keep)
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut kept = Vec::with_capacity(codes.len());
+    for (row, k) in keep.values().iter().enumerate() {
+        if k {
+            kept.extend_from_slice(&codes[row * tags..(row + 1) * tags]);
+        }
+    }
+    Ok((cols, kept))
 }
 
 /// The output code (1-based) of a tag value. Every input value is in the union of the

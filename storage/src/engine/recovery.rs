@@ -34,12 +34,21 @@ impl Engine {
                 let v = Version {
                     next_table_id: 1,
                     next_segment_id: 1,
+                    next_erasure_id: 1,
                     ..Version::default()
                 };
                 v.persist(&dir)?;
                 v
             }
         };
+        let receipts = crate::erasure::ReceiptLog::open(&dir)?;
+        let subject_key = crate::erasure::SubjectKey::open(&dir)?;
+        // A receipt filed just before a crash, whose erasure the catalog still lists.
+        let mut version = version;
+        if version.erasures.iter().any(|e| receipts.contains(e.id)) {
+            version.erasures.retain(|e| !receipts.contains(e.id));
+            version.persist(&dir)?;
+        }
         remove_orphans(&dir, &version)?;
         let cold =
             crate::tier::store::ColdStore::open(&config.cold_store, &dir, config.cold_cache_bytes)?;
@@ -103,6 +112,8 @@ impl Engine {
             cold: Arc::new(cold),
             cold_inflight: Mutex::new(std::collections::HashSet::new()),
             cold_retired: Mutex::new(Vec::new()),
+            receipts: Mutex::new(receipts),
+            subject_key,
             shutdown: AtomicBool::new(false),
         });
         let workers = if inner.config.background {

@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::Engine;
+use super::{now_ns, Engine};
 use crate::catalog::{ColdRef, SegmentRef, TableState, Version};
 use crate::error::Result;
 use crate::memtable::Memtable;
@@ -59,7 +59,7 @@ impl Engine {
 
     /// Starts a scan; with `materialize` false the memtables are only inspected (their time
     /// bounds) and the scan yields no memtable rows, which is all `scan_stats` needs.
-    fn start_scan(&self, req: &ScanRequest, materialize: bool) -> Result<Scan> {
+    pub(super) fn start_scan(&self, req: &ScanRequest, materialize: bool) -> Result<Scan> {
         // A memtable whose rows all fall outside the requested range is never copied: its
         // rows would be filtered out anyway, pruning or not.
         let wanted = |m: &Memtable| m.len() > 0 && req.time_range.overlaps(m.min_ts, m.max_ts);
@@ -87,7 +87,7 @@ impl Engine {
             (st.version.clone(), active, parts, st.frozen.clone())
         };
         let table = Arc::clone(&version.tables[&req.table]);
-        let resolved = Resolved::new(req, &table)?;
+        let resolved = Resolved::new(req, &table, version.tombstones(&table)?, Some(now_ns()))?;
         // Memtable batches per partition, oldest generation first, active last. A partition
         // with memtable rows in range has an entry even when nothing was materialized.
         let mut mem: BTreeMap<i64, Vec<MemBatch>> = BTreeMap::new();
@@ -293,20 +293,24 @@ impl Engine {
     }
 }
 
-/// A memtable's sorted rows, with the time span the memtable tracked while inserting.
+/// A memtable's sorted rows with their LSNs, and the time span the memtable tracked while
+/// inserting.
 #[derive(Debug)]
 struct MemBatch {
     min_ts: i64,
     max_ts: i64,
     batch: RecordBatch,
+    lsn: Vec<u64>,
 }
 
 impl MemBatch {
     fn of(mem: &Memtable, schema: &TableSchema) -> Result<Self> {
+        let (batch, lsn) = mem.to_batch(schema)?;
         Ok(MemBatch {
             min_ts: mem.min_ts,
             max_ts: mem.max_ts,
-            batch: mem.to_batch(schema)?,
+            batch,
+            lsn,
         })
     }
 }
@@ -317,7 +321,9 @@ impl ScanSource for MemBatch {
     }
 
     fn read(&self, _ctx: &SourceContext<'_>, r: &Resolved, merge: bool) -> Result<Vec<Cols>> {
-        Ok(read_memtable(&self.batch, r, merge)?.into_iter().collect())
+        Ok(read_memtable(&self.batch, &self.lsn, r, merge)?
+            .into_iter()
+            .collect())
     }
 }
 

@@ -26,19 +26,16 @@ use std::time::SystemTime;
 
 use super::jobs::{JobKey, JobKind, Moved, Pending};
 use super::merge::{merge_dicts, merge_into, MergeInput};
-use super::Inner;
+use super::purge::{find_removed, Removed};
+use super::{now_ns, Inner};
 use crate::catalog::{create_dir_durable, ColdEntry, ColdHandle, ColdRef, SegmentRef, TableState};
 use crate::error::{Error, Result};
+use crate::scan::{ScanSource, SourceContext};
 use crate::tier::parquet::ParquetSink;
+use crate::tier::store::ObjectSums;
 
 /// Where tiering stages Parquet files before upload, under the data directory.
 pub(super) const STAGING_DIR: &str = "cold-staging";
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
 
 /// The cold store key of an object: `<table>/p<partition start ns>/<table id>-<id>.parquet`
 /// (the table name percent-encoded as one path segment).
@@ -211,6 +208,7 @@ impl Inner {
             return Ok(moved);
         };
         self.remove_cold_orphans(table)?;
+        let tombstones = version.tombstones(table)?;
         for part in due_partitions(table, now_ns()) {
             if self.is_shut_down() {
                 return Err(Error::Closed);
@@ -219,6 +217,20 @@ impl Inner {
                 continue;
             };
             let cold = table.cold.get(&part).map_or(&[][..], Vec::as_slice);
+            // A pending erasure's rows are purged first (see `compaction`, "Erasures").
+            let awaits = segs
+                .iter()
+                .any(|s| super::compaction::awaits_purge(table, s, &tombstones))
+                || cold.iter().any(|c| {
+                    tombstones.iter().any(|t| {
+                        t.applies_to(c.entry.max_lsn, c.entry.purged)
+                            && t.pred.prune(&crate::tier::parquet::ColdFacts(&c.entry))
+                                != crate::predicate::Coverage::None
+                    })
+                });
+            if awaits {
+                continue;
+            }
             if let Some(m) = self.tier_partition(table, part, cold, segs)? {
                 moved += m;
             }
@@ -237,12 +249,23 @@ impl Inner {
         segs: &[SegmentRef],
     ) -> Result<Option<Moved>> {
         let id = self.reserve_file_id();
-        let staging_dir = self.config.dir.join(STAGING_DIR);
-        create_dir_durable(&staging_dir)?;
-        let staging = staging_dir.join(format!("{id:020}.parquet"));
-        let result = self.stage_and_upload(table, part, cold, segs, id, &staging);
-        let _ = std::fs::remove_file(&staging);
-        let (entry, key) = result?;
+        let known = self.state.lock().version.next_erasure_id - 1;
+        let mut inputs = Vec::with_capacity(cold.len() + segs.len());
+        for c in cold {
+            let (file, meta) = c.open(&self.cold)?;
+            inputs.push(MergeInput::Cold(file, meta));
+        }
+        inputs.extend(segs.iter().map(|s| MergeInput::Segment(&s.segment)));
+        let expired = self.expired_inputs(table, cold, segs)?;
+        let removed: Vec<Option<&Removed>> = expired.iter().map(Option::as_ref).collect();
+        let max_lsn = segs
+            .iter()
+            .map(|s| s.entry.max_lsn)
+            .chain(cold.iter().map(|c| c.entry.max_lsn))
+            .max()
+            .unwrap_or(0);
+        let entry = self.stage_cold(table, part, &inputs, &removed, max_lsn, known, id)?;
+        let key = entry.key.clone();
         let committed = self.commit_cold(table, part, cold, segs, entry.clone());
         self.cold_inflight.lock().remove(&key);
         match committed {
@@ -271,26 +294,84 @@ impl Inner {
         }
     }
 
-    /// Writes the partition's rows (cold objects, then segments) as Parquet to `staging`,
-    /// uploads and verifies it.
-    fn stage_and_upload(
+    /// Per input (cold objects, then segments), the rows past the table's retention where
+    /// its time span reaches them.
+    fn expired_inputs(
         &self,
-        table: &Arc<TableState>,
-        part: i64,
+        table: &TableState,
         cold: &[ColdRef],
         segs: &[SegmentRef],
+    ) -> Result<Vec<Option<Removed>>> {
+        let Some(cutoff) = table.schema.retention_cutoff(now_ns()) else {
+            return Ok(Vec::new());
+        };
+        let ctx = SourceContext {
+            table,
+            store: &self.cold,
+        };
+        let sources = cold
+            .iter()
+            .map(|c| (c.entry.min_ts, c as &dyn ScanSource))
+            .chain(segs.iter().map(|s| (s.entry.min_ts, s as &dyn ScanSource)));
+        sources
+            .map(|(min_ts, s)| {
+                if min_ts >= cutoff {
+                    Ok(None)
+                } else {
+                    find_removed(s, &ctx, &[], Some(cutoff)).map(Some)
+                }
+            })
+            .collect()
+    }
+
+    /// Merges `inputs` (each less its `removed` rows) into a Parquet file staged under the
+    /// data directory, uploads it as a new object of the partition, reads it back to
+    /// compare size and CRC32, and returns its entry (with its SHA-256 as read back). The
+    /// key stays in `cold_inflight` until the caller commits or deletes it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn stage_cold(
+        &self,
+        table: &TableState,
+        part: i64,
+        inputs: &[MergeInput<'_>],
+        removed: &[Option<&Removed>],
+        max_lsn: u64,
+        purged: u64,
+        id: u64,
+    ) -> Result<ColdEntry> {
+        let staging_dir = self.config.dir.join(STAGING_DIR);
+        create_dir_durable(&staging_dir)?;
+        let staging = staging_dir.join(format!("{id:020}.parquet"));
+        let result = self.stage_and_upload(table, part, inputs, removed, id, &staging);
+        let _ = std::fs::remove_file(&staging);
+        let (rows, min_ts, max_ts, key, sums) = result?;
+        Ok(ColdEntry {
+            id,
+            key,
+            rows,
+            min_ts,
+            max_ts,
+            bytes: sums.bytes,
+            crc32: sums.crc32,
+            max_lsn,
+            purged,
+            sha256: Some(sums.sha256),
+        })
+    }
+
+    /// Writes the rows as Parquet to `staging`, uploads and verifies it.
+    fn stage_and_upload(
+        &self,
+        table: &TableState,
+        part: i64,
+        inputs: &[MergeInput<'_>],
+        removed: &[Option<&Removed>],
         id: u64,
         staging: &std::path::Path,
-    ) -> Result<(ColdEntry, String)> {
-        let mut inputs = Vec::with_capacity(cold.len() + segs.len());
-        for c in cold {
-            let (file, meta) = c.open(&self.cold)?;
-            inputs.push(MergeInput::Cold(file, meta));
-        }
-        inputs.extend(segs.iter().map(|s| MergeInput::Segment(&s.segment)));
-        let dicts = merge_dicts(table, &inputs)?;
+    ) -> Result<(u64, i64, i64, String, ObjectSums)> {
+        let dicts = merge_dicts(table, inputs, removed)?;
         let mut sink = ParquetSink::create(staging, &table.schema, dicts.clone())?;
-        merge_into(self, table, &inputs, &dicts, &mut sink)?;
+        merge_into(self, table, inputs, removed, &dicts, &mut sink)?;
         let (rows, min_ts, max_ts) = sink.finish(staging)?;
         let (bytes, crc32) = file_checksum(staging)?;
         let key = cold_key(&table.schema.name, table.id, part, id);
@@ -298,38 +379,26 @@ impl Inner {
         let uploaded = (|| {
             self.cold.upload(staging, &key)?;
             fail::fail_point!("tiering::after_upload");
-            let (got_bytes, got_crc) = self.cold.checksum(&key)?;
-            if (got_bytes, got_crc) != (bytes, crc32) {
+            let sums = self.cold.checksum(&key)?;
+            if (sums.bytes, sums.crc32) != (bytes, crc32) {
                 return Err(Error::ColdObject {
                     key: key.clone(),
                     reason: format!(
-                        "read back {got_bytes} bytes with CRC32 {got_crc:#010x}, wrote {bytes} with {crc32:#010x}"
+                        "read back {} bytes with CRC32 {:#010x}, wrote {bytes} with {crc32:#010x}",
+                        sums.bytes, sums.crc32
                     ),
                 });
             }
-            Ok(())
+            Ok(sums)
         })();
-        if let Err(e) = uploaded {
-            let _ = self.cold.delete(&key);
-            self.cold_inflight.lock().remove(&key);
-            return Err(e);
+        match uploaded {
+            Ok(sums) => Ok((rows, min_ts, max_ts, key, sums)),
+            Err(e) => {
+                let _ = self.cold.delete(&key);
+                self.cold_inflight.lock().remove(&key);
+                Err(e)
+            }
         }
-        let entry = ColdEntry {
-            id,
-            key: key.clone(),
-            rows,
-            min_ts,
-            max_ts,
-            bytes,
-            crc32,
-            max_lsn: segs
-                .iter()
-                .map(|s| s.entry.max_lsn)
-                .chain(cold.iter().map(|c| c.entry.max_lsn))
-                .max()
-                .unwrap_or(0),
-        };
-        Ok((entry, key))
     }
 
     /// Commits the move: the partition's cold objects must still be `cold` and its

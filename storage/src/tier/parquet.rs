@@ -344,8 +344,27 @@ impl ScanSource for ColdRef {
     }
 
     fn read(&self, ctx: &SourceContext<'_>, r: &Resolved, merge: bool) -> Result<Vec<Cols>> {
+        let facts = ColdFacts(&self.entry);
+        let Some(tombstones) = r.tombstones_for(self.entry.max_lsn, self.entry.purged, &facts)
+        else {
+            return Ok(Vec::new());
+        };
         let (file, meta) = self.open(ctx.store)?;
-        read_cold(&file, &meta, &ctx.table.schema, r, merge)
+        read_cold(&file, &meta, &ctx.table.schema, r, merge, &tombstones)
+    }
+}
+
+/// A cold object's catalog entry as delete predicates see it: its time span (tag values
+/// are not known without reading the object).
+pub(crate) struct ColdFacts<'a>(pub(crate) &'a crate::catalog::ColdEntry);
+
+impl crate::predicate::FileFacts for ColdFacts<'_> {
+    fn span(&self) -> (i64, i64) {
+        (self.0.min_ts, self.0.max_ts)
+    }
+
+    fn tag_values(&self, _column: usize) -> Option<(Vec<&str>, bool)> {
+        None
     }
 }
 
@@ -358,6 +377,7 @@ fn read_cold(
     table: &TableSchema,
     r: &Resolved,
     merge: bool,
+    tombstones: &[&crate::predicate::Tombstone],
 ) -> Result<Vec<Cols>> {
     let needed = r.columns(crate::scan::Source::Memtable, merge);
     let names: Vec<&str> = table.column_names().collect();
@@ -406,7 +426,10 @@ fn read_cold(
             }));
         }
         let cols = Cols { rows, cols };
-        let mask = crate::scan::predicate_mask(&cols, filter)?;
+        let mask = crate::scan::and_masks(
+            crate::scan::predicate_mask(&cols, filter)?,
+            crate::predicate::keep_mask(&cols, tombstones, None)?,
+        )?;
         let cols = crate::scan::apply_mask(cols, mask)?;
         if cols.rows > 0 {
             out.push(cols);

@@ -48,6 +48,14 @@ const PART_BYTES: usize = 8 << 20;
 /// hanging it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Size and checksums of an object, as read back from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ObjectSums {
+    pub(crate) bytes: u64,
+    pub(crate) crc32: u32,
+    pub(crate) sha256: String,
+}
+
 /// An open cold store.
 #[derive(Debug)]
 pub(crate) struct ColdStore {
@@ -260,20 +268,40 @@ impl ColdStore {
         Ok(())
     }
 
-    /// Reads `key` whole and returns its size and CRC32, to verify an upload.
-    pub(crate) fn checksum(&self, key: &str) -> Result<(u64, u32)> {
+    /// Reads `key` whole and returns its size, CRC32 and SHA-256, to verify an upload.
+    pub(crate) fn checksum(&self, key: &str) -> Result<ObjectSums> {
         let store = Arc::clone(&self.store);
         let path = self.path(key);
         self.block("verify", key, async move {
+            use sha2::Digest;
             let mut stream = store.get(&path).await?.into_stream();
-            let mut hasher = crc32fast::Hasher::new();
+            let mut crc = crc32fast::Hasher::new();
+            let mut sha = sha2::Sha256::new();
             let mut size = 0u64;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk?;
                 size += chunk.len() as u64;
-                hasher.update(&chunk);
+                crc.update(&chunk);
+                sha.update(&chunk);
             }
-            Ok((size, hasher.finalize()))
+            Ok(ObjectSums {
+                bytes: size,
+                crc32: crc.finalize(),
+                sha256: crate::erasure::hex(&sha.finalize()),
+            })
+        })
+    }
+
+    /// Whether `key` exists in the store.
+    pub(crate) fn exists(&self, key: &str) -> Result<bool> {
+        let store = Arc::clone(&self.store);
+        let path = self.path(key);
+        self.block("head", key, async move {
+            match store.head(&path).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(e),
+            }
         })
     }
 

@@ -40,6 +40,17 @@ enum Command {
     /// Line-protocol ingest benchmark: TSBS cpu-only POSTed in batches over concurrent
     /// HTTP connections to Strata and to InfluxDB 1.x in the same run.
     BenchLp(BenchLp),
+    /// Print every row and stored value of files Strata writes (WAL files, segments, cold
+    /// Parquet objects, the catalog, erasures.log), so their content can be checked
+    /// without the server.
+    Dump(Dump),
+}
+
+#[derive(Debug, clap::Args)]
+struct Dump {
+    /// Files to print (a directory: every file under it).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,7 +178,44 @@ fn main() -> anyhow::Result<()> {
         Command::BenchE2e(args) => bench_e2e(args),
         Command::BenchCold(args) => bench_cold(args),
         Command::BenchLp(args) => bench_lp(args),
+        Command::Dump(args) => dump(args),
     }
+}
+
+fn dump(args: Dump) -> anyhow::Result<()> {
+    fn walk(p: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<std::io::Result<_>>()?;
+            entries.sort();
+            for e in entries {
+                walk(&e, out)?;
+            }
+        } else {
+            out.push(p.to_path_buf());
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for f in &args.files {
+        walk(f, &mut files)?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut failed = 0;
+    for f in &files {
+        writeln!(out, "== {}", f.display())?;
+        if let Err(e) = strata_storage::dump_file(f, &mut out) {
+            writeln!(out, "cannot dump: {e}")?;
+            failed += 1;
+        }
+    }
+    out.flush()?;
+    if failed > 0 && files.len() == 1 {
+        anyhow::bail!("{} is not a file Strata writes", files[0].display());
+    }
+    Ok(())
 }
 
 /// `--strata`, or `strata` next to this executable.

@@ -1,0 +1,346 @@
+//! Erasure through the public API: a DELETE or subject erasure is invisible when it returns,
+//! with the exact count; the purge removes the rows from memtables, WAL, segments and cold
+//! objects (no file under the data directory holds the subject's bytes afterwards); the
+//! receipt is verified and names the subject by hash only; all of it holds across a restart
+//! at any point. Retention hides expired rows and drops expired partitions with a receipt.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Float64Type, TimestampNanosecondType};
+use strata_storage::{
+    Engine, EngineConfig, ErasureKind, ErasureRequest, ErasureState, FieldType, JobKind,
+    JobOutcome, Predicate, ScanRequest, TableSchema, Value, WriteBatch,
+};
+
+const HOUR: i64 = 3_600_000_000_000;
+/// 2024-01-01T00:00:00Z: old enough for the cold tier.
+const T0: i64 = 1_704_067_200_000_000_000;
+/// The subject whose rows are erased: a string no other byte sequence here contains.
+const SUBJECT: &str = "subject-7f3a9c1e";
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+fn schema() -> TableSchema {
+    let mut s = TableSchema::new(
+        "events",
+        "ts",
+        ["host", "user_id"],
+        [("v", FieldType::Float)],
+    );
+    s.partition_interval_ns = HOUR;
+    s.cold_after_ns = Some(24 * HOUR);
+    s.subject_column = Some("user_id".into());
+    s
+}
+
+fn open(dir: &Path) -> Engine {
+    let mut c = EngineConfig::new(dir);
+    c.background = false;
+    Engine::open(c).unwrap()
+}
+
+/// (host, user, ts) -> v
+type Rows = BTreeMap<(String, String, i64), f64>;
+
+fn write(engine: &Engine, rows: &[(&str, &str, i64, f64)]) {
+    let mut b = WriteBatch::new(&engine.table_schema("events").unwrap());
+    for (h, u, ts, v) in rows {
+        b.push_row(&[Some(h), Some(u)], *ts, &[Value::Float(*v)])
+            .unwrap();
+    }
+    engine.write(&b).unwrap();
+}
+
+fn scan(engine: &Engine, pruning: bool) -> Rows {
+    let mut out = BTreeMap::new();
+    let req = ScanRequest::new("events").with_pruning(pruning);
+    for b in engine.scan(&req).unwrap().collect_batches().unwrap() {
+        let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
+        let host = b.column(1).as_string::<i32>();
+        let user = b.column(2).as_string::<i32>();
+        let v = b.column(3).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            let key = (
+                host.value(i).to_owned(),
+                user.value(i).to_owned(),
+                ts.value(i),
+            );
+            assert!(
+                out.insert(key.clone(), v.value(i)).is_none(),
+                "duplicate {key:?}"
+            );
+        }
+    }
+    out
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+fn holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .filter(|p| {
+            let bytes = std::fs::read(p).unwrap_or_default();
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        })
+        .collect()
+}
+
+/// Rows of 4 users x 2 hosts spread over every tier: three old partitions moved to the cold
+/// tier, a recent one in a segment, and a recent one still in the memtable (and the WAL).
+fn load(engine: &Engine) -> Rows {
+    let users = ["u1", SUBJECT, "u3", "u4"];
+    let mut rows = Vec::new();
+    for p in 0..3 {
+        for (i, u) in users.iter().enumerate() {
+            for h in ["a", "b"] {
+                for m in 0..30 {
+                    let ts = T0 + p * HOUR + m * 60_000_000_000 + i as i64;
+                    rows.push((h, *u, ts, (p * 1000 + m) as f64));
+                }
+            }
+        }
+    }
+    write(engine, &rows);
+    engine.flush().unwrap();
+    let runs = engine.run_jobs(Some(JobKind::Tiering));
+    assert!(
+        runs.iter().all(|r| r.outcome == JobOutcome::Succeeded),
+        "{runs:?}"
+    );
+    let recent = now() - 2 * HOUR;
+    let mut more = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        more.push(("a", *u, recent + i as i64, 1.0));
+    }
+    write(engine, &more);
+    engine.flush().unwrap();
+    let mut mem = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        mem.push(("b", *u, recent + 100 + i as i64, 2.0));
+    }
+    write(engine, &mem);
+    rows.extend(more);
+    rows.extend(mem);
+    rows.iter()
+        .map(|(h, u, t, v)| ((h.to_string(), u.to_string(), *t), *v))
+        .collect()
+}
+
+fn erase_subject(engine: &Engine) -> strata_storage::Erasure {
+    engine
+        .erase(&ErasureRequest {
+            kind: ErasureKind::Subject,
+            requested_by: "officer".into(),
+            subject_hash: Some(engine.subject_hash(SUBJECT)),
+            tables: vec![("events".into(), Predicate::tag_eq("user_id", SUBJECT))],
+        })
+        .unwrap()
+}
+
+fn without_subject(rows: &Rows) -> Rows {
+    rows.iter()
+        .filter(|((_, u, _), _)| u != SUBJECT)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
+#[test]
+fn an_erased_subject_is_invisible_at_once_and_then_gone_from_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.create_table(schema()).unwrap();
+    let all = load(&engine);
+    assert!(
+        !holding(dir.path(), SUBJECT).is_empty(),
+        "the check can see the subject"
+    );
+    let expected = without_subject(&all);
+    let held = all.len() - expected.len();
+
+    let e = erase_subject(&engine);
+    assert_eq!(e.rows() as usize, held);
+    assert_eq!(e.state, ErasureState::Invisible);
+    assert_eq!(scan(&engine, true), expected);
+    assert_eq!(scan(&engine, false), expected, "the same without pruning");
+
+    let runs = engine.run_jobs(Some(JobKind::Purge));
+    assert!(
+        runs.iter().all(|r| r.outcome == JobOutcome::Succeeded),
+        "{runs:?}"
+    );
+    let receipts = engine.erasures();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    let r = &receipts[0];
+    assert_eq!(r.state, ErasureState::Verified, "{r:?}");
+    assert_eq!(
+        r.subject_hash.as_deref(),
+        Some(engine.subject_hash(SUBJECT).as_str())
+    );
+    let t = &r.tables[0];
+    assert_eq!(t.removed_memtable, 1, "{t:?}");
+    assert_eq!(t.removed_local, 1, "{t:?}");
+    assert_eq!(t.removed_cold, 3 * 2 * 30, "{t:?}");
+    assert_eq!(
+        t.files.len(),
+        4,
+        "three cold objects and one segment: {t:?}"
+    );
+    assert!(t.files.iter().all(|f| f.sha256_before.len() == 64
+        && f.sha256_after
+            .as_ref()
+            .is_some_and(|s| s.len() == 64 && *s != f.sha256_before)));
+    assert!(
+        r.verification
+            .as_deref()
+            .unwrap_or("")
+            .contains("0 matching rows"),
+        "{r:?}"
+    );
+
+    assert_eq!(holding(dir.path(), SUBJECT), Vec::<PathBuf>::new());
+    assert_eq!(scan(&engine, true), expected);
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(scan(&engine, true), expected, "after a restart");
+    assert_eq!(engine.erasures(), receipts);
+    assert_eq!(holding(dir.path(), SUBJECT), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn an_erasure_survives_a_restart_before_its_purge_and_the_purge_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.create_table(schema()).unwrap();
+    let expected = without_subject(&load(&engine));
+    erase_subject(&engine);
+    drop(engine); // no purge ran: the rows are in every tier still
+
+    let engine = open(dir.path());
+    assert_eq!(scan(&engine, true), expected);
+    assert_eq!(engine.erasures()[0].state, ErasureState::Invisible);
+    engine.run_jobs(Some(JobKind::Purge));
+    assert_eq!(engine.erasures()[0].state, ErasureState::Verified);
+    assert_eq!(scan(&engine, true), expected);
+    assert_eq!(holding(dir.path(), SUBJECT), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn rows_written_after_an_erasure_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.create_table(schema()).unwrap();
+    let mut expected = without_subject(&load(&engine));
+    erase_subject(&engine);
+    let later = now() - HOUR;
+    write(&engine, &[("a", SUBJECT, later, 9.0)]);
+    expected.insert(("a".into(), SUBJECT.into(), later), 9.0);
+    assert_eq!(scan(&engine, true), expected);
+    engine.run_jobs(None);
+    assert_eq!(engine.erasures()[0].state, ErasureState::Verified);
+    assert_eq!(scan(&engine, true), expected);
+    drop(engine);
+    assert_eq!(scan(&open(dir.path()), true), expected);
+}
+
+#[test]
+fn a_delete_of_whole_partitions_drops_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.create_table(schema()).unwrap();
+    let all = load(&engine);
+    // The first two old partitions, wholly.
+    let end = T0 + 2 * HOUR;
+    let e = engine
+        .erase(&ErasureRequest {
+            kind: ErasureKind::Delete,
+            requested_by: "strata".into(),
+            subject_hash: None,
+            tables: vec![(
+                "events".into(),
+                Predicate::Time {
+                    start: i64::MIN,
+                    end,
+                },
+            )],
+        })
+        .unwrap();
+    let expected: Rows = all
+        .iter()
+        .filter(|((_, _, t), _)| *t >= end)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(e.rows() as usize, all.len() - expected.len());
+    assert_eq!(scan(&engine, true), expected);
+    engine.run_jobs(Some(JobKind::Purge));
+    let r = &engine.erasures()[0];
+    assert_eq!(r.state, ErasureState::Verified, "{r:?}");
+    let files = &r.tables[0].files;
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.tier == "cold" && f.file_after.is_none()),
+        "{files:?}"
+    );
+    assert_eq!(scan(&engine, true), expected);
+}
+
+#[test]
+fn retention_hides_expired_rows_and_drops_expired_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let mut s = schema();
+    s.cold_after_ns = None;
+    engine.create_table(s).unwrap();
+    let now = now();
+    let mut rows = Vec::new();
+    for h in 0..6 {
+        rows.push(("a", "u1", now - h * HOUR - 1, h as f64));
+    }
+    write(&engine, &rows);
+    engine.flush().unwrap();
+    assert_eq!(scan(&engine, true).len(), 6);
+    engine.set_retention("events", Some(3 * HOUR)).unwrap();
+    let kept = scan(&engine, true);
+    assert!(kept.len() == 3 || kept.len() == 4, "{kept:?}");
+    assert!(kept
+        .keys()
+        .all(|(_, _, t)| *t >= now - 3 * HOUR - 1_000_000_000));
+    let runs = engine.run_jobs(Some(JobKind::Retention));
+    assert!(
+        runs.iter().all(|r| r.outcome == JobOutcome::Succeeded),
+        "{runs:?}"
+    );
+    assert!(runs.iter().any(|r| r.rows >= 2), "{runs:?}");
+    engine.run_jobs(Some(JobKind::Purge));
+    let r = &engine.erasures()[0];
+    assert_eq!(r.kind, ErasureKind::Retention);
+    assert_eq!(r.state, ErasureState::Verified, "{r:?}");
+    assert!(r.tables[0]
+        .files
+        .iter()
+        .all(|f| f.file_after.is_none() && !dir.path().join(&f.file).exists()));
+    assert_eq!(scan(&engine, true), kept);
+}
