@@ -574,8 +574,9 @@ impl Session {
             }
             Statement::ShowVariable { variable } => self.show(&show_name(variable)),
             Statement::Delete(d) => self.delete(d, None).await,
-            Statement::Truncate { table_names, .. } => {
-                let tables = table_names
+            Statement::Truncate(t) => {
+                let tables = t
+                    .table_names
                     .iter()
                     .map(|t| ddl::table_name(&t.name, &db))
                     .collect::<Result<Vec<_>>>()?;
@@ -750,20 +751,13 @@ impl Session {
         let (_, tables) = call::erase_subject_args(f)
             .ok_or_else(|| QueryError::UndefinedFunction(f.name.to_string()))??;
         let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
-        let value = batches
-            .first()
-            .filter(|b| b.num_rows() == 1)
-            .and_then(|b| {
-                b.column(0)
-                    .as_string_opt::<i32>()
-                    .map(|s| s.is_valid(0).then(|| s.value(0).to_owned()))
-            })
-            .flatten()
-            .ok_or_else(|| {
-                QueryError::NullValueNotAllowed(
-                    "ERASE SUBJECT needs a subject value, not NULL".into(),
-                )
-            })?;
+        let value: Option<String> = batches.first().filter(|b| b.num_rows() == 1).and_then(|b| {
+            let s = b.column(0).as_string_opt::<i32>()?;
+            arrow::array::Array::is_valid(s, 0).then(|| s.value(0).to_owned())
+        });
+        let value = value.ok_or_else(|| {
+            QueryError::NullValueNotAllowed("ERASE SUBJECT needs a subject value, not NULL".into())
+        })?;
         let engine = Arc::clone(&self.shared.engine);
         let user = self.user.clone();
         let erasure = blocking(move || {
@@ -967,7 +961,7 @@ fn check_utility(s: &Statement) -> Result<()> {
         | Statement::ReleaseSavepoint { .. }
         | Statement::Deallocate { .. }
         | Statement::Delete(_)
-        | Statement::Truncate { .. }
+        | Statement::Truncate(_)
         | Statement::Copy { .. } => Ok(()),
         Statement::Call(f) => call::resolve(f).map(|_| ()),
         other => Err(unsupported_statement(other)),

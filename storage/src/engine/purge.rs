@@ -236,19 +236,24 @@ impl Inner {
 
     /// One run of the purge job (see the module documentation).
     pub(super) fn purge(&self) -> Result<Moved> {
-        let version = self.state.lock().version.clone();
-        if version.erasures.is_empty() {
+        // Only numbers from this snapshot: a version held to the end would keep the files
+        // this run replaces on disk.
+        let (pending, newest, flushed) = {
+            let v = self.state.lock().version.clone();
+            let newest = v
+                .erasures
+                .iter()
+                .flat_map(|e| &e.tables)
+                .filter(|t| t.predicate.is_some())
+                .map(|t| t.lsn)
+                .max();
+            (!v.erasures.is_empty(), newest, v.flushed_lsn)
+        };
+        if !pending {
             return Ok(Moved::default());
         }
-        let newest = version
-            .erasures
-            .iter()
-            .flat_map(|e| &e.tables)
-            .filter(|t| t.predicate.is_some())
-            .map(|t| t.lsn)
-            .max();
         if let Some(lsn) = newest {
-            if version.flushed_lsn < lsn || self.wal.first_lsn()?.0 <= lsn {
+            if flushed < lsn || self.wal.first_lsn()?.0 <= lsn {
                 self.wal.roll()?;
                 self.flush()?;
                 let flushed = self.state.lock().version.flushed_lsn;
