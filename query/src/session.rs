@@ -751,10 +751,15 @@ impl Session {
         let (_, tables) = call::erase_subject_args(f)
             .ok_or_else(|| QueryError::UndefinedFunction(f.name.to_string()))??;
         let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
-        let value: Option<String> = batches.first().filter(|b| b.num_rows() == 1).and_then(|b| {
-            let s = b.column(0).as_string_opt::<i32>()?;
-            arrow::array::Array::is_valid(s, 0).then(|| s.value(0).to_owned())
-        });
+        let value: Option<String> = match batches.iter().find(|b| b.num_rows() > 0) {
+            // Text may come as Utf8View; one cast reads every string type.
+            Some(b) => {
+                let text = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+                let s = text.as_string::<i32>();
+                arrow::array::Array::is_valid(s, 0).then(|| s.value(0).to_owned())
+            }
+            None => None,
+        };
         let value = value.ok_or_else(|| {
             QueryError::NullValueNotAllowed("ERASE SUBJECT needs a subject value, not NULL".into())
         })?;
