@@ -751,7 +751,7 @@ impl Inner {
                 let found = table.partitions.iter().find_map(|(&p, segs)| {
                     segs.iter()
                         .find(|s| local_name(table.id, p, s.entry.id) == *after)
-                        .map(|s| Target::Segment(s))
+                        .map(Target::Segment)
                 });
                 let found = found.or_else(|| {
                     table
