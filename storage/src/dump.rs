@@ -228,6 +228,17 @@ fn dump_parquet(path: &Path, out: &mut dyn Write) -> Result<()> {
 /// One line per row: `name=value` pairs.
 fn rows(names: &[&str], cols: &[ArrayRef], out: &mut dyn Write) -> std::io::Result<()> {
     let options = FormatOptions::default().with_null("NULL");
+    // Times print as UTC without a zone name (the formatter knows only offsets).
+    let cols: Vec<ArrayRef> = cols
+        .iter()
+        .map(|c| match c.data_type() {
+            arrow::datatypes::DataType::Timestamp(unit, Some(_)) => {
+                arrow::compute::cast(c, &arrow::datatypes::DataType::Timestamp(*unit, None))
+            }
+            _ => Ok(std::sync::Arc::clone(c)),
+        })
+        .collect::<std::result::Result<_, _>>()
+        .map_err(std::io::Error::other)?;
     let formatters: Vec<ArrayFormatter<'_>> = cols
         .iter()
         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
