@@ -28,23 +28,9 @@ pub enum Procedure {
 /// Resolves `CALL name(args)`: `strata.run_jobs()` or `strata.run_job('kind')` (the
 /// `strata.` prefix may be left out).
 pub fn resolve(call: &ast::Function) -> Result<Procedure> {
-    let parts: Vec<String> = call
-        .name
-        .0
-        .iter()
-        .filter_map(|p| p.as_ident())
-        .map(|i| i.value.to_ascii_lowercase())
-        .collect();
-    let name = match parts.as_slice() {
-        [schema, name] if schema == "strata" => name.as_str(),
-        [name] => name.as_str(),
-        _ => "",
-    };
-    let args: Vec<&FunctionArg> = match &call.args {
-        ast::FunctionArguments::None => Vec::new(),
-        ast::FunctionArguments::List(list) => list.args.iter().collect(),
-        ast::FunctionArguments::Subquery(_) => vec![],
-    };
+    let name = procedure_name(call);
+    let name = name.as_str();
+    let args = call_args(call);
     let signature = || {
         let types = vec!["unknown"; args.len()].join(", ");
         format!("{}({types})", call.name)
@@ -66,6 +52,31 @@ pub fn resolve(call: &ast::Function) -> Result<Procedure> {
             }
         }
         _ => Err(QueryError::UndefinedFunction(signature())),
+    }
+}
+
+/// The procedure's name, lower-cased, without the optional `strata.` prefix (empty for a
+/// name in another schema).
+fn procedure_name(call: &ast::Function) -> String {
+    let parts: Vec<String> = call
+        .name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
+    match parts.as_slice() {
+        [schema, name] if schema == "strata" => name.clone(),
+        [name] => name.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The arguments of a call (none for a subquery argument).
+fn call_args(call: &ast::Function) -> Vec<&FunctionArg> {
+    match &call.args {
+        ast::FunctionArguments::List(list) => list.args.iter().collect(),
+        ast::FunctionArguments::None | ast::FunctionArguments::Subquery(_) => Vec::new(),
     }
 }
 
@@ -150,20 +161,10 @@ pub(crate) fn runs_batch(runs: &[JobRun]) -> Result<RecordBatch> {
 /// the value as SQL text (a string literal or a parameter) and the tables named. `None` for
 /// any other procedure.
 pub fn erase_subject_args(call: &ast::Function) -> Option<Result<(String, Vec<String>)>> {
-    let parts: Vec<String> = call
-        .name
-        .0
-        .iter()
-        .filter_map(|p| p.as_ident())
-        .map(|i| i.value.to_ascii_lowercase())
-        .collect();
-    if parts != ["strata", "erase_subject"] && parts != ["erase_subject"] {
+    if procedure_name(call) != "erase_subject" {
         return None;
     }
-    let args: Vec<&FunctionArg> = match &call.args {
-        ast::FunctionArguments::List(list) => list.args.iter().collect(),
-        _ => Vec::new(),
-    };
+    let args = call_args(call);
     let usage = || {
         QueryError::InvalidParameterValue(
             "ERASE SUBJECT takes a string or a parameter, then optionally FROM and table names"
