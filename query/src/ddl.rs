@@ -352,6 +352,17 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
     Ok(schema)
 }
 
+/// The schema of table `name`, or 42P01.
+pub fn schema_of(engine: &Engine, name: &str) -> Result<TableSchema> {
+    match engine.table_schema(name) {
+        Ok(s) => Ok(s),
+        Err(strata_storage::Error::TableNotFound { .. }) => {
+            Err(QueryError::UndefinedTable(name.to_owned()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs `CREATE TABLE`; returns false if it existed and `IF NOT EXISTS` was given.
 pub fn create_table(engine: &Engine, ct: &CreateTable, database: &str) -> Result<bool> {
     let schema = schema_for_create(ct, database)?;

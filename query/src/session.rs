@@ -712,14 +712,7 @@ impl Session {
         let predicate = match plan {
             None => strata_storage::Predicate::All,
             Some(plan) => {
-                let schema = match engine.table_schema(&table) {
-                    Ok(s) => s,
-                    Err(strata_storage::Error::TableNotFound { .. }) => {
-                        return Err(QueryError::UndefinedTable(table))
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let def = crate::table::TableDef::new(schema)?;
+                let def = crate::table::TableDef::new(ddl::schema_of(&engine, &table)?)?;
                 delete::predicate_of(&self.ctx.state(), &def, plan)?
             }
         };

@@ -269,6 +269,15 @@ impl Version {
         })
     }
 
+    /// The table with id `id` (ids outlive names: a table re-created under a dropped one's
+    /// name has another), with its name.
+    pub(crate) fn table_by_id(&self, id: u64) -> Option<(String, Arc<TableState>)> {
+        self.tables
+            .iter()
+            .find(|(_, t)| t.id == id)
+            .map(|(n, t)| (n.clone(), Arc::clone(t)))
+    }
+
     /// The tombstones of the pending erasures on `table`, oldest first.
     pub(crate) fn tombstones(
         &self,

@@ -241,13 +241,7 @@ pub fn erase(
     tables: Vec<(String, Predicate)>,
 ) -> Result<Erasure> {
     for (t, _) in &tables {
-        match engine.table_schema(t) {
-            Ok(_) => {}
-            Err(strata_storage::Error::TableNotFound { .. }) => {
-                return Err(QueryError::UndefinedTable(t.clone()))
-            }
-            Err(e) => return Err(e.into()),
-        }
+        crate::ddl::schema_of(engine, t)?;
     }
     Ok(engine.erase(&ErasureRequest {
         kind,
@@ -276,13 +270,7 @@ pub fn subject_tables(
         return Ok(out);
     }
     for t in named {
-        let schema = match engine.table_schema(t) {
-            Ok(s) => s,
-            Err(strata_storage::Error::TableNotFound { .. }) => {
-                return Err(QueryError::UndefinedTable(t.clone()))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let schema = crate::ddl::schema_of(engine, t)?;
         let Some(col) = schema.subject_column else {
             return Err(QueryError::InvalidParameterValue(format!(
                 "table \"{t}\" declares no subject_column (ALTER TABLE \"{t}\" SET (subject_column = ...))"

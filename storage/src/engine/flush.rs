@@ -111,12 +111,7 @@ impl Inner {
         for key in keys {
             let mem = &frozen.tables[key];
             // A table dropped since the freeze: its rows go with it.
-            let Some((name, table)) = next
-                .tables
-                .iter()
-                .find(|(_, t)| t.id == key.0)
-                .map(|(n, t)| (n.clone(), Arc::clone(t)))
-            else {
+            let Some((name, table)) = next.table_by_id(key.0) else {
                 continue;
             };
             // Rows that pending erasures hid, and rows past the retention, are not written.

@@ -492,12 +492,7 @@ impl Inner {
         };
         let _m = self.maintenance.lock();
         let current = self.state.lock().version.clone();
-        let Some((name, t)) = current
-            .tables
-            .iter()
-            .find(|(_, t)| t.id == table.id)
-            .map(|(n, t)| (n.clone(), Arc::clone(t)))
-        else {
+        let Some((name, t)) = current.table_by_id(table.id) else {
             discard(&purged);
             return Ok(Moved::default());
         };

@@ -109,12 +109,7 @@ impl Inner {
         }
         let _m = self.maintenance.lock();
         let current = self.state.lock().version.clone();
-        let Some((name, now_table)) = current
-            .tables
-            .iter()
-            .find(|(_, t)| t.id == table_id)
-            .map(|(n, t)| (n.clone(), Arc::clone(t)))
-        else {
+        let Some((name, now_table)) = current.table_by_id(table_id) else {
             return Ok(Moved::default());
         };
         let unchanged = parts.iter().all(|p| {

@@ -415,12 +415,7 @@ impl Inner {
         fail::fail_point!("tiering::before_catalog_commit");
         let _m = self.maintenance.lock();
         let current = self.state.lock().version.clone();
-        let Some((name, t)) = current
-            .tables
-            .iter()
-            .find(|(_, t)| t.id == table.id)
-            .map(|(n, t)| (n.clone(), Arc::clone(t)))
-        else {
+        let Some((name, t)) = current.table_by_id(table.id) else {
             return Ok(false);
         };
         let Some(now) = t.partitions.get(&part) else {
