@@ -170,6 +170,8 @@ fn storage_sqlstate(e: &StorageError) -> &'static str {
         | StorageError::Parquet(_) => "XX001",
         // feature_not_supported: a DELETE condition storage cannot keep as a tombstone.
         StorageError::UnsupportedPredicate { .. } => "0A000",
+        // program_limit_exceeded: a DELETE by fields matching too many rows at once.
+        StorageError::TooManyPoints { .. } => "54000",
         StorageError::Arrow(_) | StorageError::Internal { .. } => "XX000",
     }
 }

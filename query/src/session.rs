@@ -589,7 +589,7 @@ impl Session {
                         None,
                         tables
                             .into_iter()
-                            .map(|t| (t, strata_storage::Predicate::All))
+                            .map(|t| (t, strata_storage::Predicate::All, None))
                             .collect(),
                     )
                 })
@@ -709,11 +709,14 @@ impl Session {
     async fn delete(&self, d: &ast::Delete, plan: Option<LogicalPlan>) -> Result<Output> {
         let engine = Arc::clone(&self.shared.engine);
         let table = delete::delete_target(d, &self.shared.database)?;
-        let predicate = match plan {
-            None => strata_storage::Predicate::All,
+        let condition = match plan {
+            None => delete::Condition {
+                predicate: strata_storage::Predicate::All,
+                residual: None,
+            },
             Some(plan) => {
                 let def = crate::table::TableDef::new(ddl::schema_of(&engine, &table)?)?;
-                delete::predicate_of(&self.ctx.state(), &def, plan)?
+                delete::condition_of(&self.ctx.state(), &def, plan)?
             }
         };
         let user = self.user.clone();
@@ -723,7 +726,7 @@ impl Session {
                 strata_storage::ErasureKind::Delete,
                 &user,
                 None,
-                vec![(table, predicate)],
+                vec![(table, condition.predicate, condition.residual)],
             )
         })
         .await?;
@@ -766,7 +769,7 @@ impl Session {
                 strata_storage::ErasureKind::Subject,
                 &user,
                 Some(hash),
-                targets,
+                targets.into_iter().map(|(t, p)| (t, p, None)).collect(),
             )
         })
         .await?;

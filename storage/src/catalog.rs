@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 8  magic   b"STRATCAT"
-//! 4  version u32 LE (3; versions 1 and 2, without erasures, are read too)
+//! 4  version u32 LE (4; versions 1 to 3 are read too)
 //! 4  crc32   of the JSON body
 //! 8  length  u64 LE of the JSON body
 //! n  JSON body (CatalogData)
@@ -28,9 +28,10 @@ use crate::segment::Segment;
 
 const MAGIC: &[u8; 8] = b"STRATCAT";
 /// The version this build writes. 2 adds cold objects per partition and the cold garbage
-/// list; 3 adds pending erasures and each file's `purged` mark. An older reader must not
-/// open a newer catalog (it would not see cold rows, or would show erased ones).
-const VERSION: u32 = 3;
+/// list; 3 adds pending erasures and each file's `purged` mark; 4 adds the `points`
+/// predicate (a DELETE by a condition on fields). An older reader must not open a newer
+/// catalog (it would not see cold rows, or would show erased ones).
+const VERSION: u32 = 4;
 /// The oldest version this build reads.
 const MIN_VERSION: u32 = 1;
 const FILE: &str = "CATALOG";
@@ -153,11 +154,13 @@ impl Drop for SegmentHandle {
 
 pub(crate) type SegmentRef = Arc<SegmentHandle>;
 
-/// A cold object referenced by a version, with its Parquet footer once a scan loaded it.
+/// A cold object referenced by a version, with its Parquet footer and bloom filters once a
+/// scan loaded them.
 #[derive(Debug)]
 pub(crate) struct ColdHandle {
     pub(crate) entry: ColdEntry,
     pub(crate) meta: std::sync::OnceLock<parquet::arrow::arrow_reader::ArrowReaderMetadata>,
+    blooms: std::sync::OnceLock<Arc<crate::tier::bloom::ColdBlooms>>,
 }
 
 impl ColdHandle {
@@ -165,7 +168,23 @@ impl ColdHandle {
         ColdHandle {
             entry,
             meta: std::sync::OnceLock::new(),
+            blooms: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The object's bloom filters (fetched on first use; `file` and `meta` from
+    /// [`ColdHandle::open`]).
+    pub(crate) fn blooms(
+        &self,
+        file: &crate::tier::parquet::ColdFile,
+        meta: &crate::tier::parquet::ColdMeta,
+    ) -> Result<Arc<crate::tier::bloom::ColdBlooms>> {
+        if let Some(b) = self.blooms.get() {
+            return Ok(Arc::clone(b));
+        }
+        let b = Arc::new(crate::tier::bloom::ColdBlooms::load(file, meta)?);
+        let _ = self.blooms.set(Arc::clone(&b));
+        Ok(b)
     }
 
     /// The object as a file read through `store`, with its footer (fetched on first use).

@@ -74,6 +74,8 @@ pub enum Error {
     ColdObject { key: String, reason: String },
     #[error("cannot delete from {table:?} by this condition: {reason}")]
     UnsupportedPredicate { table: String, reason: String },
+    #[error("a DELETE from {table:?} by a condition on fields removes at most {limit} rows at once; narrow it by time or tags and repeat")]
+    TooManyPoints { table: String, limit: usize },
     #[error("internal error: {reason}")]
     Internal { reason: String },
     #[error("parquet error: {0}")]

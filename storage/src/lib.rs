@@ -41,12 +41,12 @@ mod tier;
 pub use batch::{SeriesId, Value, WriteBatch};
 pub use dump::dump_file;
 pub use engine::{
-    Engine, EngineConfig, JobInfo, JobKind, JobOutcome, JobRun, JobState, PartitionInfo, Scan,
-    ScanStats, SegmentInfo, Tier, WriteReceipt,
+    Engine, EngineConfig, JobInfo, JobKind, JobOutcome, JobRun, JobState, PartitionInfo, RowFilter,
+    Scan, ScanStats, SegmentInfo, Tier, WriteReceipt, MAX_ERASED_POINTS,
 };
 pub use erasure::{ErasedTable, Erasure, ErasureKind, ErasureRequest, ErasureState, FileChange};
 pub use error::{Error, Result};
-pub use predicate::Predicate;
+pub use predicate::{Predicate, SeriesPoints};
 pub use scan::{ScanRequest, TagFilter, TimeRange};
 pub use schema::{
     FieldDef, FieldType, NewColumn, SqlColumn, TableSchema, DEFAULT_PARTITION_INTERVAL_NS,

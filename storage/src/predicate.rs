@@ -7,6 +7,11 @@
 //! read time. SQL's three-valued logic holds: a tag compared with a value is NULL when the
 //! tag is NULL, and a row is removed only where the predicate is TRUE.
 //!
+//! A condition on field values cannot be kept that way (an older version of a point may
+//! match where the visible one does not): [`Predicate::Points`] lists instead the points
+//! such a condition matched when the erasure ran (`Engine::erase_where`), by series key and
+//! time, which again every version of a point matches or none does.
+//!
 //! [`Bound`] is a predicate resolved against a table schema (column indices). It evaluates
 //! on decoded columns ([`Bound::eval`]) and, without decoding anything, on what a file's
 //! metadata says ([`Bound::prune`]): its time span and the distinct values of its tags.
@@ -45,6 +50,35 @@ pub enum Predicate {
     And(Vec<Predicate>),
     Or(Vec<Predicate>),
     Not(Box<Predicate>),
+    /// These points: a row matches when its values of the tag columns `columns` and its
+    /// time are those of one of `series` (NULL equal to NULL here: it is a key).
+    Points {
+        columns: Vec<String>,
+        series: Vec<SeriesPoints>,
+    },
+}
+
+/// The points of one series a [`Predicate::Points`] lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesPoints {
+    /// The series' value of each of the predicate's columns.
+    pub tags: Vec<Option<String>>,
+    /// Times, ascending, distinct.
+    pub times: Vec<i64>,
+}
+
+/// A series key as one string (each value length-prefixed, NULL as `-`), for lookups.
+fn series_key<'a>(out: &mut String, values: impl IntoIterator<Item = Option<&'a str>>) {
+    use std::fmt::Write;
+    out.clear();
+    for v in values {
+        match v {
+            None => out.push('-'),
+            Some(v) => {
+                let _ = write!(out, "{}:{v}", v.len());
+            }
+        }
+    }
 }
 
 impl Predicate {
@@ -97,7 +131,116 @@ impl Predicate {
                 Bound::Or(ps.iter().map(|p| p.bind(schema)).collect::<Result<_>>()?)
             }
             Predicate::Not(p) => Bound::Not(Box::new(p.bind(schema)?)),
+            Predicate::Points { columns, series } => {
+                let columns = columns.iter().map(|c| tag(c)).collect::<Result<Vec<_>>>()?;
+                let mut points = PointSet {
+                    columns,
+                    series: std::collections::HashMap::with_capacity(series.len()),
+                    values: Vec::new(),
+                    span: (i64::MAX, i64::MIN),
+                };
+                points.values = vec![(HashSet::new(), false); points.columns.len()];
+                let mut key = String::new();
+                for s in series {
+                    if s.tags.len() != points.columns.len() {
+                        return Err(Error::Internal {
+                            reason: "a point list's series has the wrong number of tags".into(),
+                        });
+                    }
+                    let (Some(&first), Some(&last)) = (s.times.first(), s.times.last()) else {
+                        continue;
+                    };
+                    points.span = (points.span.0.min(first), points.span.1.max(last));
+                    for (slot, v) in points.values.iter_mut().zip(&s.tags) {
+                        match v {
+                            Some(v) => {
+                                slot.0.insert(v.clone());
+                            }
+                            None => slot.1 = true,
+                        }
+                    }
+                    series_key(&mut key, s.tags.iter().map(Option::as_deref));
+                    points.series.insert(key.clone(), s.times.clone());
+                }
+                Bound::Points(std::sync::Arc::new(points))
+            }
         })
+    }
+
+    /// Points listed, for a [`Predicate::Points`] (0 for other predicates).
+    pub fn points(&self) -> usize {
+        match self {
+            Predicate::Points { series, .. } => series.iter().map(|s| s.times.len()).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// A [`Predicate::Points`] resolved: times by series key, and per column the values (and
+/// whether NULL) some series has, for pruning.
+#[derive(Debug)]
+pub(crate) struct PointSet {
+    columns: Vec<usize>,
+    series: std::collections::HashMap<String, Vec<i64>>,
+    values: Vec<(HashSet<String>, bool)>,
+    /// Smallest and largest time listed.
+    span: (i64, i64),
+}
+
+impl PointSet {
+    fn eval(&self, cols: &Cols) -> Result<BooleanArray> {
+        let column = |i: usize| {
+            cols.cols
+                .get(i)
+                .and_then(Option::as_ref)
+                .ok_or(Error::Internal {
+                    reason: format!("delete predicate needs column {i}, which was not read"),
+                })
+        };
+        let ts = column(0)?.as_primitive::<TimestampNanosecondType>();
+        let tags = self
+            .columns
+            .iter()
+            .map(|&c| column(c).map(|a| a.as_string::<i32>()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut key = String::new();
+        Ok((0..cols.rows)
+            .map(|i| {
+                let t = ts.value(i);
+                if t < self.span.0 || t > self.span.1 {
+                    return Some(false);
+                }
+                series_key(
+                    &mut key,
+                    tags.iter().map(|a| a.is_valid(i).then(|| a.value(i))),
+                );
+                Some(
+                    self.series
+                        .get(key.as_str())
+                        .is_some_and(|times| times.binary_search(&t).is_ok()),
+                )
+            })
+            .collect())
+    }
+
+    fn prune(&self, facts: &dyn FileFacts) -> Coverage {
+        let (min, max) = facts.span();
+        if self.series.is_empty() || self.span.1 < min || self.span.0 > max {
+            return Coverage::None;
+        }
+        for (i, &c) in self.columns.iter().enumerate() {
+            let (wanted, wants_null) = &self.values[i];
+            let possible = match facts.tag_values(c) {
+                Some((present, has_null)) => {
+                    (*wants_null && has_null) || present.iter().any(|v| wanted.contains(*v))
+                }
+                None => *wants_null || wanted.iter().any(|v| facts.may_hold(c, v)),
+            };
+            if !possible {
+                return Coverage::None;
+            }
+        }
+        Coverage::Some
     }
 }
 
@@ -119,6 +262,11 @@ pub(crate) trait FileFacts {
     /// The distinct non-NULL values of table column `column` (a tag) and whether any row
     /// holds NULL there; `None` when unknown.
     fn tag_values(&self, column: usize) -> Option<(Vec<&str>, bool)>;
+    /// Whether some row may hold `value` in table column `column` (a tag), where
+    /// `tag_values` does not know: `false` only when none can (a bloom filter says so).
+    fn may_hold(&self, _column: usize, _value: &str) -> bool {
+        true
+    }
 }
 
 /// A predicate resolved against a table schema (table column indices: 0 is time, tags
@@ -137,6 +285,7 @@ pub(crate) enum Bound {
     And(Vec<Bound>),
     Or(Vec<Bound>),
     Not(Box<Bound>),
+    Points(std::sync::Arc<PointSet>),
 }
 
 impl Bound {
@@ -148,6 +297,10 @@ impl Bound {
             Bound::TagIn { column, .. } | Bound::TagIsNull { column } => out.push(*column),
             Bound::And(ps) | Bound::Or(ps) => ps.iter().for_each(|p| p.columns(out)),
             Bound::Not(p) => p.columns(out),
+            Bound::Points(p) => {
+                out.push(0);
+                out.extend(&p.columns);
+            }
         }
     }
 
@@ -196,6 +349,7 @@ impl Bound {
                 acc
             }
             Bound::Not(p) => not(&p.eval(cols)?)?,
+            Bound::Points(p) => p.eval(cols)?,
         })
     }
 
@@ -223,6 +377,7 @@ impl Bound {
                 }
             }
             Bound::TagIn { column, values } => match facts.tag_values(*column) {
+                None if !values.iter().any(|v| facts.may_hold(*column, v)) => Coverage::None,
                 None => Coverage::Some,
                 Some((present, has_null)) => {
                     if !present.iter().any(|v| values.contains(*v)) {
@@ -276,6 +431,7 @@ impl Bound {
                 Coverage::All => Coverage::None,
                 _ => Coverage::Some,
             },
+            Bound::Points(p) => p.prune(facts),
         }
     }
 
@@ -298,6 +454,11 @@ impl Bound {
                     end: a.end.max(b.end),
                 })
                 .unwrap_or(TimeRange::ALL),
+            Bound::Points(p) if p.series.is_empty() => TimeRange { start: 0, end: 0 },
+            Bound::Points(p) => TimeRange {
+                start: p.span.0,
+                end: p.span.1.saturating_add(1),
+            },
             _ => TimeRange::ALL,
         }
     }
@@ -315,6 +476,14 @@ impl Bound {
         match self {
             Bound::TagIn { column, values } => vec![filter(*column, values)],
             Bound::And(ps) => ps.iter().flat_map(|p| p.tag_envelope(schema)).collect(),
+            // A column no listed series has NULL in: one of its values.
+            Bound::Points(p) => p
+                .columns
+                .iter()
+                .zip(&p.values)
+                .filter(|(_, (_, null))| !null)
+                .map(|(&c, (values, _))| filter(c, values))
+                .collect(),
             _ => Vec::new(),
         }
     }

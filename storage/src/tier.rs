@@ -6,11 +6,14 @@
 //!   (a cold object is a `crate::scan::ScanSource` like a segment or a memtable).
 //! - [`prune`]: which row groups and pages of an object a scan reads, from its statistics
 //!   and page index.
+//! - [`bloom`]: the per-row-group bloom filters of tag columns, which rule out objects and
+//!   row groups that cannot hold a tag value (a delete or erasure by subject).
 //!
 //! Invariants: a cold object is listed in the catalog only after it was uploaded and read
 //! back with the size and CRC32 the engine wrote; it is never modified after that. Local
 //! segments it replaces are deleted only after the catalog commit that lists it.
 
+pub(crate) mod bloom;
 pub(crate) mod cache;
 pub(crate) mod parquet;
 pub(crate) mod prune;

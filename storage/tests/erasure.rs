@@ -361,3 +361,228 @@ fn retention_hides_expired_rows_and_drops_expired_partitions() {
         .all(|f| f.file_after.is_none() && !dir.path().join(&f.file).exists()));
     assert_eq!(scan(&engine, true), kept);
 }
+
+/// Cold objects of 4,000 users each whose names sort around the subject's, so row-group
+/// statistics rule nothing out: only the objects' bloom filters can tell that an object
+/// cannot hold a subject. Returns the rows written.
+fn load_many_users(engine: &Engine, subject_in: Option<i64>) -> usize {
+    let users: Vec<String> = (0..4000)
+        .map(|i| format!("subject-{:04x}", i * 16))
+        .collect();
+    let mut rows: Vec<(&str, &str, i64, f64)> = Vec::new();
+    for p in 0..3i64 {
+        for (i, u) in users.iter().enumerate() {
+            for m in 0..5i64 {
+                let ts = T0 + p * HOUR + m * 60_000_000_000 + i as i64;
+                rows.push(("a", u.as_str(), ts, ((i as i64 * 7919 + m) % 10007) as f64));
+            }
+        }
+        if subject_in == Some(p) {
+            for m in 0..10i64 {
+                rows.push(("a", SUBJECT, T0 + p * HOUR + m * 1000, 1.0));
+            }
+        }
+    }
+    write(engine, &rows);
+    engine.flush().unwrap();
+    let runs = engine.run_jobs(Some(JobKind::Tiering));
+    assert!(
+        runs.iter().all(|r| r.outcome == JobOutcome::Succeeded),
+        "{runs:?}"
+    );
+    rows.len()
+}
+
+/// Bytes of the cold objects under `dir` that are not column data: footers, page indexes
+/// and bloom filters.
+fn cold_metadata_bytes(dir: &Path) -> (u64, u64) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let (mut meta, mut total) = (0, 0);
+    for f in files(&dir.join("cold")) {
+        let len = std::fs::metadata(&f).unwrap().len();
+        let reader = SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
+        let data: i64 = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .flat_map(|rg| rg.columns())
+            .map(|c| c.compressed_size())
+            .sum();
+        meta += len - data as u64;
+        total += len;
+    }
+    (meta, total)
+}
+
+#[test]
+fn an_erasure_reads_only_the_metadata_of_cold_objects_that_cannot_hold_the_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new(dir.path());
+    config.background = false;
+    config.cold_cache_bytes = 0; // every read reaches the store and is counted
+    let engine = Engine::open(config).unwrap();
+    engine.create_table(schema()).unwrap();
+    let written = load_many_users(&engine, Some(1));
+    let (meta_bytes, cold_bytes) = cold_metadata_bytes(dir.path());
+
+    // A subject in none of the objects, inside every object's range of user names.
+    let absent = "subject-7f3a9c1f";
+    let fetched = engine.cold_cache_stats().fetched_bytes;
+    let e = engine
+        .erase(&ErasureRequest {
+            kind: ErasureKind::Subject,
+            requested_by: "officer".into(),
+            subject_hash: Some(engine.subject_hash(absent)),
+            tables: vec![("events".into(), Predicate::tag_eq("user_id", absent))],
+        })
+        .unwrap();
+    assert_eq!(e.rows(), 0);
+    engine.run_jobs(Some(JobKind::Purge));
+    let read = engine.cold_cache_stats().fetched_bytes - fetched;
+    let r = &engine.erasures()[0];
+    assert_eq!(r.state, ErasureState::Verified, "{r:?}");
+    assert!(r.tables[0].files.is_empty(), "{r:?}");
+    assert!(
+        read <= meta_bytes,
+        "read {read} bytes of {cold_bytes}: more than the {meta_bytes} bytes of footers, \
+         page indexes and bloom filters"
+    );
+
+    // The subject, in one partition: one object is counted, read and rewritten.
+    let holds = engine
+        .scan_stats(&ScanRequest::new("events").with_tag_in("user_id", [SUBJECT]))
+        .unwrap();
+    assert_eq!(
+        (holds.cold_row_groups_total, holds.cold_row_groups_read),
+        (3, 1),
+        "{holds:?}"
+    );
+    let e = erase_subject(&engine);
+    assert_eq!(e.rows(), 10);
+    engine.run_jobs(Some(JobKind::Purge));
+    let r = &engine.erasures()[1];
+    assert_eq!(r.state, ErasureState::Verified, "{r:?}");
+    assert_eq!(r.tables[0].files.len(), 1, "{r:?}");
+    assert!(r.tables[0].files[0].file.contains("/p"), "{r:?}");
+    assert_eq!(scan(&engine, true).len(), written - 10);
+    assert_eq!(holding(dir.path(), SUBJECT), Vec::<PathBuf>::new());
+}
+
+/// A DELETE by a condition on a field: `v > limit`, as the SQL layer's row test would run it.
+fn delete_where_v_above(engine: &Engine, limit: f64) -> strata_storage::Erasure {
+    let filter = strata_storage::RowFilter::<strata_storage::Error> {
+        columns: vec!["v".into()],
+        test: Box::new(move |b| {
+            Ok(b.column(0)
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(|v| v > limit))
+                .collect())
+        }),
+    };
+    engine
+        .erase_where(
+            &ErasureRequest {
+                kind: ErasureKind::Delete,
+                requested_by: "strata".into(),
+                subject_hash: None,
+                tables: vec![("events".into(), Predicate::All)],
+            },
+            &[Some(filter)],
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_delete_by_a_field_condition_removes_the_visible_points_that_match_and_all_their_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.create_table(schema()).unwrap();
+    let mut all = load(&engine);
+    // Two points with an older version in a segment and a newer one in the memtable: the
+    // newer matches for `up`, the older for `down`.
+    let up = ("a".to_string(), "u1".to_string(), now() - 3 * HOUR);
+    let down = ("a".to_string(), "u3".to_string(), now() - 3 * HOUR + 1);
+    write(
+        &engine,
+        &[("a", "u1", up.2, 0.5), ("a", "u3", down.2, 5000.0)],
+    );
+    engine.flush().unwrap();
+    write(
+        &engine,
+        &[("a", "u1", up.2, 5000.0), ("a", "u3", down.2, 0.5)],
+    );
+    all.insert(up.clone(), 5000.0);
+    all.insert(down.clone(), 0.5);
+    let limit = 1500.0;
+    let expected: Rows = all
+        .iter()
+        .filter(|(_, v)| **v <= limit)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert!(expected.contains_key(&down) && !expected.contains_key(&up));
+
+    let e = delete_where_v_above(&engine, limit);
+    assert_eq!(e.rows() as usize, all.len() - expected.len());
+    assert_eq!(scan(&engine, true), expected);
+    assert_eq!(scan(&engine, false), expected);
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(
+        scan(&engine, true),
+        expected,
+        "after a restart, before the purge"
+    );
+    engine.run_jobs(Some(JobKind::Purge));
+    let r = &engine.erasures()[0];
+    assert_eq!(r.state, ErasureState::Verified, "{r:?}");
+    assert!(!r.tables[0].files.is_empty(), "{r:?}");
+    assert_eq!(
+        scan(&engine, true),
+        expected,
+        "no older version of a deleted point reappears"
+    );
+    // No file holds a row above the limit but the older version of `down`, which was
+    // overwritten, not deleted (compaction folds it away).
+    let dump = dumped(dir.path());
+    let high: Vec<&str> = dump
+        .lines()
+        .filter(|l| {
+            l.split(" v=")
+                .nth(1)
+                .and_then(|s| s.split(' ').next())
+                .and_then(|s| s.parse::<f64>().ok())
+                .is_some_and(|v| v > limit)
+        })
+        .collect();
+    assert!(
+        high.len() == 1 && high[0].contains("user_id=u3 v=5000"),
+        "{high:?}"
+    );
+}
+
+#[test]
+fn a_delete_by_a_field_condition_is_refused_on_an_append_only_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let mut s = schema();
+    s.append_only = true;
+    engine.create_table(s).unwrap();
+    let filter = strata_storage::RowFilter::<strata_storage::Error> {
+        columns: vec!["v".into()],
+        test: Box::new(|b| Ok(arrow::array::BooleanArray::from(vec![true; b.num_rows()]))),
+    };
+    let e = engine.erase_where(
+        &ErasureRequest {
+            kind: ErasureKind::Delete,
+            requested_by: "strata".into(),
+            subject_hash: None,
+            tables: vec![("events".into(), Predicate::All)],
+        },
+        &[Some(filter)],
+    );
+    assert!(
+        matches!(e, Err(strata_storage::Error::UnsupportedPredicate { .. })),
+        "{e:?}"
+    );
+}

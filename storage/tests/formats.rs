@@ -3,7 +3,9 @@
 //!
 //! Each fixture holds a catalog, segments and WAL files with unflushed rows (from
 //! `catalog-v2` on: cold Parquet objects in the default store, with WAL rows late for a
-//! cold partition; from `catalog-v3` on: a filed erasure receipt and a pending erasure),
+//! cold partition; from `catalog-v3` on: a filed erasure receipt and a pending erasure;
+//! from `catalog-v4` on: a pending DELETE by a field condition and bloom filters in cold
+//! objects),
 //! written by `write_fixture` (run it by hand, `STRATA_FIXTURE=<name>
 //! cargo test -p strata-storage --test formats -- --ignored`, only when a new format
 //! version is introduced; never rewrite an old one).
@@ -178,6 +180,66 @@ fn opens_the_catalog_v3_erasures_fixture() {
     assert_eq!(rows(&engine), want);
 }
 
+/// Catalog 4: as catalog 3, then the rows with `usage` above [`USAGE_LIMIT`] deleted (a
+/// `points` predicate) and left pending.
+#[test]
+fn opens_the_catalog_v4_points_fixture() {
+    let (dir, engine) = open_copy("catalog-v4");
+    let mut want = expected();
+    want.retain(|(h, r, _), (u, _)| {
+        h != "host_2" && !(h == "host_1" && r == "us") && *u <= USAGE_LIMIT
+    });
+    assert_eq!(rows(&engine), want);
+    let receipts = engine.erasures();
+    assert_eq!(receipts.len(), 3, "{receipts:?}");
+    assert_eq!(receipts[2].state, ErasureState::Invisible);
+    // host_0 eu/us at i >= 44 and host_1 eu at i >= 43.
+    assert_eq!(receipts[2].rows(), 2 * 4 + 5);
+    for run in engine.run_jobs(None) {
+        assert!(run.error.is_none(), "{run:?}");
+    }
+    assert!(engine
+        .erasures()
+        .iter()
+        .all(|r| r.state == ErasureState::Verified));
+    assert_eq!(rows(&engine), want);
+    let blooms = std::fs::read_dir(dir.path().join("cold/cpu"))
+        .unwrap()
+        .flatten()
+        .flat_map(|p| std::fs::read_dir(p.path()).unwrap().flatten())
+        .all(|f| has_bloom_filters(&f.path()));
+    assert!(blooms, "every cold object has bloom filters for its tags");
+}
+
+/// Whether a cold object has a bloom filter for each tag column chunk.
+fn has_bloom_filters(path: &Path) -> bool {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    reader.metadata().row_groups().iter().all(|rg| {
+        rg.columns()
+            .iter()
+            .filter(|c| ["host", "region"].contains(&c.column_path().string().as_str()))
+            .all(|c| c.bloom_filter_offset().is_some())
+    })
+}
+
+/// The catalog-v4 fixture's DELETE: `WHERE usage > USAGE_LIMIT`.
+const USAGE_LIMIT: f64 = 65.0;
+
+/// A row test `usage > limit`, as the SQL layer would build it.
+fn usage_above(limit: f64) -> strata_storage::RowFilter<strata_storage::Error> {
+    strata_storage::RowFilter {
+        columns: vec!["usage".into()],
+        test: Box::new(move |b| {
+            Ok(b.column(0)
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(|v| v > limit))
+                .collect())
+        }),
+    }
+}
+
 /// The `cold_after` of the catalog-v2 fixture's table.
 const COLD_AFTER: i64 = 24 * HOUR;
 
@@ -185,7 +247,7 @@ const COLD_AFTER: i64 = 24 * HOUR;
 #[test]
 #[ignore = "writes a fixture into the source tree"]
 fn write_fixture() {
-    let name = std::env::var("STRATA_FIXTURE").unwrap_or_else(|_| "catalog-v3".into());
+    let name = std::env::var("STRATA_FIXTURE").unwrap_or_else(|_| "catalog-v4".into());
     let dir = fixture(&name);
     assert!(
         !dir.exists(),
@@ -245,6 +307,19 @@ fn write_fixture() {
             ]),
             None,
         );
+    }
+    if !["catalog-v1", "catalog-v2", "catalog-v3"].contains(&name.as_str()) {
+        engine
+            .erase_where(
+                &ErasureRequest {
+                    kind: ErasureKind::Delete,
+                    requested_by: "strata".into(),
+                    subject_hash: None,
+                    tables: vec![("cpu".into(), Predicate::All)],
+                },
+                &[Some(usage_above(USAGE_LIMIT))],
+            )
+            .unwrap();
     }
     drop(engine);
     let _ = std::fs::remove_file(dir.join("CATALOG.tmp"));

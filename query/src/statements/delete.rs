@@ -8,7 +8,12 @@
 //! (so parameters, casts and functions such as `now()` are typed and folded as in any
 //! query), then translated to a storage predicate: comparisons of the time column with
 //! values, `=`, `<>`, `IN`, `IS [NOT] NULL` on tags, `BETWEEN` on time, joined by `AND`,
-//! `OR` and `NOT`. A condition on a field column fails with 0A000 (not supported yet).
+//! `OR` and `NOT`. The conjuncts that do not translate (conditions on fields, `LIKE` on a
+//! tag, functions of columns ...) become a row test ([`strata_storage::RowFilter`]) that the
+//! erasure evaluates, with DataFusion's physical expressions, on the rows the translated part
+//! matches, in the snapshot it deletes from ([`strata_storage::Engine::erase_where`]). Such a
+//! DELETE is refused (0A000) on an append-only table, whose rows have no key, and may remove
+//! at most [`strata_storage::MAX_ERASED_POINTS`] rows at once (54000 beyond).
 //!
 //! `ERASE SUBJECT` (Strata's statement, rewritten by `crate::rewrite` into
 //! `CALL strata.erase_subject(value [, 'table', ...])`) erases the rows whose
@@ -18,15 +23,18 @@
 
 use std::sync::Arc;
 
+use arrow::array::AsArray;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::expr::InList;
+use datafusion::logical_expr::expr_rewriter::unnormalize_col;
 use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, LogicalPlan, Operator};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::sql::sqlparser::ast;
-use strata_storage::{Engine, Erasure, ErasureKind, ErasureRequest, Predicate};
+use strata_storage::{Engine, Erasure, ErasureKind, ErasureRequest, Predicate, RowFilter};
 
 use crate::error::{QueryError, Result};
 use crate::pushdown::{column_of, literal, role_of, string, time_ns};
@@ -70,8 +78,17 @@ pub fn condition_query(table: &str, selection: &ast::Expr) -> String {
     )
 }
 
-/// The storage predicate of a planned condition query (parameters already bound).
-pub fn predicate_of(state: &SessionState, def: &TableDef, plan: LogicalPlan) -> Result<Predicate> {
+/// A `DELETE`'s condition as storage takes it.
+#[derive(Debug)]
+pub struct Condition {
+    /// What storage keeps as a predicate (time and tags).
+    pub predicate: Predicate,
+    /// The rest, tested row by row when the erasure runs.
+    pub residual: Option<RowFilter<QueryError>>,
+}
+
+/// The condition of a planned condition query (parameters already bound).
+pub fn condition_of(state: &SessionState, def: &TableDef, plan: LogicalPlan) -> Result<Condition> {
     let analyzed = state
         .analyzer()
         .execute_and_check(plan, state.config_options(), |_, _| {})?;
@@ -84,7 +101,10 @@ pub fn predicate_of(state: &SessionState, def: &TableDef, plan: LogicalPlan) -> 
         Ok(TreeNodeRecursion::Continue)
     })?;
     let Some((expr, schema)) = filter else {
-        return Ok(Predicate::All);
+        return Ok(Condition {
+            predicate: Predicate::All,
+            residual: None,
+        });
     };
     // `now()` and the like fold to the statement's start time, as in a query.
     let context = SimplifyContext::builder()
@@ -93,10 +113,68 @@ pub fn predicate_of(state: &SessionState, def: &TableDef, plan: LogicalPlan) -> 
         .with_current_time()
         .build();
     let expr = ExprSimplifier::new(context).simplify(expr)?;
-    translate(def, &expr).ok_or_else(|| {
-        QueryError::Unsupported(format!(
-            "DELETE by the condition {expr}: a DELETE may only compare the time column and tag columns with values (a condition on a field is not supported yet)"
-        ))
+    if let Some(predicate) = translate(def, &expr) {
+        return Ok(Condition {
+            predicate,
+            residual: None,
+        });
+    }
+    let mut kept = Vec::new();
+    let mut rest = Vec::new();
+    for c in split_conjunction(&expr) {
+        match translate(def, c) {
+            Some(p) => kept.push(p),
+            None => rest.push(c.clone()),
+        }
+    }
+    let predicate = match kept.len() {
+        0 => Predicate::All,
+        1 => kept.pop().expect("one"),
+        _ => Predicate::And(kept),
+    };
+    let residual = match conjunction(rest) {
+        Some(r) => Some(row_filter(state, def, r)?),
+        None => None,
+    };
+    Ok(Condition {
+        predicate,
+        residual,
+    })
+}
+
+/// A condition storage cannot keep, as a test over the rows of a storage batch holding the
+/// columns it reads (converted to their declared types, then evaluated as DataFusion does).
+fn row_filter(state: &SessionState, def: &TableDef, expr: Expr) -> Result<RowFilter<QueryError>> {
+    let expr = unnormalize_col(expr);
+    let mut names: Vec<String> = expr.column_refs().iter().map(|c| c.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    let projection = names
+        .iter()
+        .map(|n| {
+            def.columns
+                .iter()
+                .position(|c| c.name == *n)
+                .ok_or_else(|| {
+                    QueryError::Unsupported(format!("DELETE by a condition on column {n:?}"))
+                })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let schema = DFSchema::try_from(def.project(&projection).as_ref().clone())?;
+    let physical = state.create_physical_expr(expr, &schema)?;
+    let def = def.clone();
+    Ok(RowFilter {
+        columns: names,
+        test: Box::new(move |batch| {
+            let batch = def.from_storage(&projection, batch)?;
+            let value = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
+            value.as_boolean_opt().cloned().ok_or_else(|| {
+                QueryError::DatatypeMismatch(format!(
+                    "argument of WHERE must be type boolean, not {}",
+                    value.data_type()
+                ))
+            })
+        }),
     })
 }
 
@@ -232,23 +310,29 @@ fn time_cmp(op: Operator, v: i64) -> Option<Predicate> {
     })
 }
 
-/// Runs an erasure of `tables` (each with its predicate) for `user`.
+/// Runs an erasure of `tables` (each with its predicate, and for a DELETE by a condition
+/// on fields its row test) for `user`.
 pub fn erase(
     engine: &Engine,
     kind: ErasureKind,
     user: &str,
     subject_hash: Option<String>,
-    tables: Vec<(String, Predicate)>,
+    tables: Vec<(String, Predicate, Option<RowFilter<QueryError>>)>,
 ) -> Result<Erasure> {
-    for (t, _) in &tables {
+    for (t, _, _) in &tables {
         crate::ddl::schema_of(engine, t)?;
     }
-    Ok(engine.erase(&ErasureRequest {
-        kind,
-        requested_by: user.to_owned(),
-        subject_hash,
-        tables,
-    })?)
+    let (tables, filters): (Vec<_>, Vec<_>) =
+        tables.into_iter().map(|(t, p, f)| ((t, p), f)).unzip();
+    engine.erase_where(
+        &ErasureRequest {
+            kind,
+            requested_by: user.to_owned(),
+            subject_hash,
+            tables,
+        },
+        &filters,
+    )
 }
 
 /// The tables `ERASE SUBJECT` reaches: those named (each must declare a subject column), or

@@ -9,47 +9,104 @@
 //! catalog version listing the erasure as pending; from that commit on, every scan applies
 //! its tombstones, and the purge job (`purge`) removes the rows physically. Rows written
 //! after `L` (a client re-inserting them, say) are not touched.
+//!
+//! [`Engine::erase_where`] adds, per table, a caller's test over whole rows (a `DELETE`'s
+//! condition on field values, which a [`Predicate`] cannot hold): the count pass then also
+//! collects the series key and time of every visible row that passes it, in the same
+//! snapshot, and the erasure keeps those points ([`Predicate::Points`]). Every version of
+//! such a point written at or before `L` goes, so an older version can never reappear from
+//! under a deleted one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::datatypes::TimestampNanosecondType;
 
 use super::{now_ns, Engine};
 use crate::catalog::TableState;
 use crate::erasure::{ErasedTable, Erasure, ErasureRequest, ErasureState};
 use crate::error::{Error, Result};
-use crate::predicate::Bound;
+use crate::predicate::{Bound, Predicate, SeriesPoints};
 use crate::scan::{Cols, ScanRequest};
+
+/// Points one erasure by a row test may list. They stay in the catalog, which is copied
+/// at every commit and rewritten at every persist, until the purge is done, and every scan
+/// of the table resolves them meanwhile: a bound keeps both cheap.
+pub const MAX_ERASED_POINTS: usize = 100_000;
+
+/// A caller's test over whole rows, choosing among the rows of a table's predicate those an
+/// erasure removes ([`Engine::erase_where`]).
+pub struct RowFilter<E> {
+    /// Storage columns the test reads: the batch it is given has these, in this order,
+    /// under their names and with their storage types.
+    pub columns: Vec<String>,
+    /// TRUE for rows to remove (FALSE and NULL keep them).
+    pub test: Box<dyn Fn(&RecordBatch) -> std::result::Result<BooleanArray, E> + Send + Sync>,
+}
+
+impl<E> std::fmt::Debug for RowFilter<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowFilter")
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Engine {
     /// Applies an erasure: the rows are invisible to every scan started after this returns,
     /// also after a crash, and the purge job removes them from every file. Returns the
     /// pending receipt (its id and the rows that became invisible per table).
     pub fn erase(&self, req: &ErasureRequest) -> Result<Erasure> {
+        self.erase_where::<Error>(req, &[])
+    }
+
+    /// [`Engine::erase`] where `filters[i]`, if given, further chooses which rows of
+    /// `req.tables[i]`'s predicate go (see the module documentation). Fails with
+    /// [`Error::UnsupportedPredicate`] for an append-only table (its rows have no key), with
+    /// [`Error::TooManyPoints`] when more than [`MAX_ERASED_POINTS`] rows pass; a test's own
+    /// error is returned as is.
+    pub fn erase_where<E: From<Error>>(
+        &self,
+        req: &ErasureRequest,
+        filters: &[Option<RowFilter<E>>],
+    ) -> std::result::Result<Erasure, E> {
         let inner = &self.inner;
         if inner.is_shut_down() {
-            return Err(Error::Closed);
+            return Err(Error::Closed.into());
         }
         let _m = inner.maintenance.lock();
         let current = inner.state.lock().version.clone();
         let mut bound = Vec::with_capacity(req.tables.len());
-        for (name, pred) in &req.tables {
+        for (i, (name, pred)) in req.tables.iter().enumerate() {
             let table = Arc::clone(current.table(name)?);
             let b = pred.bind(&table.schema)?;
-            bound.push((table, pred.clone(), b));
+            let filter = filters.get(i).and_then(Option::as_ref);
+            if filter.is_some() && table.schema.append_only {
+                return Err(Error::UnsupportedPredicate {
+                    table: name.clone(),
+                    reason: "the rows of an append-only table have no key, so a DELETE from it may compare only the time column and tags with values".into(),
+                }
+                .into());
+            }
+            bound.push((table, pred.clone(), b, filter));
         }
         let (lsn, scans) = {
             let _generation = inner.generation.write();
             let lsn = inner.wal.last_lsn();
-            inner.wal.roll()?;
+            inner.wal.roll().map_err(Error::from)?;
             let scans = bound
                 .iter()
-                .map(|(t, _, b)| self.start_scan(&count_request(t, b), true))
+                .map(|(t, _, b, f)| self.start_scan(&count_request(t, b, *f), true))
                 .collect::<Result<Vec<_>>>()?;
             (lsn, scans)
         };
         let mut tables = Vec::with_capacity(bound.len());
-        for ((table, pred, b), scan) in bound.iter().zip(scans) {
+        for ((table, pred, b, filter), scan) in bound.iter().zip(scans) {
             let mut rows = 0u64;
-            let columns = read_columns(b);
+            // The batch's leading columns; a row test's field columns follow.
+            let columns = read_columns(b, filter.map(|_| table.schema.tags.len()));
+            let mut points = filter.map(|_| Points::new(&table.schema));
             for batch in scan {
                 let batch = batch?;
                 let mut cols = Cols {
@@ -59,13 +116,28 @@ impl Engine {
                 for (c, array) in columns.iter().zip(batch.columns()) {
                     cols.cols[*c] = Some(Arc::clone(array));
                 }
-                rows += b.matches(&cols)?.true_count() as u64;
+                let mut m = b.matches(&cols)?;
+                if let (Some(f), Some(points)) = (filter, points.as_mut()) {
+                    let passed = (f.test)(&test_batch(&batch, f)?)?;
+                    m = arrow::compute::and_kleene(&m, &passed).map_err(Error::from)?;
+                    if !points.add(&cols, &m) {
+                        return Err(Error::TooManyPoints {
+                            table: table.schema.name.clone(),
+                            limit: MAX_ERASED_POINTS,
+                        }
+                        .into());
+                    }
+                }
+                rows += m.true_count() as u64;
             }
             tables.push(ErasedTable {
                 table: table.schema.name.clone(),
                 table_id: table.id,
                 lsn: lsn.0,
-                predicate: Some(pred.clone()),
+                predicate: Some(match points {
+                    Some(p) => p.into_predicate(),
+                    None => pred.clone(),
+                }),
                 rows,
                 removed_memtable: 0,
                 removed_local: 0,
@@ -126,24 +198,124 @@ impl Engine {
 }
 
 /// Table columns a predicate reads, in order (the time column when it reads none).
-fn read_columns(b: &Bound) -> Vec<usize> {
+/// With `key_tags`, also a point's key: the time column and the first `key_tags` columns
+/// after it (every tag).
+fn read_columns(b: &Bound, key_tags: Option<usize>) -> Vec<usize> {
     let mut cols = Vec::new();
     b.columns(&mut cols);
     cols.push(0);
+    if let Some(n) = key_tags {
+        cols.extend(1..=n);
+    }
     cols.sort_unstable();
     cols.dedup();
     cols
 }
 
-/// The scan that counts a predicate's rows: its columns, pruned by its time and tag
-/// envelopes.
-fn count_request(table: &TableState, b: &Bound) -> ScanRequest {
+/// The scan that counts a predicate's rows: its columns (and a row test's), pruned by its
+/// time and tag envelopes.
+fn count_request<E>(table: &TableState, b: &Bound, filter: Option<&RowFilter<E>>) -> ScanRequest {
     let names: Vec<&str> = table.schema.column_names().collect();
     let envelope = b.time_envelope();
+    let key_tags = filter.map(|_| table.schema.tags.len());
+    let mut columns: Vec<&str> = read_columns(b, key_tags)
+        .into_iter()
+        .map(|c| names[c])
+        .collect();
+    // A row test's columns the predicate does not read come last.
+    if let Some(f) = filter {
+        for c in &f.columns {
+            if !columns.contains(&c.as_str()) {
+                columns.push(c);
+            }
+        }
+    }
     let mut req = ScanRequest::new(&table.schema.name)
-        .with_projection(read_columns(b).into_iter().map(|c| names[c]))
+        .with_projection(columns)
         .with_time_range(envelope.start, envelope.end)
         .with_readers(2);
     req.tag_filters = b.tag_envelope(&table.schema);
     req
+}
+
+/// The columns of a count scan's batch a row test reads, in its order.
+fn test_batch<E>(batch: &RecordBatch, f: &RowFilter<E>) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let indices = f
+        .columns
+        .iter()
+        .map(|c| {
+            schema.index_of(c).map_err(|_| Error::Internal {
+                reason: format!("row test column {c:?} was not read"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(batch.project(&indices)?)
+}
+
+/// The points a row test passed, by series.
+struct Points {
+    columns: Vec<String>,
+    tags: usize,
+    series: HashMap<Vec<Option<String>>, Vec<i64>>,
+    count: usize,
+}
+
+impl Points {
+    fn new(schema: &crate::schema::TableSchema) -> Self {
+        Points {
+            columns: schema.tags.clone(),
+            tags: schema.tags.len(),
+            series: HashMap::new(),
+            count: 0,
+        }
+    }
+
+    /// Adds the rows of `cols` where `m` is TRUE; false past [`MAX_ERASED_POINTS`].
+    fn add(&mut self, cols: &Cols, m: &BooleanArray) -> bool {
+        if m.true_count() == 0 {
+            return true;
+        }
+        let ts = cols.cols[0]
+            .as_ref()
+            .expect("the time column is read")
+            .as_primitive::<TimestampNanosecondType>();
+        let tags: Vec<_> = (1..=self.tags)
+            .map(|c| {
+                cols.cols[c]
+                    .as_ref()
+                    .expect("every tag is read")
+                    .as_string::<i32>()
+            })
+            .collect();
+        for i in (0..cols.rows).filter(|&i| m.value(i) && m.is_valid(i)) {
+            let key: Vec<Option<String>> = tags
+                .iter()
+                .map(|a| a.is_valid(i).then(|| a.value(i).to_owned()))
+                .collect();
+            self.series.entry(key).or_default().push(ts.value(i));
+            self.count += 1;
+            if self.count > MAX_ERASED_POINTS {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn into_predicate(self) -> Predicate {
+        let mut series: Vec<SeriesPoints> = self
+            .series
+            .into_iter()
+            .map(|(tags, mut times)| {
+                times.sort_unstable();
+                times.dedup();
+                SeriesPoints { tags, times }
+            })
+            .collect();
+        series.sort_by(|a, b| a.tags.cmp(&b.tags));
+        Predicate::Points {
+            columns: self.columns,
+            series,
+        }
+    }
 }

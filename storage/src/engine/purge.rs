@@ -173,8 +173,10 @@ impl Target<'_> {
         }
     }
 
-    /// What its metadata says to each tombstone: none, some or all of its rows.
-    fn coverage(&self, table: &TableState, t: &Tombstone) -> Coverage {
+    /// What its metadata says to each tombstone: none, some or all of its rows. A cold
+    /// object's footer and bloom filters (`cold`, when loaded) rule out the tag values it
+    /// cannot hold.
+    fn coverage(&self, table: &TableState, t: &Tombstone, cold: Option<&ColdFacts>) -> Coverage {
         match self {
             Target::Segment(s) => {
                 let meta = s.segment.meta();
@@ -188,7 +190,12 @@ impl Target<'_> {
                     mapping: &mapping,
                 })
             }
-            Target::Cold(c) => t.pred.prune(&ColdFacts(&c.entry) as &dyn FileFacts),
+            Target::Cold(c) => match cold {
+                Some(facts) => t.pred.prune(facts as &dyn FileFacts),
+                None => t
+                    .pred
+                    .prune(&ColdFacts::span_only(&c.entry) as &dyn FileFacts),
+            },
         }
     }
 }
@@ -313,13 +320,33 @@ impl Inner {
         tombstones: &[Tombstone],
         known: u64,
     ) -> Result<Moved> {
-        let mut some: Vec<&Tombstone> = Vec::new();
-        let mut whole: Option<&Tombstone> = None;
-        for t in tombstones
+        let applicable: Vec<&Tombstone> = tombstones
             .iter()
             .filter(|t| t.applies_to(target.max_lsn(), target.purged()))
-        {
-            match target.coverage(table, t) {
+            .collect();
+        // A cold object's footer and bloom filters: a few ranged reads that spare reading
+        // its tag columns when it cannot hold the erased values.
+        let loaded = match target {
+            Target::Cold(c) if !applicable.is_empty() => {
+                let (file, meta) = c.open(&self.cold)?;
+                let blooms = c.blooms(&file, &meta)?;
+                Some((meta, blooms))
+            }
+            _ => None,
+        };
+        let cold_facts = match (&target, &loaded) {
+            (Target::Cold(c), Some((meta, blooms))) => Some(ColdFacts::with_blooms(
+                &c.entry,
+                &table.schema,
+                meta,
+                blooms,
+            )),
+            _ => None,
+        };
+        let mut some: Vec<&Tombstone> = Vec::new();
+        let mut whole: Option<&Tombstone> = None;
+        for &t in &applicable {
+            match target.coverage(table, t, cold_facts.as_ref()) {
                 Coverage::None => {}
                 Coverage::Some => some.push(t),
                 Coverage::All => {
@@ -329,7 +356,16 @@ impl Inner {
             }
         }
         if whole.is_none() && some.is_empty() {
-            return Ok(Moved::default());
+            // Bloom filters ruled the object out where its catalog entry alone (what scans,
+            // tiering and `nothing_holds` see) does not: record that it is clean.
+            let ruled_out = cold_facts.is_some()
+                && applicable
+                    .iter()
+                    .any(|t| target.coverage(table, t, None) != Coverage::None);
+            if !ruled_out {
+                return Ok(Moved::default());
+            }
+            return self.commit_purge(table, part, target, known, self.clean());
         }
         let purged = match whole {
             Some(t) => Purged {
@@ -709,7 +745,8 @@ impl Inner {
                 .map(Target::Cold)
                 .chain(table.partitions.values().flatten().map(Target::Segment))
                 .any(|f| {
-                    t.applies_to(f.max_lsn(), f.purged()) && f.coverage(table, t) != Coverage::None
+                    t.applies_to(f.max_lsn(), f.purged())
+                        && f.coverage(table, t, None) != Coverage::None
                 });
             if held {
                 return Ok(false);

@@ -46,8 +46,10 @@ impl Engine {
         let mut stats = scan.stats;
         for p in &scan.work {
             for c in &p.cold {
-                let (_, meta) = c.open(&scan.store)?;
-                let selection = prune::select(&meta, &scan.table.schema, &scan.resolved);
+                let (file, meta) = c.open(&scan.store)?;
+                let blooms = crate::tier::parquet::scan_blooms(c, &file, &meta, &scan.resolved)?;
+                let selection =
+                    prune::select(&meta, &scan.table.schema, &scan.resolved, blooms.as_deref());
                 stats.cold_row_groups_total += meta.metadata().num_row_groups();
                 stats.cold_row_groups_read += selection.groups.len();
                 stats.cold_rows_in_row_groups_read += selection.group_rows;

@@ -224,7 +224,8 @@ impl Inner {
                 || cold.iter().any(|c| {
                     tombstones.iter().any(|t| {
                         t.applies_to(c.entry.max_lsn, c.entry.purged)
-                            && t.pred.prune(&crate::tier::parquet::ColdFacts(&c.entry))
+                            && t.pred
+                                .prune(&crate::tier::parquet::ColdFacts::span_only(&c.entry))
                                 != crate::predicate::Coverage::None
                     })
                 });

@@ -44,13 +44,15 @@ struct Index {
     clock: u64,
 }
 
-/// Hits and misses since start-up, in blocks, and the bytes held.
+/// Hits and misses since start-up, in blocks, and the bytes held; and the bytes scans and
+/// jobs fetched from the object store (cache misses, or every read without a cache).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ColdCacheStats {
     pub hits: u64,
     pub misses: u64,
     pub bytes: u64,
     pub capacity: u64,
+    pub fetched_bytes: u64,
 }
 
 /// A bounded on-disk cache of cold object blocks.
@@ -94,6 +96,7 @@ impl ColdCache {
             misses: self.misses.load(Ordering::Relaxed),
             bytes: self.index.lock().bytes,
             capacity: self.capacity,
+            fetched_bytes: 0,
         }
     }
 

@@ -8,7 +8,9 @@
 //! `read_parquet` sees the table's types. zstd, row groups of [`ROW_GROUP_ROWS`] with
 //! statistics and the page index (column and offset indexes) for pruning by time and tag;
 //! times and integers delta-encoded, floats and strings dictionary-encoded (floats fall
-//! back to split byte streams when a chunk's values are too many for a dictionary).
+//! back to split byte streams when a chunk's values are too many for a dictionary); a bloom
+//! filter per row group and tag column, all of them after the last row group
+//! ([`super::bloom`]).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -29,12 +31,15 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{
+    BloomFilterPosition, BloomFilterProperties, EnabledStatistics, WriterProperties,
+};
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::schema::types::ColumnPath;
 
+use super::bloom::ColdBlooms;
 use super::store::ColdStore;
-use crate::catalog::ColdRef;
+use crate::catalog::{ColdEntry, ColdHandle, ColdRef};
 use crate::engine::MergeSink;
 use crate::error::{Error, Result};
 use crate::scan::{Cols, Resolved, ScanSource, SourceContext};
@@ -46,6 +51,8 @@ use crate::schema::{FieldType, TableSchema};
 pub(crate) const ROW_GROUP_ROWS: usize = 1 << 20;
 /// Rows per data page (what the page index can skip).
 const PAGE_ROWS: usize = 8_192;
+/// False-positive rate of the tag columns' bloom filters.
+const BLOOM_FPP: f64 = 0.01;
 /// Bytes a cold read fetches at once when the reader streams.
 const READ_CHUNK: u64 = 1 << 20;
 
@@ -141,7 +148,20 @@ impl ParquetSink {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_data_page_row_count_limit(PAGE_ROWS)
-            .set_write_batch_size(1024);
+            .set_write_batch_size(1024)
+            .set_bloom_filter_position(BloomFilterPosition::End);
+        // A bloom filter per tag chunk, sized for the file's distinct values of the tag
+        // (a chunk holds at most those) at 1% false positives: about 10 bits per value.
+        for (t, dict) in dicts.iter().enumerate() {
+            let col = ColumnPath::from(schema.field(t + 1).name().as_str());
+            props = props.set_column_bloom_filter_properties(
+                col,
+                BloomFilterProperties::builder()
+                    .with_fpp(BLOOM_FPP)
+                    .with_max_ndv(dict.len().max(1) as u64)
+                    .build(),
+            );
+        }
         // Tags and text fields repeat: dictionaries. Times and integers are sorted or
         // slowly changing within a series, which delta encoding turns into a few bits
         // each. Floats measured to a few decimals (most metrics) take few distinct values:
@@ -344,27 +364,96 @@ impl ScanSource for ColdRef {
     }
 
     fn read(&self, ctx: &SourceContext<'_>, r: &Resolved, merge: bool) -> Result<Vec<Cols>> {
-        let facts = ColdFacts(&self.entry);
+        let facts = ColdFacts::span_only(&self.entry);
         let Some(tombstones) = r.tombstones_for(self.entry.max_lsn, self.entry.purged, &facts)
         else {
             return Ok(Vec::new());
         };
         let (file, meta) = self.open(ctx.store)?;
-        read_cold(&file, &meta, &ctx.table.schema, r, merge, &tombstones)
+        let blooms = scan_blooms(self, &file, &meta, r)?;
+        read_cold(
+            &file,
+            &meta,
+            &ctx.table.schema,
+            r,
+            blooms.as_deref(),
+            merge,
+            &tombstones,
+        )
     }
 }
 
-/// A cold object's catalog entry as delete predicates see it: its time span (tag values
-/// are not known without reading the object).
-pub(crate) struct ColdFacts<'a>(pub(crate) &'a crate::catalog::ColdEntry);
+/// The bloom filters a scan with `r` prunes row groups by: loaded when it filters by tag.
+pub(crate) fn scan_blooms(
+    cold: &ColdHandle,
+    file: &ColdFile,
+    meta: &ColdMeta,
+    r: &Resolved,
+) -> Result<Option<Arc<ColdBlooms>>> {
+    if !r.pruning || r.tags.is_empty() {
+        return Ok(None);
+    }
+    cold.blooms(file, meta).map(Some)
+}
+
+/// A cold object's catalog entry as delete predicates see it: its time span, and with its
+/// footer and bloom filters loaded, which tag values it may hold.
+pub(crate) struct ColdFacts<'a> {
+    entry: &'a ColdEntry,
+    tags: Option<ColdTags<'a>>,
+}
+
+/// What a cold object's footer and bloom filters say about its tag values.
+struct ColdTags<'a> {
+    meta: &'a ColdMeta,
+    blooms: &'a ColdBlooms,
+    /// Table column -> column of the object.
+    mapping: Vec<Option<usize>>,
+}
+
+impl<'a> ColdFacts<'a> {
+    /// The time span only (no tag value is ruled out).
+    pub(crate) fn span_only(entry: &'a ColdEntry) -> Self {
+        ColdFacts { entry, tags: None }
+    }
+
+    /// The time span, and the tag values the object's statistics and bloom filters do not
+    /// rule out.
+    pub(crate) fn with_blooms(
+        entry: &'a ColdEntry,
+        table: &TableSchema,
+        meta: &'a ColdMeta,
+        blooms: &'a ColdBlooms,
+    ) -> Self {
+        ColdFacts {
+            entry,
+            tags: Some(ColdTags {
+                meta,
+                blooms,
+                mapping: column_mapping(meta, table),
+            }),
+        }
+    }
+}
 
 impl crate::predicate::FileFacts for ColdFacts<'_> {
     fn span(&self) -> (i64, i64) {
-        (self.0.min_ts, self.0.max_ts)
+        (self.entry.min_ts, self.entry.max_ts)
     }
 
     fn tag_values(&self, _column: usize) -> Option<(Vec<&str>, bool)> {
         None
+    }
+
+    fn may_hold(&self, column: usize, value: &str) -> bool {
+        match &self.tags {
+            None => true,
+            Some(t) => match t.mapping.get(column).copied().flatten() {
+                // A column the object lacks is NULL in every row: no value matches.
+                None => false,
+                Some(c) => t.blooms.may_hold(t.meta, c, value),
+            },
+        }
     }
 }
 
@@ -376,6 +465,7 @@ fn read_cold(
     meta: &ArrowReaderMetadata,
     table: &TableSchema,
     r: &Resolved,
+    blooms: Option<&ColdBlooms>,
     merge: bool,
     tombstones: &[&crate::predicate::Tombstone],
 ) -> Result<Vec<Cols>> {
@@ -383,7 +473,7 @@ fn read_cold(
     let names: Vec<&str> = table.column_names().collect();
     let mapping = column_mapping(meta, table);
     let md = meta.metadata();
-    let selection = super::prune::select(meta, table, r);
+    let selection = super::prune::select(meta, table, r, blooms);
     if selection.groups.is_empty() {
         return Ok(Vec::new());
     }

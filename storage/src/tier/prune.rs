@@ -1,7 +1,8 @@
 //! Which parts of a cold object a scan reads: row groups, then pages.
 //!
-//! A row group is skipped when its column statistics rule out the scan's time range or
-//! every accepted value of one of its tag filters. Inside a row group that stays, the page
+//! A row group is skipped when its column statistics rule out the scan's time range, or
+//! when its statistics or bloom filters ([`super::bloom`]) rule out every accepted value of
+//! one of its tag filters. Inside a row group that stays, the page
 //! index does the same per data page: the column index gives each page's min and max, the
 //! offset index the first row of each page, so the pages that may match become row ranges;
 //! the ranges of the time column and of every filtered tag column are intersected (their
@@ -23,6 +24,7 @@ use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::page_index::offset_index::OffsetIndexMetaData;
 use parquet::file::statistics::Statistics;
 
+use super::bloom::ColdBlooms;
 use super::parquet::{column_mapping, ColdMeta};
 use crate::scan::Resolved;
 use crate::schema::TableSchema;
@@ -61,8 +63,13 @@ impl ColdSelection {
 }
 
 /// The row groups and rows of a cold object a scan with `r` must read (everything with
-/// pruning off).
-pub(crate) fn select(meta: &ColdMeta, table: &TableSchema, r: &Resolved) -> ColdSelection {
+/// pruning off). `blooms`, where given, rule out row groups by tag value too.
+pub(crate) fn select(
+    meta: &ColdMeta,
+    table: &TableSchema,
+    r: &Resolved,
+    blooms: Option<&ColdBlooms>,
+) -> ColdSelection {
     let md = meta.metadata();
     let mapping = column_mapping(meta, table);
     let mut selection = ColdSelection {
@@ -75,7 +82,7 @@ pub(crate) fn select(meta: &ColdMeta, table: &TableSchema, r: &Resolved) -> Cold
         let rows = rg.num_rows() as usize;
         let mut keep = vec![0..rows];
         if r.pruning {
-            if group_ruled_out(rg, &mapping, r) {
+            if group_ruled_out(rg, g, &mapping, r, blooms) {
                 continue;
             }
             if let (Some(ci), Some(oi)) = (md.column_index(), md.offset_index()) {
@@ -98,7 +105,13 @@ pub(crate) fn select(meta: &ColdMeta, table: &TableSchema, r: &Resolved) -> Cold
     selection
 }
 
-fn group_ruled_out(rg: &RowGroupMetaData, mapping: &[Option<usize>], r: &Resolved) -> bool {
+fn group_ruled_out(
+    rg: &RowGroupMetaData,
+    g: usize,
+    mapping: &[Option<usize>],
+    r: &Resolved,
+    blooms: Option<&ColdBlooms>,
+) -> bool {
     if let Some((lo, hi)) = mapping[0].and_then(|c| i64_range(rg, c)) {
         if !r.time.overlaps(lo, hi) {
             return true;
@@ -107,6 +120,10 @@ fn group_ruled_out(rg: &RowGroupMetaData, mapping: &[Option<usize>], r: &Resolve
     r.tags.iter().any(|(col, values)| match mapping[*col] {
         // The column does not exist in this file: every row is NULL, no value matches.
         None => true,
+        Some(c) if blooms.is_some() => {
+            let b = blooms.expect("checked");
+            !values.iter().any(|v| b.group_may_hold(rg, g, c, v))
+        }
         Some(c) => str_range(rg, c).is_some_and(|(lo, hi)| {
             !values
                 .iter()

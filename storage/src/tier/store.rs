@@ -68,6 +68,8 @@ pub(crate) struct ColdStore {
     runtime: tokio::runtime::Runtime,
     /// Cached blocks of cold objects (`None`: `cold_cache_bytes` is 0).
     cache: Option<ColdCache>,
+    /// Bytes read ranges fetched from the store since start-up.
+    fetched: std::sync::atomic::AtomicU64,
     /// The directory of a `file://` store: `object_store` does not fsync what it writes
     /// there, so an upload syncs the object and the directories above it itself.
     local_root: Option<PathBuf>,
@@ -162,6 +164,7 @@ impl ColdStore {
             url,
             runtime,
             cache: ColdCache::open(data_dir, cache_bytes)?,
+            fetched: std::sync::atomic::AtomicU64::new(0),
             local_root,
         })
     }
@@ -307,10 +310,14 @@ impl ColdStore {
 
     /// The read cache's counters (all zero without a cache).
     pub(crate) fn cache_stats(&self) -> ColdCacheStats {
-        self.cache
-            .as_ref()
-            .map(ColdCache::stats)
-            .unwrap_or_default()
+        ColdCacheStats {
+            fetched_bytes: self.fetched.load(std::sync::atomic::Ordering::Relaxed),
+            ..self
+                .cache
+                .as_ref()
+                .map(ColdCache::stats)
+                .unwrap_or_default()
+        }
     }
 
     /// Bytes `range` of `key`, an object of `len` bytes: through the read cache.
@@ -325,11 +332,14 @@ impl ColdStore {
     fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
         let store = Arc::clone(&self.store);
         let path = self.path(key);
-        self.block(
+        let bytes = self.block(
             "read",
             key,
             async move { store.get_range(&path, range).await },
-        )
+        )?;
+        self.fetched
+            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(bytes)
     }
 
     /// Deletes `key` (and its cached blocks); a key that is already gone is not an error.
