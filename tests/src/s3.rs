@@ -101,7 +101,30 @@ impl S3Server {
     pub fn list(&self, prefix: &str) -> Vec<String> {
         use futures::TryStreamExt;
         use object_store::ObjectStore;
-        let store = object_store::aws::AmazonS3Builder::new()
+        let store = self.store();
+        let prefix = object_store::path::Path::from(prefix);
+        let mut keys: Vec<String> =
+            block_on(async { store.list(Some(&prefix)).try_collect::<Vec<_>>().await })
+                .unwrap()
+                .into_iter()
+                .map(|m| m.location.to_string())
+                .collect();
+        keys.sort();
+        keys
+    }
+
+    /// The bytes of object `key`.
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        use object_store::ObjectStoreExt;
+        let store = self.store();
+        let path = object_store::path::Path::from(key);
+        block_on(async { store.get(&path).await?.bytes().await })
+            .unwrap()
+            .to_vec()
+    }
+
+    fn store(&self) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(&self.bucket)
             .with_endpoint(&self.endpoint)
             .with_region("us-east-1")
@@ -109,27 +132,7 @@ impl S3Server {
             .with_secret_access_key(&self.secret_access_key)
             .with_allow_http(true)
             .build()
-            .unwrap();
-        let prefix = object_store::path::Path::from(prefix);
-        // On a thread of its own, so that async tests can call it too.
-        let mut keys: Vec<String> = std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    rt.block_on(store.list(Some(&prefix)).try_collect::<Vec<_>>())
-                        .unwrap()
-                })
-                .join()
-                .unwrap()
-        })
-        .into_iter()
-        .map(|m| m.location.to_string())
-        .collect();
-        keys.sort();
-        keys
+            .unwrap()
     }
 
     /// Stops the server (SIGKILL): every later request fails to connect.
@@ -143,4 +146,21 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Runs `f` to completion on a runtime of its own, on a thread of its own, so that async
+/// tests can call the blocking helpers above too.
+fn block_on<T: Send>(f: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(f)
+            })
+            .join()
+            .unwrap()
+    })
 }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub const PASSWORD: &str = "strata";
@@ -20,6 +20,8 @@ pub struct Server {
     /// HTTP (line protocol).
     pub http: SocketAddr,
     pub data_dir: PathBuf,
+    /// Every line the server wrote to stderr (its log), so far.
+    pub log: Arc<Mutex<Vec<String>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -85,11 +87,14 @@ impl Server {
         let mut child = cmd.spawn().expect("starting strata");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&log);
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             let mut http = None;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                lines.lock().unwrap().push(line.clone());
                 if let Some(addr) =
                     line.strip_prefix("strata: listening for HTTP (line protocol) on ")
                 {
@@ -122,6 +127,7 @@ impl Server {
             addr,
             http,
             data_dir: data_dir.to_path_buf(),
+            log,
             _dir: None,
         }
     }
