@@ -7,6 +7,9 @@
 //!                        [--hosts 100] [--duration 1d] [--runs 5] [--dir DIR]
 //! strata-tools bench-cold [--strata target/release/strata] [--python PY] [--hosts 100]
 //!                         [--days 3] [--runs 5] [--no-s3] [--dir DIR]
+//! strata-tools bench-erase [--strata target/release/strata] [--python PY|none] [--days 40]
+//!                          [--rows-per-day 1000000] [--users 100000] [--local-days 10]
+//!                          [--runs 5] [--dir DIR]
 //! strata-tools bench-lp [--strata target/release/strata] [--influxd influxd|none]
 //!                       [--hosts 100] [--duration 1d] [--batch-lines 5000]
 //!                       [--connections 4] [--runs 3] [--memory-limit-bytes N] [--dir DIR]
@@ -40,6 +43,10 @@ enum Command {
     /// Line-protocol ingest benchmark: TSBS cpu-only POSTed in batches over concurrent
     /// HTTP connections to Strata and to InfluxDB 1.x in the same run.
     BenchLp(BenchLp),
+    /// Erasure benchmark: erase one person from an events table over the local and cold
+    /// tiers (time until invisible, until purged and verified, bytes rewritten), next to
+    /// chDB and DuckDB erasing the same person from the same rows.
+    BenchErase(BenchErase),
     /// Print every row and stored value of files Strata writes (WAL files, segments, cold
     /// Parquet objects, the catalog, erasures.log), so their content can be checked
     /// without the server.
@@ -126,6 +133,35 @@ struct BenchCold {
     dir: PathBuf,
 }
 
+#[derive(Debug, clap::Args)]
+struct BenchErase {
+    /// The strata binary (default: `strata` next to this executable).
+    #[arg(long)]
+    strata: Option<PathBuf>,
+    /// Python with `duckdb` (and `chdb` if installed), or `none` to measure Strata alone.
+    #[arg(long, default_value = "target/pyenv/bin/python")]
+    python: String,
+    /// Days of events, one partition each, ending yesterday.
+    #[arg(long, default_value_t = 40)]
+    days: i64,
+    #[arg(long, default_value_t = 1_000_000)]
+    rows_per_day: usize,
+    /// People, each active on three of the days.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Newest days left in the local tier (the rest go cold).
+    #[arg(long, default_value_t = 10)]
+    local_days: i64,
+    /// People erased one after the other (medians are reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Working directory (CSV files, data directories).
+    #[arg(long, default_value = "target/bench-erase")]
+    dir: PathBuf,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     /// CSV with a header line, RFC 3339 times.
@@ -178,6 +214,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchE2e(args) => bench_e2e(args),
         Command::BenchCold(args) => bench_cold(args),
         Command::BenchLp(args) => bench_lp(args),
+        Command::BenchErase(args) => bench_erase(args),
         Command::Dump(args) => dump(args),
     }
 }
@@ -278,6 +315,25 @@ fn bench_cold(args: BenchCold) -> anyhow::Result<()> {
         s3: !args.no_s3,
     };
     let report = block_on(strata_tools::bench_cold::run(&opts))?;
+    std::io::stdout().lock().write_all(report.as_bytes())?;
+    Ok(())
+}
+
+fn bench_erase(args: BenchErase) -> anyhow::Result<()> {
+    let opts = strata_tools::bench_erase::Options {
+        strata: strata_binary(args.strata)?,
+        python: (args.python != "none").then(|| PathBuf::from(args.python)),
+        dir: args.dir,
+        data: strata_tools::bench_erase::EventsConfig {
+            days: args.days,
+            rows_per_day: args.rows_per_day,
+            users: args.users,
+            seed: args.seed,
+        },
+        local_days: args.local_days,
+        runs: args.runs.max(1),
+    };
+    let report = block_on(strata_tools::bench_erase::run(&opts))?;
     std::io::stdout().lock().write_all(report.as_bytes())?;
     Ok(())
 }
