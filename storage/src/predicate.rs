@@ -176,6 +176,16 @@ impl Predicate {
     }
 }
 
+/// Column `i` of `cols`, which a predicate reads and its scan therefore decoded.
+fn read_column(cols: &Cols, i: usize) -> Result<&arrow::array::ArrayRef> {
+    cols.cols
+        .get(i)
+        .and_then(Option::as_ref)
+        .ok_or(Error::Internal {
+            reason: format!("delete predicate needs column {i}, which was not read"),
+        })
+}
+
 /// A [`Predicate::Points`] resolved: times by series key, and per column the values (and
 /// whether NULL) some series has, for pruning.
 #[derive(Debug)]
@@ -189,14 +199,7 @@ pub(crate) struct PointSet {
 
 impl PointSet {
     fn eval(&self, cols: &Cols) -> Result<BooleanArray> {
-        let column = |i: usize| {
-            cols.cols
-                .get(i)
-                .and_then(Option::as_ref)
-                .ok_or(Error::Internal {
-                    reason: format!("delete predicate needs column {i}, which was not read"),
-                })
-        };
+        let column = |i: usize| read_column(cols, i);
         let ts = column(0)?.as_primitive::<TimestampNanosecondType>();
         let tags = self
             .columns
@@ -308,14 +311,7 @@ impl Bound {
     /// FALSE or NULL.
     pub(crate) fn eval(&self, cols: &Cols) -> Result<BooleanArray> {
         let n = cols.rows;
-        let column = |i: usize| {
-            cols.cols
-                .get(i)
-                .and_then(Option::as_ref)
-                .ok_or(Error::Internal {
-                    reason: format!("delete predicate needs column {i}, which was not read"),
-                })
-        };
+        let column = |i: usize| read_column(cols, i);
         Ok(match self {
             Bound::All => BooleanArray::from(vec![true; n]),
             Bound::Time(r) => {
