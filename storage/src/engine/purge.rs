@@ -324,10 +324,15 @@ impl Inner {
             .iter()
             .filter(|t| t.applies_to(target.max_lsn(), target.purged()))
             .collect();
-        // A cold object's footer and bloom filters: a few ranged reads that spare reading
-        // its tag columns when it cannot hold the erased values.
+        // Whether its catalog entry alone (what scans, tiering and `nothing_holds` see)
+        // leaves a tombstone that may apply: only then are a cold object's footer and bloom
+        // filters read (a few ranged reads that spare reading its tag columns when it
+        // cannot hold the erased values).
+        let maybe_held = applicable
+            .iter()
+            .any(|t| target.coverage(table, t, None) != Coverage::None);
         let loaded = match target {
-            Target::Cold(c) if !applicable.is_empty() => {
+            Target::Cold(c) if maybe_held => {
                 let (file, meta) = c.open(&self.cold)?;
                 let blooms = c.blooms(&file, &meta)?;
                 Some((meta, blooms))
@@ -356,13 +361,9 @@ impl Inner {
             }
         }
         if whole.is_none() && some.is_empty() {
-            // Bloom filters ruled the object out where its catalog entry alone (what scans,
-            // tiering and `nothing_holds` see) does not: record that it is clean.
-            let ruled_out = cold_facts.is_some()
-                && applicable
-                    .iter()
-                    .any(|t| target.coverage(table, t, None) != Coverage::None);
-            if !ruled_out {
+            // Bloom filters ruled the object out where its catalog entry alone does not:
+            // record that it is clean.
+            if cold_facts.is_none() {
                 return Ok(Moved::default());
             }
             return self.commit_purge(table, part, target, known, self.clean());
