@@ -31,7 +31,7 @@ use std::time::SystemTime;
 
 use super::jobs::{JobKey, JobKind, Moved, Pending};
 use super::merge::{merge_dicts, merge_into, MergeInput};
-use super::purge::{find_removed, Removed};
+use super::purge::{find_removed, Removed, Survivors};
 use super::{Engine, Inner};
 use crate::catalog::{
     partition_dir, segment_path, sync_dir, SegmentEntry, SegmentHandle, SegmentRef, TableState,
@@ -294,7 +294,7 @@ fn expired_rows(
             if s.entry.min_ts >= cutoff {
                 return Ok(None);
             }
-            find_removed(s, &ctx, &[], Some(cutoff)).map(Some)
+            find_removed(s, &ctx, &[], Some(cutoff), Survivors::Collect).map(Some)
         })
         .collect()
 }

@@ -227,7 +227,7 @@ struct Registry {
 /// The scheduler's shared state.
 #[derive(Debug)]
 pub(super) struct Jobs {
-    limit: usize,
+    pub(super) limit: usize,
     reg: Mutex<Registry>,
     changed: Condvar,
 }

@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{new_null_array, Array, ArrayData, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::interleave;
 use arrow::datatypes::{DataType, Int32Type, SchemaRef, TimestampNanosecondType};
 
@@ -58,7 +58,13 @@ enum Source<'a> {
         code_map: Vec<Vec<u32>>,
         next_block: usize,
     },
-    Cold(ColdRows),
+    Cold {
+        rows: ColdRows,
+        /// Per tag column, the last batch's dictionary and its values' output codes: every
+        /// batch of a column chunk comes with the same dictionary (all of the chunk's
+        /// values, in the same buffers), which is mapped once, not once per batch.
+        maps: Vec<Option<(ArrayData, Vec<u32>)>>,
+    },
 }
 
 /// One input being read block by block.
@@ -185,7 +191,10 @@ pub(super) fn merge_into<'a>(
                     next_block: 0,
                 }
             }
-            MergeInput::Cold(file, meta) => Source::Cold(ColdRows::open(file, meta, schema)?),
+            MergeInput::Cold(file, meta) => Source::Cold {
+                rows: ColdRows::open(file, meta, schema)?,
+                maps: vec![None; tags],
+            },
         };
         cursors.push(Cursor {
             source,
@@ -327,7 +336,7 @@ impl Merge<'_> {
                 }
                 (cols, codes)
             }
-            Source::Cold(rows) => {
+            Source::Cold { rows, maps } => {
                 let Some(mut cols) = rows.next_batch()? else {
                     return Ok(false);
                 };
@@ -335,10 +344,18 @@ impl Merge<'_> {
                 let mut codes = vec![0; n * self.tags];
                 for t in 0..self.tags {
                     let dict = cols[t + 1].as_dictionary::<Int32Type>();
-                    let values = dict.values().as_string::<i32>();
-                    let map: Vec<u32> = (0..values.len())
-                        .map(|i| output_code(&self.dicts[t], values.value(i)))
-                        .collect();
+                    let data = dict.values().to_data();
+                    let cached = maps[t]
+                        .as_ref()
+                        .is_some_and(|(values, _)| values.ptr_eq(&data));
+                    if !cached {
+                        let values = dict.values().as_string::<i32>();
+                        let map: Vec<u32> = (0..values.len())
+                            .map(|i| output_code(&self.dicts[t], values.value(i)))
+                            .collect();
+                        maps[t] = Some((data, map));
+                    }
+                    let map = &maps[t].as_ref().expect("mapped above").1;
                     for (row, key) in dict.keys().iter().enumerate() {
                         if let Some(k) = key {
                             codes[row * self.tags + t] = map[k as usize];

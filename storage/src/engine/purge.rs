@@ -23,6 +23,7 @@
 //! the next run after start-up carries on from what was committed.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -60,6 +61,14 @@ pub(crate) struct Removed {
     pub(crate) total: u64,
 }
 
+/// Whether [`find_removed`] collects the tag values of the rows that stay (a rewrite needs
+/// them for its dictionaries; a count of matching rows does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Survivors {
+    Collect,
+    Skip,
+}
+
 /// Reads the time and tag columns of `source`, every row in order, and finds the rows that
 /// one of `tombstones` matches or that are older than `cutoff`.
 pub(crate) fn find_removed(
@@ -67,6 +76,7 @@ pub(crate) fn find_removed(
     ctx: &SourceContext<'_>,
     tombstones: &[&Tombstone],
     cutoff: Option<i64>,
+    survivors: Survivors,
 ) -> Result<Removed> {
     let schema = &ctx.table.schema;
     let tags = schema.tags.len();
@@ -99,6 +109,10 @@ pub(crate) fn find_removed(
         let tag_cols = (1..=tags)
             .map(|i| Ok(column(i)?.as_string::<i32>().clone()))
             .collect::<Result<Vec<_>>>()?;
+        // Per tag column, the last staying row whose value is in `survivors`: files are
+        // sorted by series, so a value repeats over a run of rows and one comparison with
+        // the run's first row replaces a set lookup per row.
+        let mut last: Vec<Option<usize>> = vec![None; tags];
         for row in 0..cols.rows {
             let gone = match matches.iter().position(|m| m.value(row)) {
                 Some(i) => {
@@ -115,13 +129,21 @@ pub(crate) fn find_removed(
                 out.rows.add(at + row as u32);
                 continue;
             }
+            if survivors == Survivors::Skip {
+                continue;
+            }
             for (t, col) in tag_cols.iter().enumerate() {
-                if col.is_valid(row) {
-                    let v = col.value(row);
-                    if !out.survivors[t].contains(v) {
-                        out.survivors[t].insert(v.to_owned());
-                    }
+                if !col.is_valid(row) {
+                    continue;
                 }
+                let v = col.value(row);
+                if last[t].is_some_and(|l| col.value(l) == v) {
+                    continue;
+                }
+                if !out.survivors[t].contains(v) {
+                    out.survivors[t].insert(v.to_owned());
+                }
+                last[t] = Some(row);
             }
         }
         at += cols.rows as u32;
@@ -277,16 +299,22 @@ impl Inner {
         Ok(moved)
     }
 
-    /// Step 2: every file a pending erasure concerns.
+    /// Step 2: every file a pending erasure concerns, on up to `max_concurrent_jobs`
+    /// threads: a rewrite is CPU-bound (decoding, merging and compressing one file), the
+    /// files are independent, and their commits are serialised by the maintenance lock.
+    /// The first error stops the threads from starting more files and is returned.
     fn purge_files(&self) -> Result<Moved> {
-        let mut moved = Moved::default();
         let version = self.state.lock().version.clone();
         let known = version.next_erasure_id - 1;
+        let mut tables = Vec::new();
         for table in version.tables.values() {
             let tombstones = version.tombstones(table)?;
-            if tombstones.is_empty() {
-                continue;
+            if !tombstones.is_empty() {
+                tables.push((table, tombstones));
             }
+        }
+        let mut work: Vec<(usize, i64, Target<'_>)> = Vec::new();
+        for (i, (table, _)) in tables.iter().enumerate() {
             let parts: BTreeSet<i64> = table
                 .partitions
                 .keys()
@@ -296,17 +324,51 @@ impl Inner {
             for part in parts {
                 let cold = table.cold.get(&part).map_or(&[][..], Vec::as_slice);
                 let segs = table.partitions.get(&part).map_or(&[][..], Vec::as_slice);
-                let targets = cold
-                    .iter()
-                    .map(Target::Cold)
-                    .chain(segs.iter().map(Target::Segment));
-                for target in targets {
-                    if self.is_shut_down() {
-                        return Err(Error::Closed);
+                work.extend(cold.iter().map(|c| (i, part, Target::Cold(c))));
+                work.extend(segs.iter().map(|s| (i, part, Target::Segment(s))));
+            }
+        }
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let worker = || -> Result<Moved> {
+            let mut moved = Moved::default();
+            while !failed.load(Ordering::Relaxed) {
+                let Some(&(t, part, target)) = work.get(next.fetch_add(1, Ordering::Relaxed))
+                else {
+                    break;
+                };
+                let (table, tombstones) = &tables[t];
+                let done = if self.is_shut_down() {
+                    Err(Error::Closed)
+                } else {
+                    self.purge_file(table, part, target, tombstones, known)
+                };
+                match done {
+                    Ok(m) => moved += m,
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(e);
                     }
-                    moved += self.purge_file(table, part, target, &tombstones, known)?;
                 }
             }
+            Ok(moved)
+        };
+        let threads = self.jobs.limit.clamp(1, work.len().max(1));
+        let results: Vec<Result<Moved>> = std::thread::scope(|s| {
+            let others: Vec<_> = (1..threads).map(|_| s.spawn(worker)).collect();
+            let mut results = vec![worker()];
+            for h in others {
+                results.push(h.join().unwrap_or_else(|_| {
+                    Err(Error::Internal {
+                        reason: "a purge thread panicked".into(),
+                    })
+                }));
+            }
+            results
+        });
+        let mut moved = Moved::default();
+        for r in results {
+            moved += r?;
         }
         Ok(moved)
     }
@@ -383,7 +445,8 @@ impl Inner {
                     store: &self.cold,
                 };
                 let cutoff = table.schema.retention_cutoff(now_ns());
-                let removed = find_removed(target.source(), &ctx, &some, cutoff)?;
+                let removed =
+                    find_removed(target.source(), &ctx, &some, cutoff, Survivors::Collect)?;
                 let by_erasure: Vec<(u64, u64)> = some
                     .iter()
                     .zip(&removed.by_tombstone)
@@ -798,7 +861,8 @@ impl Inner {
                     replaced += 1;
                     continue;
                 };
-                let matched = find_removed(target.source(), &ctx, &[&tombstone], None)?;
+                let matched =
+                    find_removed(target.source(), &ctx, &[&tombstone], None, Survivors::Skip)?;
                 if matched.by_tombstone[0] > 0 {
                     return Err(Error::Internal {
                         reason: format!(

@@ -26,7 +26,7 @@ use std::time::SystemTime;
 
 use super::jobs::{JobKey, JobKind, Moved, Pending};
 use super::merge::{merge_dicts, merge_into, MergeInput};
-use super::purge::{find_removed, Removed};
+use super::purge::{find_removed, Removed, Survivors};
 use super::{now_ns, Inner};
 use crate::catalog::{create_dir_durable, ColdEntry, ColdHandle, ColdRef, SegmentRef, TableState};
 use crate::error::{Error, Result};
@@ -319,7 +319,7 @@ impl Inner {
                 if min_ts >= cutoff {
                     Ok(None)
                 } else {
-                    find_removed(s, &ctx, &[], Some(cutoff)).map(Some)
+                    find_removed(s, &ctx, &[], Some(cutoff), Survivors::Collect).map(Some)
                 }
             })
             .collect()
