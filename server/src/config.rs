@@ -14,7 +14,8 @@
 //! memory_limit_bytes = 268435456 # unflushed (memtable) data; writers wait past it
 //! backpressure_wait_ms = 5000    # how long; then SQL writes fail with 53000, HTTP with 503
 //! max_unflushed_age_ms = 60000   # a memtable whose oldest row waited this long is flushed
-//! max_concurrent_jobs = 2        # background jobs (flush, compaction, tiering) at once
+//! max_concurrent_jobs = 2        # background jobs (flush, compaction, tiering) at once;
+//!                                # also the threads one purge rewrites files on
 //! cold_store = "s3://bucket/prefix" # default file://<data_dir>/cold
 //! cold_cache_bytes = 1073741824  # cold-read cache on disk in data_dir/cold-cache; 0: off
 //!

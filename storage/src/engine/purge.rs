@@ -13,7 +13,8 @@
 //!    row matched (a DELETE covering whole partitions drops them without reading); otherwise
 //!    rewritten without those rows through the merge (one input), committed in its place and
 //!    the old file deleted once no scan reads it. Each commit records in the erasure the
-//!    file, its SHA-256 before and after, and the rows removed from it.
+//!    file, its SHA-256 before and after, and the rows removed from it. Files are purged on
+//!    up to `max_concurrent_jobs` threads at once; their commits are serialised.
 //! 3. **Receipts.** An erasure no memtable, WAL file, segment or object can hold any more,
 //!    whose old files are gone, is verified: every file it rewrote is read again and must
 //!    hold no matching row. Its receipt is appended to `erasures.log`, and only then is it
