@@ -586,3 +586,59 @@ fn a_delete_by_a_field_condition_is_refused_on_an_append_only_table() {
         "{e:?}"
     );
 }
+
+/// A cold object of several read batches (the merge maps a column chunk's dictionary once
+/// and reuses it for the chunk's later batches; the purge compares tag values run by run):
+/// after the subject's erasure every other row is there with its own tag values.
+#[test]
+fn an_erasure_from_a_cold_object_of_many_batches_keeps_every_other_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.create_table(schema()).unwrap();
+    let users: Vec<String> = (0..50)
+        .map(|i| {
+            if i == 17 {
+                SUBJECT.to_owned()
+            } else {
+                format!("u{i:02}")
+            }
+        })
+        .collect();
+    // 50 users x 3 hosts x 200 points = 30,000 rows in one old partition: four batches.
+    let mut rows = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        for h in ["a", "b", "c"] {
+            for m in 0..200 {
+                rows.push((h, u.as_str(), T0 + m * 1_000_000_000 + i as i64, m as f64));
+            }
+        }
+    }
+    write(&engine, &rows);
+    engine.flush().unwrap();
+    let runs = engine.run_jobs(Some(JobKind::Tiering));
+    assert!(
+        runs.iter().all(|r| r.outcome == JobOutcome::Succeeded),
+        "{runs:?}"
+    );
+    let all: Rows = rows
+        .iter()
+        .map(|(h, u, t, v)| ((h.to_string(), u.to_string(), *t), *v))
+        .collect();
+    let expected = without_subject(&all);
+    let e = erase_subject(&engine);
+    assert_eq!(e.rows(), 3 * 200);
+    let runs = engine.run_jobs(Some(JobKind::Purge));
+    assert!(
+        runs.iter().all(|r| r.outcome == JobOutcome::Succeeded),
+        "{runs:?}"
+    );
+    let receipts = engine.erasures();
+    assert_eq!(receipts[0].state, ErasureState::Verified, "{receipts:?}");
+    assert_eq!(receipts[0].tables[0].removed_cold, 3 * 200, "{receipts:?}");
+    assert_eq!(scan(&engine, true), expected);
+    assert_eq!(scan(&engine, false), expected, "the same without pruning");
+    assert_eq!(holding(dir.path(), SUBJECT), Vec::<PathBuf>::new());
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(scan(&engine, true), expected, "after a restart");
+}
