@@ -58,7 +58,7 @@ use strata_wal::{FsyncPolicy, Lsn, Wal};
 use crate::catalog::Version;
 use crate::memtable::Memtable;
 
-pub use erase::{RowFilter, MAX_ERASED_POINTS};
+pub use erase::{RowFilter, RowTest, MAX_ERASED_POINTS};
 pub use jobs::{JobInfo, JobKind, JobOutcome, JobRun, JobState};
 pub(crate) use merge::MergeSink;
 pub use scan::{PartitionInfo, Scan, ScanStats, SegmentInfo, Tier};

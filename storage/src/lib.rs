@@ -42,7 +42,7 @@ pub use batch::{SeriesId, Value, WriteBatch};
 pub use dump::dump_file;
 pub use engine::{
     Engine, EngineConfig, JobInfo, JobKind, JobOutcome, JobRun, JobState, PartitionInfo, RowFilter,
-    Scan, ScanStats, SegmentInfo, Tier, WriteReceipt, MAX_ERASED_POINTS,
+    RowTest, Scan, ScanStats, SegmentInfo, Tier, WriteReceipt, MAX_ERASED_POINTS,
 };
 pub use erasure::{ErasedTable, Erasure, ErasureKind, ErasureRequest, ErasureState, FileChange};
 pub use error::{Error, Result};

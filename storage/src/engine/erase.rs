@@ -42,8 +42,12 @@ pub struct RowFilter<E> {
     /// under their names and with their storage types.
     pub columns: Vec<String>,
     /// TRUE for rows to remove (FALSE and NULL keep them).
-    pub test: Box<dyn Fn(&RecordBatch) -> std::result::Result<BooleanArray, E> + Send + Sync>,
+    pub test: RowTest<E>,
 }
+
+/// The test of a [`RowFilter`].
+pub type RowTest<E> =
+    Box<dyn Fn(&RecordBatch) -> std::result::Result<BooleanArray, E> + Send + Sync>;
 
 impl<E> std::fmt::Debug for RowFilter<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
