@@ -303,7 +303,8 @@ impl Inner {
     /// Step 2: every file a pending erasure concerns, on up to `max_concurrent_jobs`
     /// threads: a rewrite is CPU-bound (decoding, merging and compressing one file), the
     /// files are independent, and their commits are serialised by the maintenance lock.
-    /// The first error stops the threads from starting more files and is returned.
+    /// An error stops every thread from starting more files; the calling thread's error
+    /// (else the first other thread's) is returned, and what was committed stays.
     fn purge_files(&self) -> Result<Moved> {
         let version = self.state.lock().version.clone();
         let known = version.next_erasure_id - 1;
