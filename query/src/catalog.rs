@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use datafusion::catalog::SchemaProvider;
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
-use strata_storage::Engine;
+use strata_storage::{Engine, NULL_TIME};
 
 use crate::error::QueryError;
 use crate::provider::StrataTable;
@@ -156,9 +156,7 @@ impl SystemSchema {
                 parts.push(info);
             }
         }
-        let ts = |v: Vec<i64>| -> ArrayRef {
-            Arc::new(TimestampNanosecondArray::from(v).with_timezone("UTC"))
-        };
+        let ts = ts_array;
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(table)),
             ts(parts.iter().map(|p| p.start).collect()),
@@ -203,9 +201,7 @@ impl SystemSchema {
                 path.push(s.path.display().to_string());
             }
         }
-        let ts = |v: Vec<i64>| -> ArrayRef {
-            Arc::new(TimestampNanosecondArray::from(v).with_timezone("UTC"))
-        };
+        let ts = ts_array;
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(table)),
             ts(partition),
@@ -218,6 +214,16 @@ impl SystemSchema {
         cols.push(Arc::new(StringArray::from(path)));
         Ok(RecordBatch::try_new(segments_schema(), cols).map_err(DataFusionError::from)?)
     }
+}
+
+/// Times as a `timestamptz` column; the partition of rows with a NULL time, and its times,
+/// show as NULL.
+fn ts_array(v: Vec<i64>) -> ArrayRef {
+    let v: Vec<Option<i64>> = v
+        .into_iter()
+        .map(|t| (t != NULL_TIME).then_some(t))
+        .collect();
+    Arc::new(TimestampNanosecondArray::from(v).with_timezone("UTC"))
 }
 
 fn ts_type() -> DataType {
@@ -246,14 +252,14 @@ fn tables_schema() -> SchemaRef {
 fn partitions_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("table_name", DataType::Utf8, false),
-        Field::new("partition_start", ts_type(), false),
+        Field::new("partition_start", ts_type(), true),
         Field::new("tier", DataType::Utf8, false),
         // Segments (local) or objects (cold).
         Field::new("files", DataType::UInt64, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("bytes", DataType::UInt64, false),
-        Field::new("min_time", ts_type(), false),
-        Field::new("max_time", ts_type(), false),
+        Field::new("min_time", ts_type(), true),
+        Field::new("max_time", ts_type(), true),
         Field::new("location", DataType::Utf8, false),
     ]))
 }
@@ -261,12 +267,12 @@ fn partitions_schema() -> SchemaRef {
 fn segments_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("table_name", DataType::Utf8, false),
-        Field::new("partition_start", ts_type(), false),
+        Field::new("partition_start", ts_type(), true),
         Field::new("segment_id", DataType::UInt64, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("bytes", DataType::UInt64, false),
-        Field::new("min_time", ts_type(), false),
-        Field::new("max_time", ts_type(), false),
+        Field::new("min_time", ts_type(), true),
+        Field::new("max_time", ts_type(), true),
         Field::new("path", DataType::Utf8, false),
     ]))
 }

@@ -1,11 +1,14 @@
 //! `CREATE TABLE`, `DROP TABLE` and `ALTER TABLE ... ADD COLUMN`, translated to engine
 //! schemas.
 //!
-//! A table whose columns include a `timestamptz` is a time-series table: the first such
-//! column (or `WITH (time_column = '...')`) is its time column, its text columns are tags
-//! (or exactly those named by `WITH (tags = 'a,b')`), and the rest are fields. A table with
-//! no `timestamptz` column (and no `time_column` option) is an ordinary unpartitioned table:
-//! every column is a field, rows are kept in insertion order and never deduplicated.
+//! A table whose columns include a `timestamptz` or `timestamp` is a time-series table: the
+//! first `timestamptz` column, or else the first `timestamp` column (or `WITH (time_column =
+//! '...')`), is its time column, its text columns are tags (or exactly those named by `WITH
+//! (tags = 'a,b')`), and the rest are fields. The time column accepts NULL unless declared
+//! `NOT NULL` (such rows are stored in a partition of their own; see
+//! [`strata_storage::NULL_TIME`]). A table with no timestamp column (and no `time_column`
+//! option) is an ordinary unpartitioned table: every column is a field, rows are kept in
+//! insertion order and never deduplicated.
 //!
 //! Options: `time_column`, `tags`, `partition_interval` (`'1 day'`, `'6h'`, ...),
 //! `append_only` (keep every row even with the same series and time; the default is that a
@@ -256,6 +259,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         None => cols
             .iter()
             .find(|c| c.1 == SqlType::Timestamptz)
+            .or_else(|| cols.iter().find(|c| c.1 == SqlType::Timestamp))
             .map(|c| c.0.clone()),
     };
 
@@ -280,7 +284,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         ] {
             if o {
                 return Err(QueryError::InvalidDefinition(format!(
-                    "table \"{name}\" has no timestamptz column, so it is unpartitioned and takes no tags, partition_interval, cold_after, retention or subject_column"
+                    "table \"{name}\" has no timestamptz or timestamp column, so it is unpartitioned and takes no tags, partition_interval, cold_after, retention or subject_column"
                 )));
             }
         }
@@ -484,7 +488,7 @@ fn set_options(
             "cold_after" => {
                 if schema.hidden_time && !reset {
                     return Err(QueryError::InvalidDefinition(format!(
-                        "table \"{table}\" has no timestamptz column, so it has no partitions to move to the cold tier"
+                        "table \"{table}\" has no timestamptz or timestamp column, so it has no partitions to move to the cold tier"
                     )));
                 }
                 let ns = if reset {
@@ -497,7 +501,7 @@ fn set_options(
             "retention" => {
                 if schema.hidden_time && !reset {
                     return Err(QueryError::InvalidDefinition(format!(
-                        "table \"{table}\" has no timestamptz column, so it has no time to expire rows by"
+                        "table \"{table}\" has no timestamptz or timestamp column, so it has no time to expire rows by"
                     )));
                 }
                 let ns = if reset {

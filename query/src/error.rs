@@ -24,6 +24,10 @@ pub enum QueryError {
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
     NotNullViolation { table: String, column: String },
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates its retention: a table with a retention keeps only rows with a time"
+    )]
+    NullTimeWithRetention { table: String, column: String },
     #[error("invalid table definition: {0}")]
     InvalidDefinition(String),
     #[error("unrecognized configuration parameter \"{0}\"")]
@@ -122,7 +126,9 @@ impl QueryError {
             QueryError::DuplicateTable(_) => "42P07",
             QueryError::UndefinedColumn { .. } => "42703",
             QueryError::DuplicateColumn { .. } => "42701",
-            QueryError::NotNullViolation { .. } => "23502",
+            QueryError::NotNullViolation { .. } | QueryError::NullTimeWithRetention { .. } => {
+                "23502"
+            }
             QueryError::InvalidDefinition(_) => "42P16",
             QueryError::UnknownSetting(_) => "42704",
             QueryError::InvalidSetting { .. } => "22023",
@@ -154,6 +160,8 @@ fn storage_sqlstate(e: &StorageError) -> &'static str {
         StorageError::ColumnExists { .. } => "42701",
         StorageError::TypeMismatch { .. } => "42804",
         StorageError::ArityMismatch { .. } => "22P04",
+        // datetime_field_overflow, as PostgreSQL's "timestamp out of range".
+        StorageError::TimeOutOfRange { .. } => "22008",
         StorageError::InvalidSchema { .. } => "42P16",
         // insufficient_resources: retry later.
         StorageError::MemoryLimit { .. } => "53000",

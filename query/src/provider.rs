@@ -13,7 +13,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 use strata_storage::{Engine, ScanRequest};
@@ -150,7 +150,7 @@ impl DisplayAs for StrataSink {
 #[async_trait]
 impl DataSink for StrataSink {
     fn schema(&self) -> &SchemaRef {
-        &self.def.arrow
+        &self.def.writable
     }
 
     async fn write_all(
@@ -200,4 +200,33 @@ pub fn count_batch(rows: u64) -> RecordBatch {
     )]));
     let col: ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
     RecordBatch::try_new(schema, vec![col]).expect("count batch matches its schema")
+}
+
+/// An `INSERT` plan whose `VALUES` lists take NULL in every column. DataFusion types a
+/// `VALUES` list by the target table, `NOT NULL` included, and Arrow would then refuse to
+/// build a batch holding a NULL there with an error of its own; with nullable lists the
+/// rows reach [`TableDef::to_write_batch`], which rejects them with 23502 and PostgreSQL's
+/// message.
+pub fn nullable_values(plan: LogicalPlan) -> DfResult<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::common::DFSchema;
+    use datafusion::logical_expr::Values;
+    plan.transform_up(|p| match p {
+        LogicalPlan::Values(v) if v.schema.fields().iter().any(|f| !f.is_nullable()) => {
+            let fields = v
+                .schema
+                .iter()
+                .map(|(q, f)| (q.cloned(), Arc::new(f.as_ref().clone().with_nullable(true))))
+                .collect();
+            let schema = DFSchema::new_with_metadata(fields, v.schema.metadata().clone())?;
+            Ok(Transformed::yes(LogicalPlan::Values(Values {
+                schema: Arc::new(schema),
+                values: v.values,
+            })))
+        }
+        LogicalPlan::Values(_) => Ok(Transformed::no(p)),
+        // Parents of a changed VALUES list derive their nullability anew.
+        other => other.recompute_schema().map(Transformed::yes),
+    })
+    .map(|t| t.data)
 }

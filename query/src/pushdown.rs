@@ -12,7 +12,7 @@
 
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
-use strata_storage::{ScanRequest, TagFilter, TimeRange};
+use strata_storage::{ScanRequest, TagFilter, TimeRange, NULL_TIME};
 
 use crate::table::{Role, TableDef};
 
@@ -57,7 +57,7 @@ pub fn translate(def: &TableDef, expr: &Expr) -> Option<Pushed> {
             let low = time_ns(&literal(low)?)?;
             let high = time_ns(&literal(high)?)?;
             Some(Pushed::Time(TimeRange {
-                start: low,
+                start: low.max(LOWEST),
                 end: high.saturating_add(1),
             }))
         }
@@ -119,16 +119,23 @@ fn tag_or(def: &TableDef, expr: &Expr) -> Option<TagFilter> {
     }
 }
 
+/// The lowest start of a range from a comparison: a NULL time (stored as `NULL_TIME`)
+/// compares as NULL, so no comparison matches it.
+pub(crate) const LOWEST: i64 = NULL_TIME + 1;
+
 fn time_cmp(op: Operator, v: i64) -> Option<TimeRange> {
     let (start, end) = match op {
         Operator::Eq => (v, v.checked_add(1)?),
         Operator::Gt => (v.checked_add(1)?, i64::MAX),
         Operator::GtEq => (v, i64::MAX),
-        Operator::Lt => (i64::MIN, v),
-        Operator::LtEq => (i64::MIN, v.checked_add(1)?),
+        Operator::Lt => (LOWEST, v),
+        Operator::LtEq => (LOWEST, v.checked_add(1)?),
         _ => return None,
     };
-    Some(TimeRange { start, end })
+    Some(TimeRange {
+        start: start.max(LOWEST),
+        end,
+    })
 }
 
 pub(crate) fn column_of(e: &Expr) -> Option<&str> {

@@ -435,6 +435,11 @@ impl Session {
             .state()
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
             .await?;
+        let plan = if matches!(statement, Statement::Insert(_)) {
+            crate::provider::nullable_values(plan)?
+        } else {
+            plan
+        };
         let arrow = plan.schema().as_arrow();
         let current: Vec<String> = arrow.fields().iter().map(|f| f.name().clone()).collect();
         let output = crate::names::output_names(&statement, &current)

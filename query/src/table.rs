@@ -6,13 +6,14 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, TimestampNanosecondArray,
 };
+use arrow::buffer::NullBuffer;
 use arrow::compute::{cast, CastOptions};
 use arrow::datatypes::{
     DataType, Date32Type, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit,
     TimestampNanosecondType,
 };
 use arrow::util::display::FormatOptions;
-use strata_storage::{FieldType, TableSchema, Value, WriteBatch};
+use strata_storage::{FieldType, TableSchema, Value, WriteBatch, NULL_TIME};
 
 use crate::error::{QueryError, Result};
 use crate::types::SqlType;
@@ -42,6 +43,10 @@ pub struct TableDef {
     /// unpartitioned table is not among them.
     pub columns: Vec<Column>,
     pub arrow: SchemaRef,
+    /// `arrow` with every column nullable: what `INSERT` hands rows over in, so that
+    /// [`TableDef::to_write_batch`] checks `NOT NULL` (with PostgreSQL's 23502 and message)
+    /// rather than Arrow refusing to build the batch.
+    pub writable: SchemaRef,
 }
 
 impl TableDef {
@@ -62,12 +67,17 @@ impl TableDef {
         };
         let mut columns = Vec::with_capacity(storage.num_columns());
         if !storage.hidden_time {
+            // A time column without a declaration (line protocol) always has a value.
+            let not_null = storage
+                .sql_columns
+                .get(&storage.time_column)
+                .is_none_or(|c| c.not_null);
             let (t, _) = declared(&storage.time_column, SqlType::Timestamptz)?;
             columns.push(Column {
                 name: storage.time_column.clone(),
                 sql_type: t,
                 role: Role::Time,
-                not_null: true,
+                not_null,
             });
         }
         for tag in &storage.tags {
@@ -104,10 +114,18 @@ impl TableDef {
                 .map(|c| Field::new(&c.name, c.sql_type.arrow_type(), !c.not_null))
                 .collect::<Vec<_>>(),
         ));
+        let writable = Arc::new(Schema::new(
+            arrow
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
         Ok(TableDef {
             storage,
             columns,
             arrow,
+            writable,
         })
     }
 
@@ -124,13 +142,21 @@ impl TableDef {
         )
     }
 
-    /// Converts a batch the engine returned for `projection` to the declared types.
+    /// Converts a batch the engine returned for `projection` to the declared types (the
+    /// time column's [`NULL_TIME`] to NULL).
     pub fn from_storage(&self, projection: &[usize], batch: &RecordBatch) -> Result<RecordBatch> {
         let schema = self.project(projection);
         let columns = projection
             .iter()
             .zip(batch.columns())
-            .map(|(&i, a)| to_declared(a, self.columns[i].sql_type))
+            .map(|(&i, a)| {
+                let c = &self.columns[i];
+                if c.role == Role::Time && !c.not_null {
+                    to_declared(&null_times(a)?, c.sql_type)
+                } else {
+                    to_declared(a, c.sql_type)
+                }
+            })
             .collect::<Result<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         RecordBatch::try_new_with_options(schema, columns, &options)
@@ -152,6 +178,13 @@ impl TableDef {
         for (c, a) in self.columns.iter().zip(batch.columns()) {
             if c.not_null && a.null_count() > 0 {
                 return Err(QueryError::NotNullViolation {
+                    table: self.name().to_owned(),
+                    column: c.name.clone(),
+                });
+            }
+            // Retention ages rows by their time; one without a time cannot be kept by it.
+            if c.role == Role::Time && a.null_count() > 0 && self.storage.retention_ns.is_some() {
+                return Err(QueryError::NullTimeWithRetention {
                     table: self.name().to_owned(),
                     column: c.name.clone(),
                 });
@@ -206,6 +239,7 @@ impl TableDef {
         let mut field_values: Vec<Value<'_>> = vec![Value::Null; fields.len()];
         for row in 0..batch.num_rows() {
             let ts = match time {
+                Some(t) if t.is_null(row) => NULL_TIME,
                 Some(t) => t.value(row),
                 None => now_ns.saturating_add(row as i64),
             };
@@ -233,6 +267,24 @@ impl TableDef {
         }
         Ok(out)
     }
+}
+
+/// A stored time column with [`NULL_TIME`] marked NULL.
+fn null_times(a: &ArrayRef) -> Result<ArrayRef> {
+    let ts = a
+        .as_primitive_opt::<TimestampNanosecondType>()
+        .ok_or_else(|| {
+            QueryError::Storage(strata_storage::Error::Internal {
+                reason: format!("a time column arrived as {}", a.data_type()),
+            })
+        })?;
+    if !ts.values().contains(&NULL_TIME) {
+        return Ok(Arc::clone(a));
+    }
+    let valid = NullBuffer::from_iter(ts.values().iter().map(|&t| t != NULL_TIME));
+    let with_nulls = TimestampNanosecondArray::new(ts.values().clone(), Some(valid))
+        .with_timezone_opt(ts.timezone());
+    Ok(Arc::new(with_nulls))
 }
 
 fn cast_checked(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {

@@ -3,6 +3,8 @@
 //! row is there. A writer keeps inserting while the kill lands, and every INSERT that got
 //! its CommandComplete must be found.
 //!
+//! Rows with a NULL time survive it like any other.
+//!
 //! An erasure survives SIGKILL too, and leaves no trace of the erased subject in any file,
 //! dump or log line (local and S3 cold stores).
 
@@ -377,4 +379,79 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Rows with a NULL time, written with parameters (extended protocol) and by COPY, both in
+/// the WAL and in a segment when the server is killed, come back after the restart; a NULL
+/// parameter for a `NOT NULL` time column is 23502 with PostgreSQL's message.
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_with_a_null_time_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = Server::start_in(&data, &[]);
+    let c = s.client().await;
+    c.batch_execute(
+        "CREATE TABLE people (id int, name text, ts timestamptz);
+         CREATE TABLE strict (id int, ts timestamp NOT NULL);",
+    )
+    .await
+    .unwrap();
+    let insert = c
+        .prepare("INSERT INTO people VALUES ($1, $2, $3)")
+        .await
+        .unwrap();
+    let none: Option<std::time::SystemTime> = None;
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_709_287_200); // 2024-03-01T10:00Z
+    c.execute(&insert, &[&1i32, &"bob", &none]).await.unwrap();
+    c.execute(&insert, &[&2i32, &"bob", &none]).await.unwrap();
+    c.execute(&insert, &[&3i32, &"ann", &Some(at)])
+        .await
+        .unwrap();
+    c.simple_query("CALL strata.run_job('flush')")
+        .await
+        .unwrap();
+    let sink = c.copy_in("COPY people FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"4\tbob\t\\N\n5\tcy\t\\N\n"))
+        .await
+        .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 2);
+
+    let strict = c
+        .prepare("INSERT INTO strict VALUES ($1, $2)")
+        .await
+        .unwrap();
+    let none: Option<std::time::SystemTime> = None;
+    let e = c.execute(&strict, &[&1i32, &none]).await.unwrap_err();
+    let db = e.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "23502", "{db:?}");
+    assert_eq!(
+        db.message(),
+        "null value in column \"ts\" of relation \"strict\" violates not-null constraint"
+    );
+
+    s.kill9();
+    let s = Server::start_in(&data, &[]);
+    let c = s.client().await;
+    let rows = rows_of(&c, "SELECT id, name, ts FROM people ORDER BY id").await;
+    assert_eq!(
+        rows,
+        [
+            "1|bob|NULL",
+            "2|bob|NULL",
+            "3|ann|2024-03-01 10:00:00+00",
+            "4|bob|NULL",
+            "5|cy|NULL"
+        ]
+    );
+    let r = c
+        .query_one("SELECT count(*) FROM people WHERE ts IS NULL", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, i64>(0), 4);
+    let r = c
+        .query_one("SELECT count(*) FROM strict", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, i64>(0), 0);
 }

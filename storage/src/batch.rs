@@ -30,7 +30,7 @@ use crate::codec::ints::{decode_u64_stream, encode_u64_stream};
 use crate::codec::misc::{decode_bits, decode_strings, encode_bits, encode_strings};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
-use crate::schema::{FieldType, TableSchema};
+use crate::schema::{FieldType, TableSchema, NULL_TIME};
 
 /// WAL record kind of a write batch.
 pub(crate) const WAL_KIND_WRITE: u8 = 1;
@@ -103,6 +103,9 @@ pub struct WriteBatch {
     pub(crate) row_series: Vec<u32>,
     pub(crate) ts: Vec<i64>,
     pub(crate) fields: Vec<FieldColumn>,
+    /// The smallest time a row may have ([`TableSchema::min_time`]), besides
+    /// [`NULL_TIME`].
+    min_time: i64,
 }
 
 impl PartialEq for WriteBatch {
@@ -156,6 +159,7 @@ impl WriteBatch {
                     validity: None,
                 })
                 .collect(),
+            min_time: schema.min_time(),
         }
     }
 
@@ -177,6 +181,7 @@ impl WriteBatch {
     /// Appends a row: one tag value per schema tag (in schema order), a timestamp in
     /// nanoseconds UTC, one value per schema field (in schema order).
     pub fn push_row(&mut self, tags: &[Option<&str>], ts: i64, fields: &[Value<'_>]) -> Result<()> {
+        self.check_time(ts)?;
         self.check_tags(tags)?;
         self.check_fields(fields)?;
         let series = self.intern(tags);
@@ -207,8 +212,21 @@ impl WriteBatch {
                 found: series.0 as usize + 1,
             });
         }
+        self.check_time(ts)?;
         self.check_fields(fields)?;
         self.push_checked(series.0, ts, fields);
+        Ok(())
+    }
+
+    /// A row's time must be [`NULL_TIME`] or at least the first valid time.
+    fn check_time(&self, ts: i64) -> Result<()> {
+        if ts < self.min_time && ts != NULL_TIME {
+            return Err(Error::TimeOutOfRange {
+                table: self.table.clone(),
+                ts,
+                min: self.min_time,
+            });
+        }
         Ok(())
     }
 
@@ -461,6 +479,8 @@ impl WriteBatch {
                 row_series,
                 ts,
                 fields,
+                // A decoded batch is not added to; its times were checked when written.
+                min_time: NULL_TIME,
             },
             table_id,
         ))

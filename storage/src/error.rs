@@ -45,6 +45,10 @@ pub enum Error {
         expected: FieldType,
         found: FieldType,
     },
+    #[error(
+        "time {ts} ns of a row for table {table:?} is out of range: the earliest time is {min} ns"
+    )]
+    TimeOutOfRange { table: String, ts: i64, min: i64 },
     #[error("row has {found} {what}, table {table:?} has {expected}")]
     ArityMismatch {
         table: String,

@@ -49,7 +49,8 @@ pub use error::{Error, Result};
 pub use predicate::{Predicate, SeriesPoints};
 pub use scan::{ScanRequest, TagFilter, TimeRange};
 pub use schema::{
-    FieldDef, FieldType, NewColumn, SqlColumn, TableSchema, DEFAULT_PARTITION_INTERVAL_NS,
+    min_time, FieldDef, FieldType, NewColumn, SqlColumn, TableSchema,
+    DEFAULT_PARTITION_INTERVAL_NS, NULL_TIME,
 };
 pub use strata_wal::{FsyncPolicy, Lsn};
 pub use tier::{ColdCacheStats, ColdStoreConfig, S3Config};

@@ -17,7 +17,7 @@ use arrow::datatypes::{DataType, Field, Schema, UInt32Type};
 
 use crate::batch::{FieldData, WriteBatch};
 use crate::error::Result;
-use crate::schema::{FieldType, TableSchema};
+use crate::schema::{FieldType, TableSchema, NULL_TIME};
 
 #[derive(Debug, Clone)]
 struct MemColumn {
@@ -241,11 +241,12 @@ impl Memtable {
                 kept.extend_from_slice(group);
                 continue;
             }
-            // Keep the last of each run of equal time.
+            // Keep the last of each run of equal time (rows with a NULL time are all kept:
+            // NULL equals nothing).
             for (i, &r) in group.iter().enumerate() {
-                let last_of_run = group
-                    .get(i + 1)
-                    .is_none_or(|&n| self.ts[n as usize] != self.ts[r as usize]);
+                let t = self.ts[r as usize];
+                let last_of_run =
+                    t == NULL_TIME || group.get(i + 1).is_none_or(|&n| self.ts[n as usize] != t);
                 if last_of_run {
                     kept.push(r);
                 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::scan::{Cols, TagFilter, TimeRange};
-use crate::schema::TableSchema;
+use crate::schema::{TableSchema, NULL_TIME};
 
 /// Rows to remove, over a table's time and tag columns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +33,10 @@ use crate::schema::TableSchema;
 pub enum Predicate {
     /// Every row.
     All,
-    /// Time in `[start, end)` (nanoseconds).
+    /// Time in `[start, end)` (nanoseconds). A NULL time (stored as [`NULL_TIME`]) is
+    /// inside when `start` is `NULL_TIME` (so `ts IS NULL` is `[NULL_TIME, NULL_TIME + 1)`),
+    /// as with a scan's [`TimeRange`]; otherwise the predicate is NULL for it, as a SQL
+    /// comparison with NULL is.
     Time {
         start: i64,
         end: i64,
@@ -316,9 +319,16 @@ impl Bound {
             Bound::All => BooleanArray::from(vec![true; n]),
             Bound::Time(r) => {
                 let ts = column(0)?.as_primitive::<TimestampNanosecondType>();
+                let null = (r.start == NULL_TIME).then_some(true);
                 ts.values()
                     .iter()
-                    .map(|&t| Some(t >= r.start && t < r.end))
+                    .map(|&t| {
+                        if t == NULL_TIME {
+                            null
+                        } else {
+                            Some(t >= r.start && t < r.end)
+                        }
+                    })
                     .collect()
             }
             Bound::TagIn { column: c, values } => {
@@ -362,6 +372,9 @@ impl Bound {
     pub(crate) fn prune(&self, facts: &dyn FileFacts) -> Coverage {
         match self {
             Bound::All => Coverage::All,
+            // A NULL time makes a comparison NULL, which a NOT keeps NULL: a file that may
+            // hold one is decided row by row.
+            Bound::Time(r) if facts.span().0 == NULL_TIME && r.start != NULL_TIME => Coverage::Some,
             Bound::Time(r) => {
                 let (min, max) = facts.span();
                 if !r.overlaps(min, max) {

@@ -32,9 +32,12 @@ use croaring::Bitmap;
 use crate::catalog::{SegmentRef, TableState};
 use crate::error::{Error, Result};
 use crate::predicate::{keep_mask, Coverage, FileFacts, Tombstone};
+use crate::schema::NULL_TIME;
 use crate::tier::store::ColdStore;
 
-/// A half-open time range `[start, end)` in nanoseconds.
+/// A half-open time range `[start, end)` in nanoseconds. Rows with a NULL time (stored as
+/// [`NULL_TIME`], `i64::MIN`) are inside only a range that starts at `i64::MIN`: a range
+/// from a comparison with the time column starts at `NULL_TIME + 1` at the lowest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
     pub start: i64,
@@ -42,7 +45,7 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    /// Everything.
+    /// Everything, rows with a NULL time included.
     pub const ALL: TimeRange = TimeRange {
         start: i64::MIN,
         end: i64::MAX,
@@ -695,10 +698,20 @@ fn merge_all(non_empty: Vec<(usize, Vec<Cols>)>, tag_count: usize) -> Result<Vec
             .then(ranks[a as usize].cmp(&ranks[b as usize]))
             .then(a.cmp(&b))
     });
+    // Rows with a NULL time are all kept (NULL equals nothing).
+    let null_time = |i: u32| {
+        merged[0].as_ref().is_some_and(|t| {
+            t.as_primitive::<TimestampNanosecondType>()
+                .value(i as usize)
+                == NULL_TIME
+        })
+    };
     let mut kept: Vec<u32> = Vec::with_capacity(order.len());
     for i in order {
         match kept.last_mut() {
-            Some(last) if rows.row(*last as usize) == rows.row(i as usize) => *last = i,
+            Some(last) if rows.row(*last as usize) == rows.row(i as usize) && !null_time(i) => {
+                *last = i
+            }
             _ => kept.push(i),
         }
     }

@@ -11,6 +11,15 @@ use crate::error::{Error, Result};
 /// One day in nanoseconds: the default partition interval.
 pub const DEFAULT_PARTITION_INTERVAL_NS: i64 = 86_400_000_000_000;
 
+/// The time value that stands for SQL NULL: a row whose time column is NULL is stored with
+/// this time. It lies below every valid time ([`TableSchema::min_time`]), so such rows sort
+/// first in their series, fill a partition of their own (whose start is `NULL_TIME`), and
+/// are matched by a [`crate::TimeRange`] only when the range starts at `i64::MIN` (the
+/// unbounded range, [`crate::TimeRange::ALL`]). Rows with a NULL time are never
+/// deduplicated (NULL is not equal to NULL), are never moved to the cold tier, and count as
+/// older than every retention cutoff.
+pub const NULL_TIME: i64 = i64::MIN;
+
 /// The type of a field column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -142,6 +151,13 @@ pub struct TableSchema {
     /// subject erasure deletes by it. `None` when the table declares none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_column: Option<String>,
+}
+
+/// The smallest valid time of a table partitioned every `partition_interval_ns` (see
+/// [`TableSchema::min_time`]).
+pub fn min_time(partition_interval_ns: i64) -> i64 {
+    let iv = partition_interval_ns;
+    (NULL_TIME.div_euclid(iv) + 1).saturating_mul(iv)
 }
 
 fn default_interval() -> i64 {
@@ -303,9 +319,19 @@ impl TableSchema {
         Arc::new(Schema::new(fields))
     }
 
-    /// The start (inclusive, ns) of the partition holding `ts`.
+    /// The start (inclusive, ns) of the partition holding `ts`, a valid time (at least
+    /// [`TableSchema::min_time`]) or [`NULL_TIME`], whose partition starts at `NULL_TIME`.
     pub fn partition_start(&self, ts: i64) -> i64 {
-        ts.div_euclid(self.partition_interval_ns) * self.partition_interval_ns
+        ts.div_euclid(self.partition_interval_ns)
+            .checked_mul(self.partition_interval_ns)
+            .unwrap_or(NULL_TIME)
+    }
+
+    /// The smallest valid time: the start of the first partition that begins after
+    /// [`NULL_TIME`] (for daily partitions, 1677-09-22T00:00:00Z). Times below it cannot be
+    /// written; every time from it up to `i64::MAX` can.
+    pub fn min_time(&self) -> i64 {
+        min_time(self.partition_interval_ns)
     }
 
     /// With a retention, the oldest time still kept at `now_ns`: rows before it are expired.
@@ -326,6 +352,21 @@ mod tests {
         assert_eq!(s.partition_start(day - 1), 0);
         assert_eq!(s.partition_start(day), day);
         assert_eq!(s.partition_start(-1), -day);
+    }
+
+    #[test]
+    fn the_first_valid_time_starts_a_whole_partition_after_null() {
+        let mut s = TableSchema::new("t", "ts", ["host"], [("v", FieldType::Float)]);
+        let day = DEFAULT_PARTITION_INTERVAL_NS;
+        let min = s.min_time();
+        assert!(min > NULL_TIME && min - NULL_TIME <= day);
+        assert_eq!(min.rem_euclid(day), 0);
+        assert_eq!(s.partition_start(min), min);
+        assert_eq!(s.partition_start(NULL_TIME), NULL_TIME);
+        assert_eq!(s.partition_start(i64::MAX), i64::MAX.div_euclid(day) * day);
+        s.partition_interval_ns = i64::MAX;
+        assert_eq!(s.min_time(), NULL_TIME + 1);
+        assert_eq!(s.partition_start(s.min_time()), NULL_TIME + 1);
     }
 
     #[test]

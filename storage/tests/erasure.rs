@@ -11,7 +11,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, TimestampNanosecondType};
 use strata_storage::{
     Engine, EngineConfig, ErasureKind, ErasureRequest, ErasureState, FieldType, JobKind,
-    JobOutcome, Predicate, ScanRequest, TableSchema, Value, WriteBatch,
+    JobOutcome, Predicate, ScanRequest, TableSchema, Value, WriteBatch, NULL_TIME,
 };
 
 const HOUR: i64 = 3_600_000_000_000;
@@ -641,4 +641,133 @@ fn an_erasure_from_a_cold_object_of_many_batches_keeps_every_other_row() {
     drop(engine);
     let engine = open(dir.path());
     assert_eq!(scan(&engine, true), expected, "after a restart");
+}
+
+/// (name, time or None, v), sorted.
+fn null_time_rows(
+    engine: &Engine,
+    range: strata_storage::TimeRange,
+) -> Vec<(String, Option<i64>, f64)> {
+    let mut out = Vec::new();
+    let req = ScanRequest::new("people").with_time_range(range.start, range.end);
+    for b in engine.scan(&req).unwrap().collect_batches().unwrap() {
+        let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
+        let name = b.column(1).as_string::<i32>();
+        let v = b.column(2).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            let t = ts.value(i);
+            out.push((
+                name.value(i).to_owned(),
+                (t != NULL_TIME).then_some(t),
+                v.value(i),
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    out
+}
+
+#[test]
+fn rows_with_a_null_time_are_each_kept_matched_only_as_null_and_stay_local() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let mut s = TableSchema::new("people", "ts", ["name"], [("v", FieldType::Float)]);
+    s.cold_after_ns = Some(24 * HOUR);
+    engine.create_table(s.clone()).unwrap();
+    let put = |rows: &[(&str, i64, f64)]| {
+        let mut b = WriteBatch::new(&s);
+        for (n, t, v) in rows {
+            b.push_row(&[Some(n)], *t, &[Value::Float(*v)]).unwrap();
+        }
+        engine.write(&b).unwrap();
+    };
+    // Four flushes leave four segments in the NULL partition for compaction to merge; the
+    // same point (ann, T0) is written each time and only its last version stays.
+    for round in 0..4 {
+        let v = round as f64;
+        put(&[
+            ("bob", NULL_TIME, v),
+            ("bob", NULL_TIME, v + 0.5),
+            ("ann", T0, v),
+        ]);
+        engine.flush().unwrap();
+    }
+    put(&[("bob", NULL_TIME, 9.0), ("ann", T0, 9.0)]);
+    let mut want: Vec<(String, Option<i64>, f64)> = (0..4)
+        .flat_map(|r| [r as f64, r as f64 + 0.5])
+        .chain([9.0])
+        .map(|v| ("bob".to_owned(), None, v))
+        .collect();
+    want.push(("ann".into(), Some(T0), 9.0));
+    want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let all = strata_storage::TimeRange::ALL;
+    assert_eq!(null_time_rows(&engine, all), want);
+    assert!(engine.compact().unwrap() >= 1);
+    assert_eq!(null_time_rows(&engine, all), want);
+    // A range from a comparison starts above NULL_TIME and leaves those rows out.
+    let compared = strata_storage::TimeRange {
+        start: NULL_TIME + 1,
+        end: i64::MAX,
+    };
+    assert_eq!(
+        null_time_rows(&engine, compared),
+        [("ann".into(), Some(T0), 9.0)]
+    );
+
+    // The NULL partition has no age: tiering moves (ann, T0) and leaves it local.
+    engine.flush().unwrap();
+    let runs = engine.run_jobs(Some(JobKind::Tiering));
+    assert!(
+        runs.iter().all(|r| r.outcome == JobOutcome::Succeeded),
+        "{runs:?}"
+    );
+    let cold: Vec<PathBuf> = files(dir.path())
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(cold.len(), 1, "{cold:?}");
+    assert!(!cold[0].to_string_lossy().contains(&NULL_TIME.to_string()));
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(null_time_rows(&engine, all), want);
+
+    // A time predicate is NULL for a NULL time, so NOT of it does not match either; a range
+    // from NULL_TIME matches exactly the NULL times.
+    let erase = |p: Predicate| {
+        engine
+            .erase(&ErasureRequest {
+                kind: ErasureKind::Delete,
+                requested_by: "t".into(),
+                subject_hash: None,
+                tables: vec![("people".into(), p)],
+            })
+            .unwrap()
+    };
+    let not_t0 = Predicate::Not(Box::new(Predicate::Time {
+        start: T0,
+        end: T0 + 1,
+    }));
+    assert_eq!(erase(not_t0).rows(), 0);
+    let null = Predicate::Time {
+        start: NULL_TIME,
+        end: NULL_TIME + 1,
+    };
+    assert_eq!(erase(null).rows(), 9);
+    engine.run_jobs(Some(JobKind::Purge));
+    assert_eq!(
+        null_time_rows(&engine, all),
+        [("ann".into(), Some(T0), 9.0)]
+    );
+
+    // Times between NULL_TIME and the first whole partition cannot be written.
+    let mut b = WriteBatch::new(&s);
+    let err = b
+        .push_row(&[Some("x")], NULL_TIME + 1, &[Value::Null])
+        .unwrap_err();
+    assert!(
+        matches!(err, strata_storage::Error::TimeOutOfRange { .. }),
+        "{err}"
+    );
+    b.push_row(&[Some("x")], s.min_time(), &[Value::Null])
+        .unwrap();
 }

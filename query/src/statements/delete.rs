@@ -34,10 +34,12 @@ use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, LogicalPlan, Operator};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::sql::sqlparser::ast;
-use strata_storage::{Engine, Erasure, ErasureKind, ErasureRequest, Predicate, RowFilter};
+use strata_storage::{
+    Engine, Erasure, ErasureKind, ErasureRequest, Predicate, RowFilter, NULL_TIME,
+};
 
 use crate::error::{QueryError, Result};
-use crate::pushdown::{column_of, literal, role_of, string, time_ns};
+use crate::pushdown::{column_of, literal, role_of, string, time_ns, LOWEST};
 use crate::table::{Role, TableDef};
 
 /// The one table a `DELETE` names.
@@ -221,7 +223,10 @@ fn translate(def: &TableDef, e: &Expr) -> Option<Predicate> {
                 Role::Tag => Predicate::TagIsNull {
                     column: col.to_owned(),
                 },
-                Role::Time => never(), // the time column is never NULL
+                Role::Time => Predicate::Time {
+                    start: NULL_TIME,
+                    end: NULL_TIME + 1,
+                },
                 Role::Field(_) => return None,
             };
             Some(if matches!(e, Expr::IsNotNull(_)) {
@@ -278,7 +283,7 @@ fn translate(def: &TableDef, e: &Expr) -> Option<Predicate> {
             let low = time_ns(&literal(low)?)?;
             let high = time_ns(&literal(high)?)?;
             let p = Predicate::Time {
-                start: low,
+                start: low.max(LOWEST),
                 end: high.saturating_add(1),
             };
             Some(if *negated {
@@ -298,14 +303,18 @@ fn translate(def: &TableDef, e: &Expr) -> Option<Predicate> {
 
 /// `time <op> v` as a predicate.
 fn time_cmp(op: Operator, v: i64) -> Option<Predicate> {
-    let range = |start: i64, end: i64| Predicate::Time { start, end };
+    // No comparison matches a NULL time (stored as the lowest i64).
+    let range = |start: i64, end: i64| Predicate::Time {
+        start: start.max(LOWEST),
+        end,
+    };
     Some(match op {
         Operator::Eq => range(v, v.checked_add(1)?),
         Operator::NotEq => Predicate::Not(Box::new(range(v, v.checked_add(1)?))),
         Operator::Gt => range(v.checked_add(1)?, i64::MAX),
         Operator::GtEq => range(v, i64::MAX),
-        Operator::Lt => range(i64::MIN, v),
-        Operator::LtEq => range(i64::MIN, v.checked_add(1)?),
+        Operator::Lt => range(LOWEST, v),
+        Operator::LtEq => range(LOWEST, v.checked_add(1)?),
         _ => return None,
     })
 }

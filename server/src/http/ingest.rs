@@ -590,10 +590,17 @@ fn check_values(
     }
     match line.timestamp {
         None => Ok(opts.now_ns),
-        Some(t) => opts
-            .precision
-            .to_ns(t)
-            .ok_or_else(|| format!("timestamp {t} is out of range for its precision")),
+        Some(t) => {
+            // A table created by this write gets the default partition interval.
+            let min_time = schema.map_or(
+                strata_storage::min_time(strata_storage::DEFAULT_PARTITION_INTERVAL_NS),
+                TableSchema::min_time,
+            );
+            opts.precision
+                .to_ns(t)
+                .filter(|&ns| ns >= min_time)
+                .ok_or_else(|| format!("timestamp {t} is out of range for its precision"))
+        }
     }
 }
 
@@ -829,6 +836,16 @@ mod tests {
         assert_eq!(ts, [1_000, 2_000_000_000]);
         let out = ingest(&e, b"p v=1 9223372036854775807\n", &o).unwrap();
         assert!(out.rejected[0].reason.contains("out of range"));
+        // The smallest i64 stands for a NULL time in storage; it and the times before the
+        // first whole partition are out of range.
+        let out = ingest(
+            &e,
+            b"p v=1 -9223372036854775808\np v=1 -9223372036854775807\n",
+            &o,
+        )
+        .unwrap();
+        assert_eq!(out.rejected.len(), 2, "{out:?}");
+        assert!(out.rejected[1].reason.contains("out of range"));
         assert_eq!(Precision::parse("ms", false), Some(Precision::Milliseconds));
         assert_eq!(Precision::parse("h", false), None);
         assert_eq!(Precision::parse("h", true), Some(Precision::Hours));

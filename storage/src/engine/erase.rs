@@ -29,6 +29,7 @@ use crate::erasure::{ErasedTable, Erasure, ErasureRequest, ErasureState};
 use crate::error::{Error, Result};
 use crate::predicate::{Bound, Predicate, SeriesPoints};
 use crate::scan::{Cols, ScanRequest};
+use crate::schema::NULL_TIME;
 
 /// Points one erasure by a row test may list. They stay in the catalog, which is copied
 /// at every commit and rewritten at every persist, until the purge is done, and every scan
@@ -124,12 +125,22 @@ impl Engine {
                 if let (Some(f), Some(points)) = (filter, points.as_mut()) {
                     let passed = (f.test)(&test_batch(&batch, f)?)?;
                     m = arrow::compute::and_kleene(&m, &passed).map_err(Error::from)?;
-                    if !points.add(&cols, &m) {
-                        return Err(Error::TooManyPoints {
-                            table: table.schema.name.clone(),
-                            limit: MAX_ERASED_POINTS,
+                    match points.add(&cols, &m) {
+                        Added::Ok => {}
+                        Added::TooMany => {
+                            return Err(Error::TooManyPoints {
+                                table: table.schema.name.clone(),
+                                limit: MAX_ERASED_POINTS,
+                            }
+                            .into())
                         }
-                        .into());
+                        Added::NullTime => {
+                            return Err(Error::UnsupportedPredicate {
+                                table: table.schema.name.clone(),
+                                reason: "the condition on fields matches a row whose time is NULL, which has no key to delete it by; add \"AND time_column IS NOT NULL\", or delete such rows by the time column and tags alone".into(),
+                            }
+                            .into())
+                        }
                     }
                 }
                 rows += m.true_count() as u64;
@@ -265,6 +276,16 @@ struct Points {
     count: usize,
 }
 
+/// What [`Points::add`] made of a batch's matching rows.
+enum Added {
+    Ok,
+    /// Past [`MAX_ERASED_POINTS`].
+    TooMany,
+    /// A matching row has a NULL time: rows with a NULL time share their point (series,
+    /// NULL) with each other, so it cannot name the one row.
+    NullTime,
+}
+
 impl Points {
     fn new(schema: &crate::schema::TableSchema) -> Self {
         Points {
@@ -275,10 +296,10 @@ impl Points {
         }
     }
 
-    /// Adds the rows of `cols` where `m` is TRUE; false past [`MAX_ERASED_POINTS`].
-    fn add(&mut self, cols: &Cols, m: &BooleanArray) -> bool {
+    /// Adds the rows of `cols` where `m` is TRUE.
+    fn add(&mut self, cols: &Cols, m: &BooleanArray) -> Added {
         if m.true_count() == 0 {
-            return true;
+            return Added::Ok;
         }
         let ts = cols.cols[0]
             .as_ref()
@@ -293,6 +314,9 @@ impl Points {
             })
             .collect();
         for i in (0..cols.rows).filter(|&i| m.value(i) && m.is_valid(i)) {
+            if ts.value(i) == NULL_TIME {
+                return Added::NullTime;
+            }
             let key: Vec<Option<String>> = tags
                 .iter()
                 .map(|a| a.is_valid(i).then(|| a.value(i).to_owned()))
@@ -300,10 +324,10 @@ impl Points {
             self.series.entry(key).or_default().push(ts.value(i));
             self.count += 1;
             if self.count > MAX_ERASED_POINTS {
-                return false;
+                return Added::TooMany;
             }
         }
-        true
+        Added::Ok
     }
 
     fn into_predicate(self) -> Predicate {

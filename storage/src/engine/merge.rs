@@ -25,6 +25,7 @@ use super::purge::Removed;
 use super::Inner;
 use crate::catalog::TableState;
 use crate::error::{Error, Result};
+use crate::schema::NULL_TIME;
 use crate::segment::{Segment, SegmentWriter, BLOCK_ROWS};
 use crate::tier::parquet::{cold_tag_values, ColdFile, ColdMeta, ColdRows};
 
@@ -402,6 +403,7 @@ impl Merge<'_> {
         if !self.append_only
             && n > 0
             && self.last_ts == ts
+            && ts != NULL_TIME
             && self.out_codes[(n - 1) * self.tags..] == *key
         {
             self.picks[n - 1] = (c.slot, row);

@@ -31,6 +31,7 @@ use super::{now_ns, Inner};
 use crate::catalog::{create_dir_durable, ColdEntry, ColdHandle, ColdRef, SegmentRef, TableState};
 use crate::error::{Error, Result};
 use crate::scan::{ScanSource, SourceContext};
+use crate::schema::NULL_TIME;
 use crate::tier::parquet::ParquetSink;
 use crate::tier::store::ObjectSums;
 
@@ -45,6 +46,7 @@ pub(crate) fn cold_key(table: &str, table_id: u64, part: i64, id: u64) -> String
 }
 
 /// Partitions of `table` due to move: wholly older than `now - cold_after`, with segments.
+/// The partition of rows with a NULL time has no age and stays local.
 fn due_partitions(table: &TableState, now: i64) -> Vec<i64> {
     let Some(age) = table.schema.cold_after_ns else {
         return Vec::new();
@@ -54,7 +56,9 @@ fn due_partitions(table: &TableState, now: i64) -> Vec<i64> {
     table
         .partitions
         .iter()
-        .filter(|(&p, segs)| !segs.is_empty() && p.saturating_add(interval) <= cutoff)
+        .filter(|(&p, segs)| {
+            p != NULL_TIME && !segs.is_empty() && p.saturating_add(interval) <= cutoff
+        })
         .map(|(&p, _)| p)
         .collect()
 }
