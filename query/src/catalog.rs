@@ -22,26 +22,33 @@ use strata_storage::{Engine, NULL_TIME};
 use crate::error::QueryError;
 use crate::provider::StrataTable;
 use crate::table::{Role, TableDef};
+use crate::views::ViewPlanner;
 
-/// `public`: every engine table.
+/// `public`: every engine table and view.
 #[derive(Debug)]
 pub struct StrataSchema {
     engine: Arc<Engine>,
+    views: Arc<ViewPlanner>,
 }
 
 impl StrataSchema {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        StrataSchema { engine }
+    pub fn new(engine: Arc<Engine>, views: Arc<ViewPlanner>) -> Self {
+        StrataSchema { engine, views }
     }
 }
 
 #[async_trait]
 impl SchemaProvider for StrataSchema {
     fn table_names(&self) -> Vec<String> {
-        self.engine.table_names()
+        let mut names = self.engine.table_names();
+        names.extend(self.engine.view_names());
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(view) = self.engine.view(name) {
+            return self.views.resolve(&view).await.map(Some);
+        }
         match self.engine.table_schema(name) {
             Ok(schema) => {
                 let def = TableDef::new(schema).map_err(DataFusionError::from)?;
@@ -56,7 +63,7 @@ impl SchemaProvider for StrataSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.engine.table_schema(name).is_ok()
+        self.engine.table_schema(name).is_ok() || self.engine.view(name).is_some()
     }
 }
 

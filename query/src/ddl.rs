@@ -394,6 +394,13 @@ pub fn drop_tables(
         .iter()
         .map(|n| table_name(n, database))
         .collect::<Result<_>>()?;
+    if let Some(view) = names.iter().find(|n| engine.view(n).is_some()) {
+        return Err(strata_storage::Error::WrongObjectType {
+            name: view.clone(),
+            expected: "table",
+        }
+        .into());
+    }
     if !if_exists {
         if let Some(missing) = names.iter().find(|n| engine.table_schema(n).is_err()) {
             return Err(QueryError::UndefinedTable(missing.clone()));

@@ -30,6 +30,8 @@ pub enum QueryError {
     NullTimeWithRetention { table: String, column: String },
     #[error("invalid table definition: {0}")]
     InvalidDefinition(String),
+    #[error("{0}")]
+    InvalidObjectDefinition(String),
     #[error("unrecognized configuration parameter \"{0}\"")]
     UnknownSetting(String),
     #[error("parameter \"{0}\" cannot be changed")]
@@ -130,6 +132,7 @@ impl QueryError {
                 "23502"
             }
             QueryError::InvalidDefinition(_) => "42P16",
+            QueryError::InvalidObjectDefinition(_) => "42P17",
             QueryError::UnknownSetting(_) => "42704",
             QueryError::InvalidSetting { .. } => "22023",
             QueryError::ReadOnlySetting(_) => "55P02",
@@ -155,7 +158,9 @@ impl QueryError {
 fn storage_sqlstate(e: &StorageError) -> &'static str {
     match e {
         StorageError::TableNotFound { .. } => "42P01",
-        StorageError::TableExists { .. } => "42P07",
+        StorageError::TableExists { .. } | StorageError::RelationExists { .. } => "42P07",
+        StorageError::ViewNotFound { .. } => "42P01",
+        StorageError::WrongObjectType { .. } => "42809",
         StorageError::ColumnNotFound { .. } => "42703",
         StorageError::ColumnExists { .. } => "42701",
         StorageError::TypeMismatch { .. } => "42804",

@@ -47,12 +47,94 @@ impl SchemaProvider for PgInformationSchema {
                 catalogs: Arc::clone(&self.catalogs),
             })));
         }
+        if name.eq_ignore_ascii_case("views") {
+            return views(self.catalogs.as_ref()).await.map(Some);
+        }
         self.inner.table(name).await
     }
 
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
     }
+}
+
+/// A view as the catalog tables list it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UserView {
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    pub definition: Option<String>,
+}
+
+/// The user views of every catalog (schemas other than `pg_catalog` and
+/// `information_schema`), sorted.
+pub async fn user_views(catalogs: &dyn CatalogProviderList) -> DfResult<Vec<UserView>> {
+    let mut out = Vec::new();
+    for c in catalogs.catalog_names() {
+        let Some(catalog) = catalogs.catalog(&c) else {
+            continue;
+        };
+        for s in catalog.schema_names() {
+            if s == "pg_catalog" || s == "information_schema" {
+                continue;
+            }
+            let Some(schema) = catalog.schema(&s) else {
+                continue;
+            };
+            for t in schema.table_names() {
+                if let Some(table) = schema.table(&t).await? {
+                    if table.table_type() == TableType::View {
+                        out.push(UserView {
+                            catalog: c.clone(),
+                            schema: s.clone(),
+                            name: t,
+                            definition: table.get_table_definition().map(str::to_owned),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `information_schema.views` with PostgreSQL's columns (Strata's views are read-only).
+async fn views(catalogs: &dyn CatalogProviderList) -> DfResult<Arc<dyn TableProvider>> {
+    let text = |n: &str, nullable: bool| Field::new(n, DataType::Utf8, nullable);
+    let schema = Arc::new(Schema::new(vec![
+        text("table_catalog", false),
+        text("table_schema", false),
+        text("table_name", false),
+        text("view_definition", true),
+        text("check_option", false),
+        text("is_updatable", false),
+        text("is_insertable_into", false),
+        text("is_trigger_updatable", false),
+        text("is_trigger_deletable", false),
+        text("is_trigger_insertable_into", false),
+    ]));
+    let rows = user_views(catalogs).await?;
+    let col = |f: &dyn Fn(&UserView) -> Option<String>| -> ArrayRef {
+        let mut b = StringBuilder::new();
+        for r in &rows {
+            b.append_option(f(r));
+        }
+        Arc::new(b.finish())
+    };
+    let mut cols = vec![
+        col(&|r| Some(r.catalog.clone())),
+        col(&|r| Some(r.schema.clone())),
+        col(&|r| Some(r.name.clone())),
+        col(&|r| r.definition.clone()),
+        col(&|_| Some("NONE".into())),
+    ];
+    for _ in 0..5 {
+        cols.push(col(&|_| Some("NO".into())));
+    }
+    let batch = RecordBatch::try_new(Arc::clone(&schema), cols)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
 /// `information_schema.columns`, computed when scanned.

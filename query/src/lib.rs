@@ -5,11 +5,13 @@
 //! - [`provider`] and [`exec`]: each table as a DataFusion `TableProvider` whose scan runs
 //!   the storage scan with projection, limit, and time and tag filters pushed down
 //!   ([`pushdown`]); `INSERT` writes through the engine.
-//! - [`ddl`]: `CREATE TABLE`, `DROP TABLE`, `ALTER TABLE ... ADD COLUMN`.
+//! - [`ddl`]: `CREATE TABLE`, `DROP TABLE`, `ALTER TABLE ... ADD COLUMN`; [`views`]:
+//!   `CREATE VIEW`, `DROP VIEW`, stored views planned when queried.
 //! - [`copy`]: `COPY` in text, CSV and binary formats.
 //! - [`statements`]: Strata's own statements (`CALL strata.run_jobs()`).
 //! - [`catalog`]: the `public` and `system` schemas; `pg_catalog` comes from
-//!   `datafusion-pg-catalog`, [`information_schema`] wraps DataFusion's with Postgres
+//!   `datafusion-pg-catalog` (with tables [`pg_catalog`] replaces),
+//!   [`information_schema`] wraps DataFusion's with Postgres
 //!   type names; [`functions`] adds the Postgres functions clients call.
 //! - [`rewrite`]: AST rewrites of Postgres syntax DataFusion does not plan.
 //! - [`types`]: SQL types and how they are stored; [`table`]: the conversions.
@@ -31,6 +33,7 @@ pub mod functions;
 pub mod information_schema;
 pub mod limits;
 pub mod names;
+pub mod pg_catalog;
 pub mod pgtext;
 pub mod provider;
 pub mod pushdown;
@@ -40,6 +43,7 @@ pub mod settings;
 pub mod statements;
 pub mod table;
 pub mod types;
+pub mod views;
 
 pub use error::{QueryError, Result};
 pub use session::{CommandTag, Output, Prepared, QueryEngine, Session};

@@ -27,7 +27,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{self, Expr, Set, Statement};
+use datafusion::sql::sqlparser::ast::{self, Expr, ObjectType, Set, Statement};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use parking_lot::RwLock;
@@ -41,6 +41,7 @@ use crate::functions;
 use crate::information_schema::PgInformationSchema;
 use crate::settings::Settings;
 use crate::statements::{call, delete};
+use crate::views::{self, ViewPlanner};
 
 /// Per-session switches read by table providers through the session config.
 #[derive(Debug)]
@@ -202,7 +203,7 @@ fn cast_placeholder_types(plan: &LogicalPlan) -> Vec<(String, DataType)> {
 pub struct QueryEngine {
     engine: Arc<Engine>,
     database: String,
-    base: SessionState,
+    base: Arc<SessionState>,
 }
 
 impl QueryEngine {
@@ -221,7 +222,11 @@ impl QueryEngine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         let catalog = MemoryCatalogProvider::new();
-        catalog.register_schema("public", Arc::new(StrataSchema::new(Arc::clone(&engine))))?;
+        let views = Arc::new(ViewPlanner::default());
+        catalog.register_schema(
+            "public",
+            Arc::new(StrataSchema::new(Arc::clone(&engine), Arc::clone(&views))),
+        )?;
         catalog.register_schema("system", Arc::new(SystemSchema::new(Arc::clone(&engine))))?;
         catalog.register_schema(
             "information_schema",
@@ -232,6 +237,17 @@ impl QueryEngine {
         ctx.register_catalog(database, Arc::new(catalog));
         datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
             .map_err(|e| QueryError::from(*e))?;
+        if let Some(catalog) = ctx.catalog(database) {
+            if let Some(pg) = catalog.schema("pg_catalog") {
+                catalog.register_schema(
+                    "pg_catalog",
+                    Arc::new(crate::pg_catalog::PgCatalogOverlay::new(
+                        pg,
+                        Arc::clone(ctx.state().catalog_list()),
+                    )),
+                )?;
+            }
+        }
         ctx.register_udf(functions::version());
         ctx.register_udf(functions::pg_sleep());
         ctx.register_udf(functions::to_regtype());
@@ -239,10 +255,12 @@ impl QueryEngine {
         ctx.register_udf(functions::json_build_object());
         ctx.register_udf(functions::pg_collation_is_visible());
         ctx.register_udf(functions::subject_hash(Arc::clone(&engine)));
+        let base = Arc::new(ctx.state());
+        views.set(&base);
         Ok(Arc::new(QueryEngine {
             engine,
             database: database.to_owned(),
-            base: ctx.state(),
+            base,
         }))
     }
 
@@ -544,6 +562,23 @@ impl Session {
                 let ct = ct.clone();
                 blocking(move || ddl::create_table(&engine, &ct, &db)).await?;
                 Ok(Output::Command(CommandTag::new("CREATE TABLE")))
+            }
+            Statement::Drop {
+                object_type: ObjectType::View,
+                if_exists,
+                names,
+                ..
+            } => {
+                let (if_exists, names) = (*if_exists, names.clone());
+                blocking(move || {
+                    views::drop_views(&engine, ObjectType::View, if_exists, &names, &db)
+                })
+                .await?;
+                Ok(Output::Command(CommandTag::new("DROP VIEW")))
+            }
+            Statement::CreateView(cv) => {
+                views::create_view(&engine, &self.ctx.state(), cv, &db).await?;
+                Ok(Output::Command(CommandTag::new("CREATE VIEW")))
             }
             Statement::Drop {
                 object_type,
@@ -954,6 +989,7 @@ fn calls_function(statement: &Statement, name: &str) -> bool {
 fn check_utility(s: &Statement) -> Result<()> {
     match s {
         Statement::CreateTable(_)
+        | Statement::CreateView(_)
         | Statement::Drop { .. }
         | Statement::AlterTable(_)
         | Statement::Set(_)
@@ -985,7 +1021,9 @@ fn unsupported_statement(s: &Statement) -> QueryError {
     QueryError::Unsupported(format!("the statement {kind}"))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         QueryError::DataFusion(Box::new(datafusion::error::DataFusionError::External(
             Box::new(e),

@@ -381,11 +381,11 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// Rows with a NULL time, written with parameters (extended protocol) and by COPY, both in
+/// Rows with a NULL time (and a view over them), written with parameters (extended protocol) and by COPY, both in
 /// the WAL and in a segment when the server is killed, come back after the restart; a NULL
 /// parameter for a `NOT NULL` time column is 23502 with PostgreSQL's message.
 #[tokio::test(flavor = "multi_thread")]
-async fn rows_with_a_null_time_survive_sigkill() {
+async fn rows_with_a_null_time_and_views_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut s = Server::start_in(&data, &[]);
@@ -417,6 +417,9 @@ async fn rows_with_a_null_time_survive_sigkill() {
         .unwrap();
     assert_eq!(sink.finish().await.unwrap(), 2);
 
+    c.batch_execute("CREATE VIEW unknown_time AS SELECT id, name FROM people WHERE ts IS NULL")
+        .await
+        .unwrap();
     let strict = c
         .prepare("INSERT INTO strict VALUES ($1, $2)")
         .await
@@ -444,8 +447,9 @@ async fn rows_with_a_null_time_survive_sigkill() {
             "5|cy|NULL"
         ]
     );
+    // The view is in the catalog too.
     let r = c
-        .query_one("SELECT count(*) FROM people WHERE ts IS NULL", &[])
+        .query_one("SELECT count(*) FROM unknown_time", &[])
         .await
         .unwrap();
     assert_eq!(r.get::<_, i64>(0), 4);

@@ -25,6 +25,7 @@ use crate::erasure::Erasure;
 use crate::error::{Error, Result};
 use crate::schema::TableSchema;
 use crate::segment::Segment;
+use crate::view::ViewDef;
 
 const MAGIC: &[u8; 8] = b"STRATCAT";
 /// The version this build writes. 2 adds cold objects per partition and the cold garbage
@@ -111,6 +112,9 @@ struct CatalogData {
     /// Erasures whose rows some file may still hold (see `crate::erasure`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     erasures: Vec<Erasure>,
+    /// Views, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    views: Vec<ViewDef>,
 }
 
 fn first_id() -> u64 {
@@ -236,6 +240,8 @@ pub(crate) struct Version {
     pub(crate) next_erasure_id: u64,
     /// Pending erasures, oldest first: their predicates hide rows from every scan.
     pub(crate) erasures: Vec<Erasure>,
+    /// Views by name (names no table has).
+    pub(crate) views: BTreeMap<String, ViewDef>,
 }
 
 /// Path of a segment file.
@@ -351,6 +357,7 @@ impl Version {
             cold_garbage: self.cold_garbage.clone(),
             next_erasure_id: self.next_erasure_id,
             erasures: self.erasures.clone(),
+            views: self.views.values().cloned().collect(),
         };
         let body = serde_json::to_vec(&data).map_err(|e| Error::Corruption {
             file: dir.join(FILE),
@@ -458,6 +465,11 @@ impl Version {
             cold_garbage: data.cold_garbage,
             next_erasure_id: data.next_erasure_id,
             erasures: data.erasures,
+            views: data
+                .views
+                .into_iter()
+                .map(|v| (v.name.clone(), v))
+                .collect(),
         }))
     }
 

@@ -34,6 +34,15 @@ pub enum Error {
     TableNotFound { table: String },
     #[error("table {table:?} already exists")]
     TableExists { table: String },
+    #[error("relation {name:?} already exists")]
+    RelationExists { name: String },
+    #[error("view {view:?} does not exist")]
+    ViewNotFound { view: String },
+    #[error("{name:?} is not a {expected}")]
+    WrongObjectType {
+        name: String,
+        expected: &'static str,
+    },
     #[error("table {table:?} has no column {column:?}")]
     ColumnNotFound { table: String, column: String },
     #[error("column {column:?} of table {table:?} already exists")]

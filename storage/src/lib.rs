@@ -37,6 +37,7 @@ mod scan;
 mod schema;
 mod segment;
 mod tier;
+mod view;
 
 pub use batch::{SeriesId, Value, WriteBatch};
 pub use dump::dump_file;
@@ -54,3 +55,4 @@ pub use schema::{
 };
 pub use strata_wal::{FsyncPolicy, Lsn};
 pub use tier::{ColdCacheStats, ColdStoreConfig, S3Config};
+pub use view::ViewDef;

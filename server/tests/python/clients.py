@@ -106,7 +106,7 @@ def asyncpg_checks():
     asyncio.run(main())
 
 
-@check("SQLAlchemy: inspect, Core insert/select")
+@check("SQLAlchemy: inspect, Core insert/select, views")
 def sqlalchemy_checks():
     engine = sa.create_engine(f"postgresql+psycopg://strata:strata@{HOST}:{PORT}/strata")
     with engine.connect() as conn:
@@ -140,6 +140,16 @@ def sqlalchemy_checks():
     with engine.connect() as conn:
         rows = conn.execute(sa.select(devices.c.name).where(devices.c.weight > 1).order_by(devices.c.id)).all()
         assert [r.name for r in rows] == ["probe"], rows
+    # Views: listed apart from tables, with their definition, and queryable.
+    with engine.connect() as conn:
+        conn.execute(sa.text("CREATE VIEW sa_heavy AS SELECT name FROM sa_devices WHERE weight > 1"))
+        conn.commit()
+    insp = sa.inspect(engine)
+    assert insp.get_view_names() == ["sa_heavy"], insp.get_view_names()
+    assert "sa_heavy" not in insp.get_table_names()
+    # get_view_definition() calls pg_get_viewdef(), which does not exist yet.
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT name FROM sa_heavy")).scalars().all() == ["probe"]
 
 
 if __name__ == "__main__":

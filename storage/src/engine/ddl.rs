@@ -1,5 +1,5 @@
 //! Catalog changes a user asks for (`CREATE TABLE`, `ALTER TABLE ... ADD COLUMN`,
-//! `DROP TABLE`) and the catalog reads the SQL layer plans with.
+//! `DROP TABLE`, `CREATE VIEW`, `DROP VIEW`) and the catalog reads the SQL layer plans with.
 //!
 //! Each change holds the `maintenance` lock while it derives the next catalog version,
 //! persists it and publishes it, so it never interleaves with a flush or compaction commit.
@@ -12,6 +12,7 @@ use super::Engine;
 use crate::catalog::TableState;
 use crate::error::{Error, Result};
 use crate::schema::{NewColumn, SqlColumn, TableSchema};
+use crate::view::ViewDef;
 
 impl Engine {
     /// Creates a table. Durable when this returns.
@@ -22,6 +23,9 @@ impl Engine {
         let current = inner.state.lock().version.clone();
         if current.tables.contains_key(&schema.name) {
             return Err(Error::TableExists { table: schema.name });
+        }
+        if current.views.contains_key(&schema.name) {
+            return Err(Error::RelationExists { name: schema.name });
         }
         let mut next = (*current).clone();
         let id = next.next_table_id;
@@ -86,6 +90,12 @@ impl Engine {
         let inner = &self.inner;
         let _m = inner.maintenance.lock();
         let current = inner.state.lock().version.clone();
+        if current.views.contains_key(table) {
+            return Err(Error::WrongObjectType {
+                name: table.to_owned(),
+                expected: "table",
+            });
+        }
         let state = Arc::clone(current.table(table)?);
         let mut next = (*current).clone();
         next.tables.remove(table);
@@ -170,6 +180,74 @@ impl Engine {
     }
 
     /// Names of all tables.
+    /// Creates a view, or with `or_replace` replaces the view of that name. Durable when
+    /// this returns. A table of that name is a [`Error::RelationExists`] (or, replacing,
+    /// [`Error::WrongObjectType`]); a view without `or_replace` is `RelationExists` too.
+    pub fn create_view(&self, view: ViewDef, or_replace: bool) -> Result<()> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let current = inner.state.lock().version.clone();
+        if current.tables.contains_key(&view.name) {
+            return Err(if or_replace {
+                Error::WrongObjectType {
+                    name: view.name,
+                    expected: "view",
+                }
+            } else {
+                Error::RelationExists { name: view.name }
+            });
+        }
+        if current.views.contains_key(&view.name) && !or_replace {
+            return Err(Error::RelationExists { name: view.name });
+        }
+        let mut next = (*current).clone();
+        next.views.insert(view.name.clone(), view);
+        next.persist(&inner.config.dir)?;
+        inner.state.lock().version = Arc::new(next);
+        Ok(())
+    }
+
+    /// Drops a view. Durable when this returns. A table of that name is
+    /// [`Error::WrongObjectType`]; no relation of that name, [`Error::ViewNotFound`].
+    pub fn drop_view(&self, name: &str) -> Result<()> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let current = inner.state.lock().version.clone();
+        if current.tables.contains_key(name) {
+            return Err(Error::WrongObjectType {
+                name: name.to_owned(),
+                expected: "view",
+            });
+        }
+        if !current.views.contains_key(name) {
+            return Err(Error::ViewNotFound {
+                view: name.to_owned(),
+            });
+        }
+        let mut next = (*current).clone();
+        next.views.remove(name);
+        next.persist(&inner.config.dir)?;
+        inner.state.lock().version = Arc::new(next);
+        Ok(())
+    }
+
+    /// The view named `name`, if there is one.
+    pub fn view(&self, name: &str) -> Option<ViewDef> {
+        self.inner.state.lock().version.views.get(name).cloned()
+    }
+
+    /// Every view's name, sorted.
+    pub fn view_names(&self) -> Vec<String> {
+        self.inner
+            .state
+            .lock()
+            .version
+            .views
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     pub fn table_names(&self) -> Vec<String> {
         self.inner
             .state
