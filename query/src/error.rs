@@ -57,6 +57,8 @@ pub enum QueryError {
     UndefinedFunction(String),
     #[error("prepared statement \"{0}\" does not exist")]
     UndefinedPreparedStatement(String),
+    #[error("prepared statement \"{0}\" already exists")]
+    DuplicatePreparedStatement(String),
     #[error("{0}")]
     BadCopyFormat(String),
     #[error("{0}")]
@@ -144,6 +146,7 @@ impl QueryError {
             QueryError::TooComplex(_) => "54001",
             QueryError::UndefinedFunction(_) => "42883",
             QueryError::UndefinedPreparedStatement(_) => "26000",
+            QueryError::DuplicatePreparedStatement(_) => "42P05",
             QueryError::BadCopyFormat(_) => "22P04",
             QueryError::InvalidBinary(_) => "22P03",
             QueryError::InsufficientPrivilege(_) => "42501",

@@ -295,6 +295,7 @@ impl QueryEngine {
             user: user.to_owned(),
             superuser,
             parser: PostgresCompatibilityParser::new(),
+            sql_prepared: Default::default(),
         }
     }
 }
@@ -345,6 +346,16 @@ pub struct Session {
     /// May run what only a superuser may (`ERASE SUBJECT`), until roles exist.
     superuser: bool,
     parser: PostgresCompatibilityParser,
+    /// Statements of SQL `PREPARE name AS ...`, with the parameter types it declared.
+    sql_prepared: parking_lot::Mutex<std::collections::HashMap<String, SqlPrepared>>,
+}
+
+/// A statement of SQL `PREPARE`.
+#[derive(Debug, Clone)]
+struct SqlPrepared {
+    prepared: Arc<Prepared>,
+    /// Declared parameter types (`PREPARE p (int, text) AS ...`); may be fewer than used.
+    declared: Vec<DataType>,
 }
 
 impl std::fmt::Debug for Session {
@@ -554,6 +565,51 @@ impl Session {
         }
     }
 
+    /// The values of `EXECUTE name (args)`, evaluated and cast to the types the statement's
+    /// parameters have (declared by `PREPARE`, or else inferred).
+    fn execute_params(&self, stored: &SqlPrepared, args: &[Expr]) -> Result<Option<ParamValues>> {
+        use datafusion::common::DFSchema;
+        let inferred = stored.prepared.param_types()?;
+        if args.len() != inferred.len().max(stored.declared.len()) {
+            return Err(QueryError::Syntax(format!(
+                "wrong number of parameters for prepared statement: expected {}, got {}",
+                inferred.len().max(stored.declared.len()),
+                args.len()
+            )));
+        }
+        if args.is_empty() {
+            return Ok(None);
+        }
+        let empty = DFSchema::empty();
+        let one_row = RecordBatch::try_new_with_options(
+            Arc::new(Schema::empty()),
+            vec![],
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
+        )
+        .map_err(datafusion::error::DataFusionError::from)?;
+        let mut values = Vec::with_capacity(args.len());
+        for (i, arg) in args.iter().enumerate() {
+            let e = self.ctx.parse_sql_expr(&arg.to_string(), &empty)?;
+            let physical = self.ctx.create_physical_expr(e, &empty)?;
+            let v = physical.evaluate(&one_row)?.into_array(1)?;
+            let mut v = datafusion::common::ScalarValue::try_from_array(&v, 0)?;
+            let target = stored
+                .declared
+                .get(i)
+                .cloned()
+                .or_else(|| inferred.get(i).cloned().flatten());
+            if let Some(t) = target {
+                if v.data_type() != t {
+                    v = v
+                        .cast_to(&t)
+                        .map_err(|e| QueryError::InvalidText(e.to_string()))?;
+                }
+            }
+            values.push(v);
+        }
+        Ok(Some(ParamValues::from(values)))
+    }
+
     async fn utility(&self, statement: &Statement) -> Result<Output> {
         let engine = Arc::clone(&self.shared.engine);
         let db = self.shared.database.clone();
@@ -643,12 +699,57 @@ impl Session {
             }
             Statement::StartTransaction { .. } => Ok(Output::Command(CommandTag::new("BEGIN"))),
             Statement::Commit { .. } => Ok(Output::Command(CommandTag::new("COMMIT"))),
-            // Prepared statements live in the protocol layer; SQL-level PREPARE is not
-            // supported, so there is never a named one to drop.
+            // SQL-level prepared statements (the protocol's live in the server crate).
             Statement::Deallocate { name, .. } if name.value.eq_ignore_ascii_case("all") => {
+                self.sql_prepared.lock().clear();
                 Ok(Output::Command(CommandTag::new("DEALLOCATE ALL")))
             }
-            Statement::Deallocate { name, .. } => Err(QueryError::UndefinedPreparedStatement(name.value.clone())),
+            Statement::Deallocate { name, .. } => {
+                let name = crate::ddl::ident_name(name);
+                match self.sql_prepared.lock().remove(&name) {
+                    Some(_) => Ok(Output::Command(CommandTag::new("DEALLOCATE"))),
+                    None => Err(QueryError::UndefinedPreparedStatement(name)),
+                }
+            }
+            Statement::Prepare {
+                name,
+                data_types,
+                statement,
+            } => {
+                let name = crate::ddl::ident_name(name);
+                if self.sql_prepared.lock().contains_key(&name) {
+                    return Err(QueryError::DuplicatePreparedStatement(name));
+                }
+                let declared = data_types
+                    .iter()
+                    .map(|t| crate::types::SqlType::from_ast(t).map(|t| t.arrow_type()))
+                    .collect::<Result<Vec<_>>>()?;
+                let prepared = Box::pin(self.prepare((**statement).clone())).await?;
+                self.sql_prepared.lock().insert(
+                    name,
+                    SqlPrepared {
+                        prepared: Arc::new(prepared),
+                        declared,
+                    },
+                );
+                Ok(Output::Command(CommandTag::new("PREPARE")))
+            }
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                immediate: false,
+                ..
+            } => {
+                let name = crate::ddl::table_name(name, &self.shared.database)?;
+                let stored = self
+                    .sql_prepared
+                    .lock()
+                    .get(&name)
+                    .cloned()
+                    .ok_or(QueryError::UndefinedPreparedStatement(name))?;
+                let params = self.execute_params(&stored, parameters)?;
+                Box::pin(self.execute(&stored.prepared, params)).await
+            }
             Statement::Savepoint { .. } => Ok(Output::Command(CommandTag::new("SAVEPOINT"))),
             Statement::ReleaseSavepoint { .. } => Ok(Output::Command(CommandTag::new("RELEASE"))),
             Statement::Rollback { savepoint: Some(_), .. } => Ok(Output::Command(CommandTag {
@@ -1002,6 +1103,8 @@ fn check_utility(s: &Statement) -> Result<()> {
         | Statement::Savepoint { .. }
         | Statement::ReleaseSavepoint { .. }
         | Statement::Deallocate { .. }
+        | Statement::Prepare { .. }
+        | Statement::Execute { .. }
         | Statement::Delete(_)
         | Statement::Truncate(_)
         | Statement::Copy { .. } => Ok(()),
