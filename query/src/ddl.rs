@@ -58,6 +58,11 @@ pub fn table_name(name: &ObjectName, database: &str) -> Result<String> {
     }
 }
 
+/// [`table_name`] of each name.
+pub fn table_names(names: &[ObjectName], database: &str) -> Result<Vec<String>> {
+    names.iter().map(|n| table_name(n, database)).collect()
+}
+
 /// Options given in `WITH (...)`.
 #[derive(Debug, Default)]
 struct TableOptions {
@@ -390,10 +395,7 @@ pub fn drop_tables(
     if object_type != ObjectType::Table {
         return Err(QueryError::Unsupported(format!("DROP {object_type}")));
     }
-    let names: Vec<String> = names
-        .iter()
-        .map(|n| table_name(n, database))
-        .collect::<Result<_>>()?;
+    let names = table_names(names, database)?;
     if let Some(view) = names.iter().find(|n| engine.view(n).is_some()) {
         return Err(strata_storage::Error::WrongObjectType {
             name: view.clone(),

@@ -626,10 +626,7 @@ impl Session {
                 ..
             } => {
                 let (if_exists, names) = (*if_exists, names.clone());
-                blocking(move || {
-                    views::drop_views(&engine, ObjectType::View, if_exists, &names, &db)
-                })
-                .await?;
+                blocking(move || views::drop_views(&engine, if_exists, &names, &db)).await?;
                 Ok(Output::Command(CommandTag::new("DROP VIEW")))
             }
             Statement::CreateView(cv) => {

@@ -20,10 +20,10 @@ use datafusion::datasource::ViewTable;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder};
-use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, ObjectType};
+use datafusion::sql::sqlparser::ast::{CreateView, ObjectName};
 use strata_storage::{Engine, ViewDef};
 
-use crate::ddl::table_name;
+use crate::ddl::{table_name, table_names};
 use crate::error::{QueryError, Result};
 
 /// Plans stored views for the `public` schema provider, with the server's shared planning
@@ -156,16 +156,11 @@ pub async fn create_view(
 /// does not exist at all); checked before any is dropped.
 pub fn drop_views(
     engine: &Engine,
-    object_type: ObjectType,
     if_exists: bool,
     names: &[ObjectName],
     database: &str,
 ) -> Result<()> {
-    debug_assert_eq!(object_type, ObjectType::View);
-    let names: Vec<String> = names
-        .iter()
-        .map(|n| table_name(n, database))
-        .collect::<Result<_>>()?;
+    let names = table_names(names, database)?;
     for n in &names {
         if engine.table_schema(n).is_ok() {
             return Err(strata_storage::Error::WrongObjectType {
