@@ -103,6 +103,26 @@ fn dump_wal(path: &Path, bytes: &[u8], out: &mut dyn Write) -> Result<()> {
                 Ok((batch, table_id)) => dump_batch(&batch, table_id, out).map_err(io)?,
                 Err(e) => writeln!(out, "  undecodable write batch: {e}").map_err(io)?,
             }
+        } else if kind == crate::group::WAL_KIND_GROUP {
+            match crate::group::decode_part(payload) {
+                Ok(part) => {
+                    writeln!(
+                        out,
+                        "  write group {}{}",
+                        if part.group == 0 {
+                            "start".to_owned()
+                        } else {
+                            format!("of lsn {}", part.group)
+                        },
+                        if part.last { ", last record" } else { "" }
+                    )
+                    .map_err(io)?;
+                    for (batch, table_id) in &part.batches {
+                        dump_batch(batch, *table_id, out).map_err(io)?;
+                    }
+                }
+                Err(e) => writeln!(out, "  undecodable write group: {e}").map_err(io)?,
+            }
         }
         at = start + len;
     }

@@ -97,6 +97,9 @@ pub struct EngineConfig {
     /// Default true.
     /// Without them, nothing runs unless asked ([`Engine::run_jobs`], [`Engine::flush`]).
     pub background: bool,
+    /// Size at which an atomic write group ([`Engine::write_group`]) is cut into WAL
+    /// records. Default 64 MiB; tests set it low to get groups of many records.
+    pub group_record_bytes: usize,
 }
 
 impl EngineConfig {
@@ -115,6 +118,7 @@ impl EngineConfig {
             cold_store: crate::tier::ColdStoreConfig::default(),
             cold_cache_bytes: 1 << 30,
             background: true,
+            group_record_bytes: crate::group::PART_TARGET_BYTES,
         }
     }
 }

@@ -29,6 +29,7 @@ mod dump;
 mod engine;
 mod erasure;
 mod error;
+mod group;
 #[cfg(feature = "internals")]
 pub mod internals;
 mod memtable;

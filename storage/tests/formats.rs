@@ -5,7 +5,8 @@
 //! `catalog-v2` on: cold Parquet objects in the default store, with WAL rows late for a
 //! cold partition; from `catalog-v3` on: a filed erasure receipt and a pending erasure;
 //! from `catalog-v4` on: a pending DELETE by a field condition and bloom filters in cold
-//! objects),
+//! objects; `wal-group-v1`: as `catalog-v2`, its WAL rows one write group of
+//! three records),
 //! written by `write_fixture` (run it by hand, `STRATA_FIXTURE=<name>
 //! cargo test -p strata-storage --test formats -- --ignored`, only when a new format
 //! version is introduced; never rewrite an old one).
@@ -211,6 +212,28 @@ fn opens_the_catalog_v4_points_fixture() {
     assert!(blooms, "every cold object has bloom filters for its tags");
 }
 
+/// WAL record kind 2: the unflushed rows are one write group of three records (a batch
+/// per host), replayed as a whole.
+#[test]
+fn opens_the_wal_group_v1_fixture() {
+    let (dir, engine) = open_copy("wal-group-v1");
+    let wal = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let mut out = Vec::new();
+            strata_storage::dump_file(&e.path(), &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        })
+        .collect::<String>();
+    assert_eq!(wal.matches("write group").count(), 3, "{wal}");
+    assert_eq!(engine.unflushed_rows("cpu").unwrap(), 3 * 2 * 8);
+    assert_eq!(rows(&engine), expected());
+    engine.flush().unwrap();
+    engine.compact().unwrap();
+    assert_eq!(rows(&engine), expected());
+}
+
 /// Whether a cold object has a bloom filter for each tag column chunk.
 fn has_bloom_filters(path: &Path) -> bool {
     use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -254,16 +277,22 @@ fn write_fixture() {
         "{} exists; fixtures are never rewritten",
         dir.display()
     );
+    let groups = name.starts_with("wal-group");
     let mut c = EngineConfig::new(&dir);
     c.background = false;
+    // One WAL record per batch of a group.
+    c.group_record_bytes = 1;
     let engine = Engine::open(c).unwrap();
     engine.create_table(schema()).unwrap();
     let expected = expected();
     for unflushed in [false, true] {
-        let mut batch = WriteBatch::new(&schema());
+        // One batch per host (the group fixture writes them as one group).
+        let mut batches: BTreeMap<&str, WriteBatch> = BTreeMap::new();
         for ((h, r, ts), (u, n)) in &expected {
             if ((ts - T0) / (HOUR / 4) >= 40) == unflushed {
-                batch
+                batches
+                    .entry(h)
+                    .or_insert_with(|| WriteBatch::new(&schema()))
                     .push_row(
                         &[Some(h), Some(r)],
                         *ts,
@@ -272,7 +301,14 @@ fn write_fixture() {
                     .unwrap();
             }
         }
-        engine.write(&batch).unwrap();
+        let batches: Vec<WriteBatch> = batches.into_values().collect();
+        if groups && unflushed {
+            engine.write_group(&batches).unwrap();
+        } else {
+            for b in &batches {
+                engine.write(b).unwrap();
+            }
+        }
         if !unflushed {
             engine.flush().unwrap();
             engine.compact().unwrap();
@@ -282,7 +318,7 @@ fn write_fixture() {
             }
         }
     }
-    if name != "catalog-v1" && name != "catalog-v2" {
+    if !groups && name != "catalog-v1" && name != "catalog-v2" {
         let erase = |pred: Predicate, hash: Option<String>| {
             engine
                 .erase(&ErasureRequest {
@@ -308,7 +344,7 @@ fn write_fixture() {
             None,
         );
     }
-    if !["catalog-v1", "catalog-v2", "catalog-v3"].contains(&name.as_str()) {
+    if !groups && !["catalog-v1", "catalog-v2", "catalog-v3"].contains(&name.as_str()) {
         engine
             .erase_where(
                 &ErasureRequest {

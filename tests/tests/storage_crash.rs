@@ -353,6 +353,13 @@ fn power_loss_in_a_flush_a_compaction_and_every_step_of_a_move_loses_nothing() {
     }
 }
 
+/// A write group cut off between its WAL records by a crash is absent after recovery, and
+/// every acknowledged group is whole (`verify` fails on a partly present batch).
+#[test]
+fn sigkill_between_the_records_of_a_write_group_leaves_none_of_it() {
+    kill_while_paused_in("group", Store::Local);
+}
+
 #[test]
 fn sigkill_in_the_middle_of_a_flush_loses_nothing() {
     kill_while_paused_in("flush", Store::Local);

@@ -18,6 +18,7 @@ use super::{jobs, write, Engine, EngineConfig, Inner, MemKey, State};
 use crate::batch::{WriteBatch, WAL_KIND_WRITE};
 use crate::catalog::{sync_dir, Version};
 use crate::error::{Error, Result};
+use crate::group::{self, WAL_KIND_GROUP};
 use crate::memtable::Memtable;
 
 impl Engine {
@@ -59,28 +60,69 @@ impl Engine {
         let mut active_bytes = 0;
         let mut replayed = 0usize;
         let mut unversioned = 0usize;
+        // Write groups whose last record has not been read yet, by their first LSN.
+        let mut groups: HashMap<u64, Vec<(WriteBatch, Option<u64>)>> = HashMap::new();
         while let Some(record) = reader.next_record()? {
-            if record.lsn.0 <= version.flushed_lsn || record.kind != WAL_KIND_WRITE {
+            if record.lsn.0 <= version.flushed_lsn {
                 continue;
             }
-            let (batch, table_id) =
-                WriteBatch::decode(&record.payload).map_err(|e| Error::CorruptWalRecord {
-                    lsn: record.lsn.0,
-                    reason: e.to_string(),
-                })?;
-            let Some(table) = version
-                .tables
-                .get(&batch.table)
-                .filter(|t| table_id.is_none_or(|id| id == t.id))
-            else {
-                tracing::debug!(table = %batch.table, lsn = record.lsn.0, "skipping wal record of a dropped table");
-                continue;
+            let corrupt = |e: crate::codec::CodecError| Error::CorruptWalRecord {
+                lsn: record.lsn.0,
+                reason: e.to_string(),
             };
-            if table_id.is_none() {
-                unversioned += 1;
+            let batches = match record.kind {
+                WAL_KIND_WRITE => vec![WriteBatch::decode(&record.payload).map_err(corrupt)?],
+                WAL_KIND_GROUP => {
+                    let part = group::decode_part(&record.payload).map_err(corrupt)?;
+                    let key = if part.group == 0 {
+                        record.lsn.0
+                    } else {
+                        part.group
+                    };
+                    let mut batches = if part.group == 0 {
+                        Vec::new()
+                    } else {
+                        // A flush never falls inside a group, so its first record is
+                        // above `flushed_lsn` too and was read; if not, the group was
+                        // not this log's to finish.
+                        let Some(b) = groups.remove(&key) else {
+                            tracing::warn!(
+                                lsn = record.lsn.0,
+                                group = key,
+                                "skipping a write-group record whose first record is missing"
+                            );
+                            continue;
+                        };
+                        b
+                    };
+                    batches.extend(part.batches);
+                    if !part.last {
+                        groups.insert(key, batches);
+                        continue;
+                    }
+                    batches
+                }
+                _ => continue,
+            };
+            for (batch, table_id) in batches {
+                let Some(table) = version
+                    .tables
+                    .get(&batch.table)
+                    .filter(|t| table_id.is_none_or(|id| id == t.id))
+                else {
+                    tracing::debug!(table = %batch.table, lsn = record.lsn.0, "skipping wal record of a dropped table");
+                    continue;
+                };
+                if table_id.is_none() {
+                    unversioned += 1;
+                }
+                active_bytes += write::apply(&mut active, table, &batch, record.lsn.0);
             }
-            active_bytes += write::apply(&mut active, table, &batch, record.lsn.0);
             replayed += 1;
+        }
+        if !groups.is_empty() {
+            // Cut off by the crash before their last record: never acknowledged.
+            tracing::info!(groups = groups.len(), "discarding unfinished write groups");
         }
         let mut recovered = reader.finish()?;
         recovered.ensure_next_lsn_above(Lsn(version.flushed_lsn));

@@ -15,6 +15,7 @@ use super::{Engine, Inner, MemKey};
 use crate::batch::{WriteBatch, WAL_KIND_WRITE};
 use crate::catalog::TableState;
 use crate::error::{Error, Result};
+use crate::group::{self, WAL_KIND_GROUP};
 use crate::memtable::Memtable;
 use crate::schema::TableSchema;
 
@@ -75,6 +76,85 @@ impl Engine {
         Ok(WriteReceipt {
             lsn,
             rows: batch.len(),
+        })
+    }
+
+    /// Writes batches (of one table or several) as one atomic group: after a crash either
+    /// all of them are there or none, and a scan sees all of them or none. Durable and
+    /// visible when this returns, like [`Engine::write`]. A batch whose table is dropped
+    /// before the group is applied is skipped, as if the drop came after the commit (replay
+    /// does the same, by table id).
+    pub fn write_group(&self, batches: &[WriteBatch]) -> Result<WriteReceipt> {
+        let inner = &self.inner;
+        if inner.is_shut_down() {
+            return Err(Error::Closed);
+        }
+        let batches: Vec<&WriteBatch> = batches.iter().filter(|b| !b.is_empty()).collect();
+        if batches.is_empty() {
+            return Ok(WriteReceipt {
+                lsn: inner.wal.last_lsn(),
+                rows: 0,
+            });
+        }
+        let tables: Vec<Arc<TableState>> = {
+            let st = inner.state.lock();
+            batches
+                .iter()
+                .map(|b| st.version.table(&b.table).map(Arc::clone))
+                .collect::<Result<_>>()?
+        };
+        for (batch, table) in batches.iter().zip(&tables) {
+            check_batch(&table.schema, batch)?;
+        }
+        inner.wait_for_memory()?;
+        let encoded = batches
+            .iter()
+            .zip(&tables)
+            .map(|(b, t)| b.encode(t.id))
+            .collect();
+        let parts = group::split(encoded, inner.config.group_record_bytes);
+        // Held from the first record to the memtable insert: no flush (whose checkpoint
+        // could delete the first records) runs in between.
+        let _generation = inner.generation.read();
+        let mut first = 0;
+        let mut lsn = Lsn(0);
+        for (i, part) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            lsn = inner
+                .wal
+                .append(WAL_KIND_GROUP, group::encode_part(first, last, part))?;
+            if i == 0 {
+                first = lsn.0;
+            }
+            if !last {
+                fail::fail_point!("group::between_records");
+            }
+        }
+        let active_bytes = {
+            let mut st = inner.state.lock();
+            let mut added = 0;
+            for (batch, table) in batches.iter().zip(&tables) {
+                let Some(current) = st
+                    .version
+                    .tables
+                    .get(&batch.table)
+                    .filter(|t| t.id == table.id)
+                    .cloned()
+                else {
+                    continue;
+                };
+                added += apply(&mut st.active, &current, batch, lsn.0);
+            }
+            st.active_bytes += added;
+            st.active_since.get_or_insert_with(Instant::now);
+            st.active_bytes
+        };
+        if active_bytes >= inner.config.flush_threshold_bytes {
+            inner.jobs.wake();
+        }
+        Ok(WriteReceipt {
+            lsn,
+            rows: batches.iter().map(|b| b.len()).sum(),
         })
     }
 }

@@ -9,7 +9,9 @@
 //! its catalog commit), or `tiering-fold` (pauses after the commit of the first move that
 //! folds late rows into a cold object, before the replaced object is deleted), or
 //! `wal-sync` (after five acknowledged batches, pauses the next one after its WAL write and
-//! before its fsync: a power cut then tears that write).
+//! before its fsync: a power cut then tears that write), or `group` (writes each batch as an
+//! atomic group of five batches of ten rows, one WAL record each, and pauses the sixth
+//! group between its records).
 //! `STRATA_COLD_STORE` (with the `AWS_*` variables) names another cold store than the
 //! default directory.
 
@@ -40,7 +42,7 @@ fn pause_at(point: &'static str) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, dir, first, mode] = args.as_slice() else {
-        bail!("usage: storage-crash-writer <dir> <first batch> <plain|flush|compaction|tiering-upload|tiering-commit|tiering-fold|wal-sync>");
+        bail!("usage: storage-crash-writer <dir> <first batch> <plain|flush|compaction|tiering-upload|tiering-commit|tiering-fold|wal-sync|group>");
     };
     let first: i64 = first.parse().context("first batch")?;
     let mut config = EngineConfig::new(dir);
@@ -48,6 +50,9 @@ fn main() -> anyhow::Result<()> {
     // An S3 store comes from the environment (`AWS_*` for its settings).
     if let Ok(url) = std::env::var("STRATA_COLD_STORE") {
         config.cold_store.url = Some(url);
+    }
+    if mode == "group" {
+        config.group_record_bytes = 1;
     }
     let engine = Engine::open(config)?;
     if engine.table_schema("crash").is_err() {
@@ -60,22 +65,38 @@ fn main() -> anyhow::Result<()> {
         "tiering-upload" => pause_at("tiering::after_upload")?,
         "tiering-commit" => pause_at("tiering::before_catalog_commit")?,
         "tiering-fold" => pause_at("tiering::after_fold_commit")?,
-        "wal-sync" => {}
+        "wal-sync" | "group" => {}
         other => bail!("unknown mode {other}"),
     }
     // Stdout is locked per line: a pause point on another thread (the WAL writer's) prints.
     for n in first.. {
-        let mut b = WriteBatch::new(&schema());
-        for (host, ts, v) in batch_rows(n) {
-            b.push_row(&[Some(&host)], ts, &[Value::Float(v)])?;
+        let k = n - first + 1;
+        if mode == "group" {
+            if k == 6 {
+                pause_at("group::between_records")?;
+            }
+            let rows: Vec<_> = batch_rows(n).collect();
+            let mut group = Vec::new();
+            for chunk in rows.chunks(10) {
+                let mut b = WriteBatch::new(&schema());
+                for (host, ts, v) in chunk {
+                    b.push_row(&[Some(host)], *ts, &[Value::Float(*v)])?;
+                }
+                group.push(b);
+            }
+            engine.write_group(&group)?;
+        } else {
+            let mut b = WriteBatch::new(&schema());
+            for (host, ts, v) in batch_rows(n) {
+                b.push_row(&[Some(&host)], ts, &[Value::Float(v)])?;
+            }
+            engine.write(&b)?;
         }
-        engine.write(&b)?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "ACK {n}")?;
             out.flush()?;
         }
-        let k = n - first + 1;
         match mode.as_str() {
             "flush" if k == 5 => engine.flush()?,
             "wal-sync" if k == 5 => pause_at("wal::before_sync")?,
