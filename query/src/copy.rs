@@ -21,7 +21,7 @@ use arrow::datatypes::{
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 use futures::StreamExt;
-use strata_storage::{Engine, WriteBatch};
+use strata_storage::WriteBatch;
 
 use crate::error::{QueryError, Result};
 use crate::table::TableDef;
@@ -558,12 +558,11 @@ impl CopyIn {
     }
 
     /// Writes every parsed row (blocking: the WAL fsyncs). Returns the row count.
-    pub fn write(mut self, engine: &Engine) -> Result<u64> {
+    /// Ends the input: the parsed rows as write batches (to be written as one group, so
+    /// the COPY stores every row or none) and their count.
+    pub fn finish(mut self) -> Result<(Vec<WriteBatch>, u64)> {
         self.finish_input()?;
-        for b in &self.batches {
-            engine.write(b)?;
-        }
-        Ok(self.rows)
+        Ok((self.batches, self.rows))
     }
 
     fn context(&self, e: QueryError) -> QueryError {

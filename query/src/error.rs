@@ -67,6 +67,20 @@ pub enum QueryError {
     InsufficientPrivilege(String),
     #[error("\"{0}\" is not a table")]
     WrongObjectType(String),
+    /// A statement other than the end of a transaction block after an error in it (25P02).
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    /// A write in a `READ ONLY` transaction (25006), naming the statement.
+    #[error("cannot execute {0} in a read-only transaction")]
+    ReadOnlyTransaction(String),
+    /// `SAVEPOINT` and friends outside a transaction block (25P01).
+    #[error("{0} can only be used in transaction blocks")]
+    NoActiveTransaction(String),
+    #[error("savepoint \"{0}\" does not exist")]
+    UndefinedSavepoint(String),
+    /// A transaction's uncommitted writes would pass their bound (53200).
+    #[error("transaction holds more than {limit} bytes of uncommitted writes (max_transaction_bytes); COMMIT more often or write outside a transaction block")]
+    TransactionTooLarge { limit: usize },
     #[error("canceling statement due to user request")]
     Canceled,
     #[error("canceling statement due to statement timeout")]
@@ -151,6 +165,11 @@ impl QueryError {
             QueryError::InvalidBinary(_) => "22P03",
             QueryError::InsufficientPrivilege(_) => "42501",
             QueryError::WrongObjectType(_) => "42809",
+            QueryError::InFailedTransaction => "25P02",
+            QueryError::ReadOnlyTransaction(_) => "25006",
+            QueryError::NoActiveTransaction(_) => "25P01",
+            QueryError::UndefinedSavepoint(_) => "3B001",
+            QueryError::TransactionTooLarge { .. } => "53200",
             QueryError::Canceled | QueryError::StatementTimeout => "57014",
             QueryError::Storage(e) => storage_sqlstate(e),
             QueryError::DataFusion(e) => datafusion_sqlstate(e),

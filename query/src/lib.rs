@@ -42,6 +42,7 @@ pub mod session;
 pub mod settings;
 pub mod statements;
 pub mod table;
+pub mod transaction;
 pub mod types;
 pub mod views;
 
@@ -49,4 +50,5 @@ pub use error::{QueryError, Result};
 pub use session::{CommandTag, Output, Prepared, QueryEngine, Session};
 pub use settings::Settings;
 pub use table::TableDef;
+pub use transaction::{CommitGate, TransactionStatus, Transactions};
 pub use types::SqlType;

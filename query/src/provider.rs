@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
@@ -23,6 +23,7 @@ use crate::exec::StrataScanExec;
 use crate::pushdown;
 use crate::session::SessionFlags;
 use crate::table::TableDef;
+use crate::transaction::Transactions;
 
 /// One table of the engine, as DataFusion sees it.
 #[derive(Debug)]
@@ -84,6 +85,9 @@ impl TableProvider for StrataTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if let Some(txn) = state.config().get_extension::<Transactions>() {
+            txn.check_unstaged(self.def.name(), "a read")?;
+        }
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..self.def.columns.len()).collect(),
@@ -153,42 +157,42 @@ impl DataSink for StrataSink {
         &self.def.writable
     }
 
+    /// Every row of the statement is converted first and then written as one group (or
+    /// held by the session's transaction block): an `INSERT` stores all its rows or none.
     async fn write_all(
         &self,
         mut data: SendableRecordBatchStream,
-        _context: &Arc<TaskContext>,
+        context: &Arc<TaskContext>,
     ) -> DfResult<u64> {
-        let mut rows = 0u64;
+        let mut batches = Vec::new();
         while let Some(batch) = data.next().await {
             let batch = batch?;
-            rows += write_batch(&self.engine, &self.def, batch).await?;
+            if batch.num_rows() > 0 {
+                batches.push(batch);
+            }
         }
-        Ok(rows)
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let def = Arc::clone(&self.def);
+        let writes = crate::session::blocking(move || {
+            let now = chrono::Utc::now()
+                .timestamp_nanos_opt()
+                .unwrap_or(i64::MAX / 2);
+            batches
+                .iter()
+                .map(|b| def.to_write_batch(b, now))
+                .collect::<Result<Vec<_>, QueryError>>()
+        })
+        .await?;
+        match context.session_config().get_extension::<Transactions>() {
+            Some(txn) => txn.write(&self.engine, writes).await?,
+            // A context without a session (not built by `QueryEngine`): write at once.
+            None => {
+                let engine = Arc::clone(&self.engine);
+                crate::session::blocking(move || Ok(engine.write_group(&writes)?)).await?;
+            }
+        }
+        Ok(rows as u64)
     }
-}
-
-/// Converts and writes one batch on a blocking thread (the WAL fsyncs); returns its rows.
-pub async fn write_batch(
-    engine: &Arc<Engine>,
-    def: &Arc<TableDef>,
-    batch: RecordBatch,
-) -> Result<u64, DataFusionError> {
-    if batch.num_rows() == 0 {
-        return Ok(0);
-    }
-    let engine = Arc::clone(engine);
-    let def = Arc::clone(def);
-    tokio::task::spawn_blocking(move || -> Result<u64, QueryError> {
-        let now = chrono::Utc::now()
-            .timestamp_nanos_opt()
-            .unwrap_or(i64::MAX / 2);
-        let wb = def.to_write_batch(&batch, now)?;
-        engine.write(&wb)?;
-        Ok(batch.num_rows() as u64)
-    })
-    .await
-    .map_err(|e| DataFusionError::External(Box::new(e)))?
-    .map_err(DataFusionError::from)
 }
 
 /// The single-row `count` batch DataFusion expects from DML.

@@ -7,10 +7,9 @@
 //! `SET`/`SHOW`/`RESET`, transactions, `COPY`, `CALL` of [`crate::statements`]) are handled here; anything else fails with
 //! 0A000 naming the statement.
 //!
-//! Transactions: `BEGIN`, `COMMIT` and `ROLLBACK` are accepted so drivers that wrap work
-//! in transactions run, but each statement takes effect (and is durable) when it
-//! completes, as in autocommit. `ROLLBACK` therefore does not undo earlier statements; it
-//! says so in a warning.
+//! Transactions: see [`crate::transaction`]. `INSERT` and `COPY` rows of a transaction
+//! block are written together at `COMMIT`; every statement that changes storage does so
+//! past its commit point, after which it is no longer interrupted.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -41,6 +40,7 @@ use crate::functions;
 use crate::information_schema::PgInformationSchema;
 use crate::settings::Settings;
 use crate::statements::{call, delete};
+use crate::transaction::{Commit, TransactionStatus, Transactions};
 use crate::views::{self, ViewPlanner};
 
 /// Per-session switches read by table providers through the session config.
@@ -285,7 +285,8 @@ impl QueryEngine {
             pushdown: std::sync::atomic::AtomicBool::new(true),
         });
         let hidden = Arc::new(RwLock::new(HashSet::new()));
-        let ctx = build_context(&self.base, &settings, &flags, &hidden, true);
+        let txn = Transactions::new(crate::transaction::DEFAULT_MAX_TRANSACTION_BYTES);
+        let ctx = build_context(&self.base, &settings, &flags, &hidden, &txn, true);
         Session {
             shared: Arc::clone(self),
             ctx,
@@ -296,6 +297,7 @@ impl QueryEngine {
             superuser,
             parser: PostgresCompatibilityParser::new(),
             sql_prepared: Default::default(),
+            txn,
         }
     }
 }
@@ -305,9 +307,14 @@ fn build_context(
     settings: &Arc<RwLock<Settings>>,
     flags: &Arc<SessionFlags>,
     hidden: &Arc<RwLock<HashSet<i32>>>,
+    txn: &Arc<Transactions>,
     pushdown: bool,
 ) -> SessionContext {
-    let config = base.config().clone().with_extension(Arc::clone(flags));
+    let config = base
+        .config()
+        .clone()
+        .with_extension(Arc::clone(flags))
+        .with_extension(Arc::clone(txn));
     let mut builder = SessionStateBuilder::new_from_existing(base.clone())
         .with_session_id(uuid_like())
         .with_config(config);
@@ -348,6 +355,8 @@ pub struct Session {
     parser: PostgresCompatibilityParser,
     /// Statements of SQL `PREPARE name AS ...`, with the parameter types it declared.
     sql_prepared: parking_lot::Mutex<std::collections::HashMap<String, SqlPrepared>>,
+    /// The open transaction block and the running statement's commit gate.
+    txn: Arc<Transactions>,
 }
 
 /// A statement of SQL `PREPARE`.
@@ -376,6 +385,15 @@ impl Session {
     /// A snapshot of the session parameters.
     pub fn settings(&self) -> Settings {
         self.settings.read().clone()
+    }
+
+    /// The transaction block and the running statement's commit gate.
+    pub fn transactions(&self) -> &Arc<Transactions> {
+        &self.txn
+    }
+
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.txn.status()
     }
 
     pub fn statement_timeout(&self) -> Option<Duration> {
@@ -520,12 +538,30 @@ impl Session {
         Ok(())
     }
 
-    /// Runs a prepared statement with parameter values (extended protocol) or none.
+    /// Runs a prepared statement with parameter values (extended protocol) or none. In a
+    /// failed transaction block only its end is accepted (25P02); an error fails the block.
     pub async fn execute(
         &self,
         prepared: &Prepared,
         params: Option<ParamValues>,
     ) -> Result<Output> {
+        let statement = prepared.statement();
+        if self.txn.status() == TransactionStatus::Failed && !ends_failed_block(statement) {
+            return Err(QueryError::InFailedTransaction);
+        }
+        let result = self.run(prepared, params).await;
+        match &result {
+            Err(_) => self.txn.fail(),
+            Ok(_) => {
+                if let Some(what) = immediate_in_block(statement) {
+                    self.txn.note_immediate(what);
+                }
+            }
+        }
+        result
+    }
+
+    async fn run(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
         match prepared {
             Prepared::Plan {
                 statement,
@@ -540,6 +576,9 @@ impl Session {
                     Statement::Delete(d) => return self.delete(d, Some(plan)).await,
                     Statement::Call(f) => return self.erase_subject(f, plan).await,
                     _ => {}
+                }
+                if matches!(statement.as_ref(), Statement::Insert(_)) {
+                    self.check_writable("INSERT")?;
                 }
                 let df = self.ctx.execute_logical_plan(plan).await?;
                 if matches!(statement.as_ref(), Statement::Insert(_)) {
@@ -616,7 +655,9 @@ impl Session {
         match statement {
             Statement::CreateTable(ct) => {
                 let ct = ct.clone();
-                blocking(move || ddl::create_table(&engine, &ct, &db)).await?;
+                self.check_writable("CREATE TABLE")?;
+                self.commit(move || ddl::create_table(&engine, &ct, &db))
+                    .await?;
                 Ok(Output::Command(CommandTag::new("CREATE TABLE")))
             }
             Statement::Drop {
@@ -626,10 +667,14 @@ impl Session {
                 ..
             } => {
                 let (if_exists, names) = (*if_exists, names.clone());
-                blocking(move || views::drop_views(&engine, if_exists, &names, &db)).await?;
+                self.check_writable("DROP VIEW")?;
+                self.commit(move || views::drop_views(&engine, if_exists, &names, &db))
+                    .await?;
                 Ok(Output::Command(CommandTag::new("DROP VIEW")))
             }
             Statement::CreateView(cv) => {
+                self.check_writable("CREATE VIEW")?;
+                self.txn.gate().begin_commit()?;
                 views::create_view(&engine, &self.ctx.state(), cv, &db).await?;
                 Ok(Output::Command(CommandTag::new("CREATE VIEW")))
             }
@@ -640,13 +685,16 @@ impl Session {
                 ..
             } => {
                 let (object_type, if_exists, names) = (*object_type, *if_exists, names.clone());
-                blocking(move || ddl::drop_tables(&engine, object_type, if_exists, &names, &db))
+                self.check_writable("DROP TABLE")?;
+                self.commit(move || ddl::drop_tables(&engine, object_type, if_exists, &names, &db))
                     .await?;
                 Ok(Output::Command(CommandTag::new("DROP TABLE")))
             }
             Statement::AlterTable(alter) => {
                 let alter = alter.clone();
-                blocking(move || ddl::alter_table(&engine, &alter, &db)).await?;
+                self.check_writable("ALTER TABLE")?;
+                self.commit(move || ddl::alter_table(&engine, &alter, &db))
+                    .await?;
                 Ok(Output::Command(CommandTag::new("ALTER TABLE")))
             }
             Statement::Set(set) => self.set(set),
@@ -673,8 +721,12 @@ impl Session {
                     .iter()
                     .map(|t| ddl::table_name(&t.name, &db))
                     .collect::<Result<Vec<_>>>()?;
+                self.check_writable("TRUNCATE TABLE")?;
+                for t in &tables {
+                    self.txn.check_unstaged(t, "TRUNCATE")?;
+                }
                 let user = self.user.clone();
-                blocking(move || {
+                self.commit(move || {
                     delete::erase(
                         &engine,
                         strata_storage::ErasureKind::Delete,
@@ -691,11 +743,41 @@ impl Session {
             }
             Statement::Call(f) => {
                 let procedure = call::resolve(f)?;
-                let batch = blocking(move || call::run(&engine, procedure)).await?;
+                let batch = self.commit(move || call::run(&engine, procedure)).await?;
                 Ok(rows_output(batch))
             }
-            Statement::StartTransaction { .. } => Ok(Output::Command(CommandTag::new("BEGIN"))),
-            Statement::Commit { .. } => Ok(Output::Command(CommandTag::new("COMMIT"))),
+            Statement::StartTransaction { modes, .. } => {
+                let read_only = self.transaction_modes(modes)?.unwrap_or_else(|| {
+                    self.settings
+                        .read()
+                        .get("default_transaction_read_only")
+                        .ok()
+                        == Some("on")
+                });
+                let mut tag = CommandTag::new("BEGIN");
+                if self.txn.begin(read_only) {
+                    self.set_transaction_read_only(read_only);
+                } else {
+                    tag.notice = Some("there is already a transaction in progress".into());
+                }
+                Ok(Output::Command(tag))
+            }
+            Statement::Commit { .. } => {
+                let result = match self.txn.commit() {
+                    Commit::NoBlock => Ok(CommandTag {
+                        notice: Some("there is no transaction in progress".into()),
+                        ..CommandTag::new("COMMIT")
+                    }),
+                    Commit::RolledBack => Ok(CommandTag::new("ROLLBACK")),
+                    Commit::Write(batches) => self
+                        .txn
+                        .write_now(&engine, batches)
+                        .await
+                        .map(|()| CommandTag::new("COMMIT")),
+                };
+                self.end_transaction();
+                result.map(Output::Command)
+            }
             // SQL-level prepared statements (the protocol's live in the server crate).
             Statement::Deallocate { name, .. } if name.value.eq_ignore_ascii_case("all") => {
                 self.sql_prepared.lock().clear();
@@ -745,26 +827,39 @@ impl Session {
                     .cloned()
                     .ok_or(QueryError::UndefinedPreparedStatement(name))?;
                 let params = self.execute_params(&stored, parameters)?;
-                Box::pin(self.execute(&stored.prepared, params)).await
+                Box::pin(self.run(&stored.prepared, params)).await
             }
-            Statement::Savepoint { .. } => Ok(Output::Command(CommandTag::new("SAVEPOINT"))),
-            Statement::ReleaseSavepoint { .. } => Ok(Output::Command(CommandTag::new("RELEASE"))),
-            Statement::Rollback { savepoint: Some(_), .. } => Ok(Output::Command(CommandTag {
-                tag: "ROLLBACK".into(),
-                rows: None,
-                notice: Some(
-                    "Strata runs every statement in autocommit: ROLLBACK TO SAVEPOINT does not undo statements that already completed"
-                        .into(),
-                ),
-            })),
-            Statement::Rollback { savepoint: None, .. } => Ok(Output::Command(CommandTag {
-                tag: "ROLLBACK".into(),
-                rows: None,
-                notice: Some(
-                    "Strata runs every statement in autocommit: ROLLBACK does not undo statements that already completed"
-                        .into(),
-                ),
-            })),
+            Statement::Savepoint { name } => {
+                self.txn.savepoint(&ddl::ident_name(name))?;
+                Ok(Output::Command(CommandTag::new("SAVEPOINT")))
+            }
+            Statement::ReleaseSavepoint { name } => {
+                self.txn.release(&ddl::ident_name(name))?;
+                Ok(Output::Command(CommandTag::new("RELEASE")))
+            }
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => {
+                let kept = self.txn.rollback_to(&ddl::ident_name(name))?;
+                Ok(Output::Command(CommandTag {
+                    notice: not_undone(&kept),
+                    ..CommandTag::new("ROLLBACK")
+                }))
+            }
+            Statement::Rollback {
+                savepoint: None, ..
+            } => {
+                let notice = match self.txn.rollback() {
+                    None => Some("there is no transaction in progress".into()),
+                    Some(kept) => not_undone(&kept),
+                };
+                self.end_transaction();
+                Ok(Output::Command(CommandTag {
+                    notice,
+                    ..CommandTag::new("ROLLBACK")
+                }))
+            }
             Statement::Copy {
                 source,
                 to,
@@ -791,6 +886,7 @@ impl Session {
                             }
                             Err(e) => return Err(e.into()),
                         };
+                        self.check_writable("COPY FROM")?;
                         let def = crate::table::TableDef::new(schema)?;
                         let cols: Vec<String> = columns.iter().map(ddl::ident_name).collect();
                         Ok(Output::CopyIn(Box::new(CopyIn::new(def, &cols, format)?)))
@@ -817,18 +913,22 @@ impl Session {
                         };
                         let mut statements = self.parse(&query)?;
                         let prepared = self.plan(statements.remove(0)).await?;
-                        let Output::Rows(stream) = Box::pin(self.execute(&prepared, None)).await? else {
+                        let Output::Rows(stream) = Box::pin(self.execute(&prepared, None)).await?
+                        else {
                             return Err(QueryError::Syntax("COPY TO needs a query".into()));
                         };
                         let style = crate::pgtext::TextStyle::of(&self.settings.read());
-                        Ok(Output::CopyOut(Box::new(CopyOut::new(stream, format, style))))
+                        Ok(Output::CopyOut(Box::new(CopyOut::new(
+                            stream, format, style,
+                        ))))
                     }
                     (false, _) => Err(QueryError::Unsupported(
                         "COPY FROM a file or program (use COPY ... FROM STDIN, or psql's \\copy)"
                             .into(),
                     )),
                     (true, _) => Err(QueryError::Unsupported(
-                        "COPY TO a file or program (use COPY ... TO STDOUT, or psql's \\copy)".into(),
+                        "COPY TO a file or program (use COPY ... TO STDOUT, or psql's \\copy)"
+                            .into(),
                     )),
                 }
             }
@@ -839,8 +939,85 @@ impl Session {
     /// Completes a `COPY ... FROM STDIN`: writes every parsed row (nothing is written
     /// if the data had an error). Returns the row count.
     pub async fn finish_copy(&self, copy: CopyIn) -> Result<u64> {
-        let engine = Arc::clone(&self.shared.engine);
-        blocking(move || copy.write(&engine)).await
+        let result = async {
+            let (batches, rows) = blocking(move || copy.finish()).await?;
+            self.txn.write(&self.shared.engine, batches).await?;
+            Ok(rows)
+        }
+        .await;
+        if result.is_err() {
+            self.txn.fail();
+        }
+        result
+    }
+
+    /// Runs a storage change on a blocking thread, past the statement's commit point.
+    async fn commit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.txn.gate().begin_commit()?;
+        blocking(f).await
+    }
+
+    /// Fails with 25006 in a `READ ONLY` block, or outside a block when
+    /// `default_transaction_read_only` is on (each statement is its own transaction).
+    fn check_writable(&self, what: &str) -> Result<()> {
+        let read_only = self.txn.read_only().unwrap_or_else(|| {
+            self.settings
+                .read()
+                .get("default_transaction_read_only")
+                .ok()
+                == Some("on")
+        });
+        if read_only {
+            return Err(QueryError::ReadOnlyTransaction(what.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The access mode of `BEGIN ...` / `SET TRANSACTION ...` modes (`None`: not given).
+    /// Isolation levels above READ COMMITTED fail with 0A000: Strata does not keep one
+    /// snapshot across statements.
+    fn transaction_modes(&self, modes: &[ast::TransactionMode]) -> Result<Option<bool>> {
+        use ast::{TransactionAccessMode, TransactionIsolationLevel, TransactionMode};
+        let mut read_only = None;
+        for m in modes {
+            match m {
+                TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
+                    read_only = Some(true)
+                }
+                TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {
+                    read_only = Some(false)
+                }
+                TransactionMode::IsolationLevel(
+                    TransactionIsolationLevel::ReadCommitted
+                    | TransactionIsolationLevel::ReadUncommitted,
+                ) => {}
+                TransactionMode::IsolationLevel(level) => {
+                    return Err(QueryError::Unsupported(format!(
+                        "transaction isolation level {level} (Strata's transactions are READ COMMITTED)"
+                    )))
+                }
+            }
+        }
+        Ok(read_only)
+    }
+
+    fn set_transaction_read_only(&self, read_only: bool) {
+        let value = if read_only { "on" } else { "off" };
+        let _ = self.settings.write().set("transaction_read_only", value);
+    }
+
+    /// A block ended: `transaction_read_only` is the session default again.
+    fn end_transaction(&self) {
+        let default = self
+            .settings
+            .read()
+            .get("default_transaction_read_only")
+            .ok()
+            == Some("on");
+        self.set_transaction_read_only(default);
     }
 
     /// `DELETE`: `plan` is its condition query with parameters bound (`None`: no WHERE).
@@ -857,17 +1034,20 @@ impl Session {
                 delete::condition_of(&self.ctx.state(), &def, plan)?
             }
         };
+        self.check_writable("DELETE")?;
+        self.txn.check_unstaged(&table, "DELETE")?;
         let user = self.user.clone();
-        let erasure = blocking(move || {
-            delete::erase(
-                &engine,
-                strata_storage::ErasureKind::Delete,
-                &user,
-                None,
-                vec![(table, condition.predicate, condition.residual)],
-            )
-        })
-        .await?;
+        let erasure = self
+            .commit(move || {
+                delete::erase(
+                    &engine,
+                    strata_storage::ErasureKind::Delete,
+                    &user,
+                    None,
+                    vec![(table, condition.predicate, condition.residual)],
+                )
+            })
+            .await?;
         Ok(Output::Command(CommandTag {
             tag: "DELETE".into(),
             rows: Some(erasure.rows()),
@@ -899,18 +1079,23 @@ impl Session {
         })?;
         let engine = Arc::clone(&self.shared.engine);
         let user = self.user.clone();
-        let erasure = blocking(move || {
-            let targets = delete::subject_tables(&engine, &value, &tables)?;
-            let hash = engine.subject_hash(&value);
-            delete::erase(
-                &engine,
-                strata_storage::ErasureKind::Subject,
-                &user,
-                Some(hash),
-                targets.into_iter().map(|(t, p)| (t, p, None)).collect(),
-            )
-        })
-        .await?;
+        self.check_writable("ERASE SUBJECT")?;
+        for t in self.txn.staged_tables() {
+            self.txn.check_unstaged(&t, "ERASE SUBJECT")?;
+        }
+        let erasure = self
+            .commit(move || {
+                let targets = delete::subject_tables(&engine, &value, &tables)?;
+                let hash = engine.subject_hash(&value);
+                delete::erase(
+                    &engine,
+                    strata_storage::ErasureKind::Subject,
+                    &user,
+                    Some(hash),
+                    targets.into_iter().map(|(t, p)| (t, p, None)).collect(),
+                )
+            })
+            .await?;
         Ok(rows_output(call::erase_batch(&erasure)))
     }
 
@@ -929,6 +1114,11 @@ impl Session {
                 } else {
                     let value = values.iter().map(set_value).collect::<Vec<_>>().join(", ");
                     assign(&name, value)?;
+                    if name.eq_ignore_ascii_case("transaction_read_only") {
+                        let on =
+                            self.settings.read().get("transaction_read_only").ok() == Some("on");
+                        self.txn.set_read_only(on);
+                    }
                 }
             }
             Set::SetTimeZone { value, .. } => assign("timezone", set_value(value))?,
@@ -936,7 +1126,26 @@ impl Session {
                 assign("client_encoding", charset_name.value.clone())?
             }
             Set::SetNamesDefault {} => self.settings.write().reset("client_encoding")?,
-            Set::SetTransaction { .. } => {}
+            Set::SetTransaction { modes, session, .. } => {
+                let read_only = self.transaction_modes(modes)?;
+                if let Some(ro) = read_only {
+                    if *session {
+                        assign(
+                            "default_transaction_read_only",
+                            if ro { "on" } else { "off" }.into(),
+                        )?;
+                    } else if self.txn.set_read_only(ro) {
+                        self.set_transaction_read_only(ro);
+                    } else {
+                        return Ok(Output::Command(CommandTag {
+                            notice: Some(
+                                "SET TRANSACTION can only be used in transaction blocks".into(),
+                            ),
+                            ..CommandTag::new("SET")
+                        }));
+                    }
+                }
+            }
             Set::MultipleAssignments { assignments } => {
                 for a in assignments {
                     assign(&a.name.to_string(), set_value(&a.value))?;
@@ -960,6 +1169,7 @@ impl Session {
                 &self.settings,
                 &self.flags,
                 &self.hidden,
+                &self.txn,
                 pushdown,
             );
             let state = fresh.state();
@@ -1082,6 +1292,42 @@ fn calls_function(statement: &Statement, name: &str) -> bool {
         _ => ControlFlow::Continue(()),
     })
     .is_break()
+}
+
+/// Statements a failed block still accepts: its end, or a way back to a savepoint.
+fn ends_failed_block(s: &Statement) -> bool {
+    matches!(s, Statement::Rollback { .. } | Statement::Commit { .. })
+}
+
+/// Statements that take effect when they run even inside a block (their tag, for the
+/// warning of a `ROLLBACK` that cannot undo them).
+fn immediate_in_block(s: &Statement) -> Option<String> {
+    let what = match s {
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::CreateView(_) => "CREATE VIEW",
+        Statement::Drop {
+            object_type: ObjectType::View,
+            ..
+        } => "DROP VIEW",
+        Statement::Drop { .. } => "DROP TABLE",
+        Statement::AlterTable(_) => "ALTER TABLE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Truncate(_) => "TRUNCATE",
+        Statement::Call(_) => "CALL",
+        _ => return None,
+    };
+    Some(what.to_owned())
+}
+
+/// The warning of a `ROLLBACK` (or `ROLLBACK TO SAVEPOINT`) past statements that took
+/// effect when they ran.
+fn not_undone(kept: &[String]) -> Option<String> {
+    (!kept.is_empty()).then(|| {
+        format!(
+            "ROLLBACK does not undo {}: Strata applies DDL, DELETE, TRUNCATE and ERASE SUBJECT when they run, even in a transaction block",
+            kept.join(", ")
+        )
+    })
 }
 
 fn check_utility(s: &Statement) -> Result<()> {

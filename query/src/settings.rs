@@ -206,10 +206,21 @@ impl Settings {
             "transaction_isolation" | "default_transaction_isolation" => {
                 let v = value.trim().to_ascii_lowercase();
                 match v.as_str() {
-                    "read uncommitted" | "read committed" | "repeatable read" | "serializable" => v,
+                    "read uncommitted" | "read committed" => v,
+                    "repeatable read" | "serializable" => {
+                        return Err(QueryError::Unsupported(format!(
+                            "transaction isolation level {} (Strata's transactions are READ COMMITTED)",
+                            v.to_uppercase()
+                        )))
+                    }
                     _ => return Err(invalid()),
                 }
             }
+            "transaction_read_only" | "default_transaction_read_only" => match parse_bool(value) {
+                Some(true) => "on".to_owned(),
+                Some(false) => "off".to_owned(),
+                None => return Err(invalid()),
+            },
             _ => value.to_owned(),
         };
         self.values.insert(name, stored.clone());

@@ -178,6 +178,27 @@ impl WriteBatch {
         self.ts.is_empty()
     }
 
+    /// Bytes the batch holds in memory, about (what a transaction's buffer counts).
+    pub fn memory_bytes(&self) -> usize {
+        let series: usize = self
+            .series
+            .iter()
+            .flatten()
+            .map(|t| 24 + t.as_ref().map_or(0, String::len))
+            .sum();
+        let fields: usize = self
+            .fields
+            .iter()
+            .map(|f| match &f.data {
+                FieldData::Float(v) => v.len() * 8,
+                FieldData::Integer(v) => v.len() * 8,
+                FieldData::Boolean(v) => v.len(),
+                FieldData::Text(v) => v.iter().map(|s| 24 + s.len()).sum(),
+            })
+            .sum();
+        series + self.row_series.len() * 4 + self.ts.len() * 8 + fields
+    }
+
     /// Appends a row: one tag value per schema tag (in schema order), a timestamp in
     /// nanoseconds UTC, one value per schema field (in schema order).
     pub fn push_row(&mut self, tags: &[Option<&str>], ts: i64, fields: &[Value<'_>]) -> Result<()> {

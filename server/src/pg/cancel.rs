@@ -5,7 +5,8 @@
 //! the token; every running statement races its work (and each batch of its result
 //! stream) against the token and its deadline, and stops with 57014 when either fires.
 //! A cancel that arrives while the connection is idle is forgotten when the next
-//! statement starts, as in Postgres.
+//! statement starts, as in Postgres. A statement past its commit point is not stopped
+//! ([`guard_commit`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use strata_query::CommitGate;
 use tokio::sync::Notify;
 
 /// One connection's cancel state.
@@ -73,6 +75,35 @@ pub(crate) async fn guard<T>(
         r = work => Ok(r),
         _ = token.cancelled() => Err(Interrupt::Cancelled),
         _ = deadline => Err(Interrupt::TimedOut),
+    }
+}
+
+/// Runs a statement that may change storage: like [`guard`], but an interrupt is honoured
+/// only while the statement's [`CommitGate`] allows it. Once the statement passed its
+/// commit point it runs to its end and its own result is returned, so a client never sees
+/// 57014 for a statement that stored something.
+pub(crate) async fn guard_commit<T>(
+    token: &CancelToken,
+    timeout: Option<Duration>,
+    gate: &CommitGate,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Interrupt> {
+    let deadline = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(work);
+    let why = tokio::select! {
+        r = &mut work => return Ok(r),
+        _ = token.cancelled() => Interrupt::Cancelled,
+        _ = deadline => Interrupt::TimedOut,
+    };
+    if gate.interrupt() {
+        Err(why)
+    } else {
+        Ok(work.await)
     }
 }
 

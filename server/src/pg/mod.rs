@@ -20,16 +20,24 @@ use futures::{Sink, SinkExt};
 use parking_lot::Mutex;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
+use pgwire::api::copy::{send_copy_both_response, send_copy_in_response, send_copy_out_response};
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::query::{
+    send_execution_response, send_query_response, send_ready_for_query, ExtendedQueryHandler,
+    SimpleQueryHandler,
+};
 use pgwire::api::results::{CopyResponse, FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
+use pgwire::api::PgWireConnectionState;
 use pgwire::api::{ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandlers, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::extendedquery::Sync as PgSync;
 use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::PgWireBackendMessage;
 use strata_query::copy::CopyIn;
 use strata_query::{Output, Prepared, QueryEngine, QueryError, Session};
@@ -37,7 +45,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use auth::Users;
-use cancel::{guard, CancelRegistry, CancelToken, Interrupt, Registration};
+use cancel::{guard_commit, CancelRegistry, CancelToken, Interrupt, Registration};
 use encode::{error, notice, parameter_status, rows_response};
 
 /// What every connection shares.
@@ -191,25 +199,23 @@ impl Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let statement = prepared.statement();
-        // In a failed transaction block only its end is accepted, as in Postgres.
-        if client.transaction_status() == TransactionStatus::Error
-            && !matches!(
-                statement,
-                Statement::Rollback { .. }
-                    | Statement::Commit { .. }
-                    | Statement::ReleaseSavepoint { .. }
-            )
-        {
-            return Err(encode::error_code(
-                "25P02",
-                "current transaction is aborted, commands ignored until end of transaction block",
-            ));
-        }
         let timeout = session.statement_timeout();
         let before = session.settings();
-        let output = match guard(&self.token, timeout, session.execute(prepared, params)).await {
+        let gate = session.transactions().gate();
+        gate.reset();
+        let output = match guard_commit(
+            &self.token,
+            timeout,
+            gate,
+            session.execute(prepared, params),
+        )
+        .await
+        {
             Ok(r) => r.map_err(|e| error(&e))?,
-            Err(i) => return Err(interrupted(i)),
+            Err(i) => {
+                session.transactions().fail();
+                return Err(interrupted(i));
+            }
         };
         let after = session.settings();
         parameter_status(client, &before, &after).await?;
@@ -235,25 +241,9 @@ impl Connection {
                 if let Some(rows) = t.rows {
                     tag = tag.with_rows(rows as usize);
                 }
-                Ok(match t.tag.as_str() {
-                    "BEGIN" => Response::TransactionStart(tag),
-                    "COMMIT" if client.transaction_status() == TransactionStatus::Error => {
-                        Response::TransactionEnd(Tag::new("ROLLBACK"))
-                    }
-                    "ROLLBACK"
-                        if matches!(
-                            statement,
-                            Statement::Rollback {
-                                savepoint: Some(_),
-                                ..
-                            }
-                        ) =>
-                    {
-                        Response::Execution(tag)
-                    }
-                    "COMMIT" | "ROLLBACK" => Response::TransactionEnd(tag),
-                    _ => Response::Execution(tag),
-                })
+                // The transaction status ReadyForQuery reports comes from the session
+                // (`on_query`, `on_sync`), not from the response kind.
+                Ok(Response::Execution(tag))
             }
             Output::CopyIn(copy) => {
                 let format = copy.format().wire_format();
@@ -275,6 +265,15 @@ impl Connection {
                 ))
             }
         }
+    }
+}
+
+/// What ReadyForQuery reports: the session's transaction block.
+fn transaction_status(session: &Session) -> TransactionStatus {
+    match session.transaction_status() {
+        strata_query::TransactionStatus::Idle => TransactionStatus::Idle,
+        strata_query::TransactionStatus::InBlock => TransactionStatus::Transaction,
+        strata_query::TransactionStatus::Failed => TransactionStatus::Error,
     }
 }
 
@@ -310,7 +309,7 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
-        Arc::new(LogErrors)
+        Arc::new(LogErrors(Arc::clone(&self.0.session)))
     }
 }
 
@@ -323,7 +322,9 @@ impl CancelHandler for Canceller {
     }
 }
 
-struct LogErrors;
+/// Logs statement errors, and fails the session's transaction block on any error (those
+/// pgwire itself raises, such as a bad Bind, included).
+struct LogErrors(Arc<OnceLock<Arc<Session>>>);
 
 impl ErrorHandler for LogErrors {
     fn on_error<C>(&self, client: &C, error: &mut PgWireError)
@@ -331,11 +332,83 @@ impl ErrorHandler for LogErrors {
         C: ClientInfo,
     {
         tracing::debug!(peer = %client.socket_addr(), %error, "statement failed");
+        if let Some(session) = self.0.get() {
+            session.transactions().fail();
+        }
     }
 }
 
 #[async_trait]
 impl SimpleQueryHandler for Connection {
+    /// pgwire's `on_query`, except that ReadyForQuery reports the session's transaction
+    /// status (pgwire derives it from response kinds, which cannot express `ROLLBACK TO
+    /// SAVEPOINT` leaving a failed block).
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        if query.query.chars().all(|c| c == ';' || c.is_whitespace()) {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+        } else {
+            for r in SimpleQueryHandler::do_query(self, client, &query.query).await? {
+                match r {
+                    Response::EmptyQuery => {
+                        client
+                            .feed(PgWireBackendMessage::EmptyQueryResponse(
+                                EmptyQueryResponse::new(),
+                            ))
+                            .await?;
+                    }
+                    Response::Query(results) => {
+                        send_query_response(client, results, true).await?;
+                    }
+                    Response::Execution(tag)
+                    | Response::TransactionStart(tag)
+                    | Response::TransactionEnd(tag) => {
+                        send_execution_response(client, tag).await?;
+                    }
+                    Response::Error(e) => {
+                        client
+                            .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                            .await?;
+                    }
+                    Response::CopyIn(result) => {
+                        send_copy_in_response(client, result).await?;
+                        client.set_state(PgWireConnectionState::CopyInProgress(false));
+                    }
+                    Response::CopyOut(result) => {
+                        send_copy_out_response(client, result).await?;
+                    }
+                    Response::CopyBoth(result) => {
+                        send_copy_both_response(client, result).await?;
+                        client.set_state(PgWireConnectionState::CopyInProgress(false));
+                    }
+                }
+            }
+        }
+        // During COPY FROM STDIN, ReadyForQuery comes after CopyDone.
+        if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            let status = self
+                .session()
+                .map_or(TransactionStatus::Idle, |s| transaction_status(&s));
+            client.set_transaction_status(status);
+            send_ready_for_query(client, status).await?;
+        }
+        Ok(())
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -352,6 +425,7 @@ impl SimpleQueryHandler for Connection {
             let prepared = match session.prepare(statement).await {
                 Ok(p) => p,
                 Err(e) => {
+                    session.transactions().fail();
                     responses.push(Response::Error(Box::new(encode::error_info(&e))));
                     break;
                 }
@@ -368,6 +442,7 @@ impl SimpleQueryHandler for Connection {
                     }
                 }
                 Err(PgWireError::UserError(info)) => {
+                    session.transactions().fail();
                     responses.push(Response::Error(info));
                     break;
                 }
@@ -475,6 +550,27 @@ impl ExtendedQueryHandler for Connection {
         Arc::clone(&self.parser)
     }
 
+    /// pgwire's `on_sync`, reporting the session's transaction status.
+    async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Stored>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.portal_store().rm_portal(pgwire::api::DEFAULT_NAME);
+        if let Ok(session) = self.session() {
+            client.set_transaction_status(transaction_status(&session));
+        }
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                client.transaction_status(),
+            )))
+            .await?;
+        client.flush().await?;
+        Ok(())
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -555,9 +651,17 @@ impl CopyHandler for Connection {
         }
         let session = self.session()?;
         let timeout = session.statement_timeout();
-        let rows = match guard(&self.token, timeout, session.finish_copy(state.copy)).await {
+        let gate = session.transactions().gate();
+        gate.reset();
+        let result =
+            guard_commit(&self.token, timeout, gate, session.finish_copy(state.copy)).await;
+        client.set_transaction_status(transaction_status(&session));
+        let rows = match result {
             Ok(r) => r.map_err(|e| error(&e))?,
-            Err(i) => return Err(interrupted(i)),
+            Err(i) => {
+                session.transactions().fail();
+                return Err(interrupted(i));
+            }
         };
         client
             .send(PgWireBackendMessage::CommandComplete(
