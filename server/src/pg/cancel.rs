@@ -59,18 +59,21 @@ pub(crate) enum Interrupt {
     TimedOut,
 }
 
+/// Resolves when `timeout` has passed (never without one).
+async fn deadline(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs `work` until it finishes, the token is cancelled or the timeout passes.
 pub(crate) async fn guard<T>(
     token: &CancelToken,
     timeout: Option<Duration>,
     work: impl std::future::Future<Output = T>,
 ) -> Result<T, Interrupt> {
-    let deadline = async {
-        match timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
+    let deadline = deadline(timeout);
     tokio::select! {
         r = work => Ok(r),
         _ = token.cancelled() => Err(Interrupt::Cancelled),
@@ -88,12 +91,7 @@ pub(crate) async fn guard_commit<T>(
     gate: &CommitGate,
     work: impl std::future::Future<Output = T>,
 ) -> Result<T, Interrupt> {
-    let deadline = async {
-        match timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
+    let deadline = deadline(timeout);
     tokio::pin!(work);
     let why = tokio::select! {
         r = &mut work => return Ok(r),

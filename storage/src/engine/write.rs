@@ -52,13 +52,7 @@ impl Engine {
             let mut st = inner.state.lock();
             // The schema as of now, not as of the check above: a column added in between
             // must exist in any memtable this write creates.
-            let Some(current) = st
-                .version
-                .tables
-                .get(&batch.table)
-                .filter(|t| t.id == table.id)
-                .cloned()
-            else {
+            let Some(current) = current_table(&st, &batch.table, table.id) else {
                 // Dropped since the check. The record names the old table id, so replay
                 // ignores it too: the write did not happen.
                 return Err(Error::TableNotFound {
@@ -134,13 +128,7 @@ impl Engine {
             let mut st = inner.state.lock();
             let mut added = 0;
             for (batch, table) in batches.iter().zip(&tables) {
-                let Some(current) = st
-                    .version
-                    .tables
-                    .get(&batch.table)
-                    .filter(|t| t.id == table.id)
-                    .cloned()
-                else {
+                let Some(current) = current_table(&st, &batch.table, table.id) else {
                     continue;
                 };
                 added += apply(&mut st.active, &current, batch, lsn.0);
@@ -179,6 +167,12 @@ impl Inner {
                 .wait_for(&mut guard, Duration::from_millis(20));
         }
     }
+}
+
+/// The table `name` as of now, if it is still the one with id `id` (not dropped, nor
+/// dropped and created again): its current schema, columns added since a check included.
+fn current_table(st: &super::State, name: &str, id: u64) -> Option<Arc<TableState>> {
+    st.version.tables.get(name).filter(|t| t.id == id).cloned()
 }
 
 /// Checks that a batch fits the table: known tags and fields of matching types.
