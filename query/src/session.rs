@@ -763,7 +763,11 @@ impl Session {
                 Ok(Output::Command(tag))
             }
             Statement::Commit { .. } => {
-                let result = match self.txn.commit() {
+                let commit = self.txn.commit();
+                // The block has ended whatever the write below does (an interrupted or
+                // failed COMMIT ends it too, as on PostgreSQL).
+                self.end_transaction();
+                let result = match commit {
                     Commit::NoBlock => Ok(CommandTag {
                         notice: Some("there is no transaction in progress".into()),
                         ..CommandTag::new("COMMIT")
@@ -775,7 +779,6 @@ impl Session {
                         .await
                         .map(|()| CommandTag::new("COMMIT")),
                 };
-                self.end_transaction();
                 result.map(Output::Command)
             }
             // SQL-level prepared statements (the protocol's live in the server crate).

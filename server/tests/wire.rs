@@ -969,3 +969,130 @@ async fn delete_by_field_conditions_removes_exactly_the_matching_rows() {
         .unwrap_err();
     assert_eq!(code(&e), "0A000", "{e}");
 }
+
+/// Runs `sql`, again while it fails with 57014: a cancel request sent for an earlier
+/// statement may reach the server only once this one started (as on PostgreSQL).
+async fn execute_past_late_cancels(c: &tokio_postgres::Client, sql: &str) {
+    loop {
+        match c.batch_execute(sql).await {
+            Ok(()) => return,
+            Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => continue,
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+}
+
+/// Point 5 of issue 14: a write stopped by a cancel or `statement_timeout` has stored
+/// nothing, and a write that stored its rows never reports 57014 (a client that retries
+/// on 57014 must not duplicate rows). Races interrupts at random moments against
+/// INSERTs of every size and against COMMITs of transaction blocks, then checks each
+/// statement's outcome against what the table holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_write_stores_nothing_and_a_stored_one_never_reports_57014() {
+    use rand::{Rng, SeedableRng};
+
+    let s = Server::start();
+    let c = s.client().await;
+    c.batch_execute("CREATE TABLE race (time timestamptz, batch bigint, k bigint)")
+        .await
+        .unwrap();
+    let seed: u64 = std::env::var("STRATA_RACE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("STRATA_RACE_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
+    // batch -> rows it stored (None: it reported 57014, so it must have stored nothing).
+    let mut expected: Vec<(i64, Option<u64>)> = Vec::new();
+    for batch in 0..240i64 {
+        let rows: u64 = [1, 40, 2_000, 30_000, 120_000][rng.random_range(0..5)];
+        let in_block = rng.random_bool(0.3);
+        let by_cancel = rng.random_bool(0.5);
+        // Half the interrupts come within 2 ms, when most writes are still running.
+        let within_us = if rng.random_bool(0.5) { 2_000 } else { 40_000 };
+        let delay = Duration::from_micros(rng.random_range(0..within_us));
+        // Each batch has times of its own: the table has no tags, so a row at an earlier
+        // batch's time would replace that row (last write wins).
+        let base = batch * 1_000_000;
+        let insert = if rows <= 40 {
+            let values: Vec<String> = (0..rows)
+                .map(|k| format!("(to_timestamp({base} + {k}), {batch}, {k})"))
+                .collect();
+            format!("INSERT INTO race VALUES {}", values.join(", "))
+        } else {
+            format!(
+                "INSERT INTO race SELECT to_timestamp({base} + k), {batch}, k FROM generate_series(1, {rows}) AS g(k)"
+            )
+        };
+        if in_block {
+            execute_past_late_cancels(&c, "BEGIN").await;
+            match c.simple_query(&insert).await {
+                Ok(_) => {}
+                Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
+                    // A late cancel failed the block: nothing of it may be stored.
+                    execute_past_late_cancels(&c, "ROLLBACK").await;
+                    expected.push((batch, None));
+                    continue;
+                }
+                Err(e) => panic!("{insert}: {e}"),
+            }
+        }
+        if !by_cancel {
+            let ms = delay.as_millis().max(1);
+            execute_past_late_cancels(&c, &format!("SET statement_timeout = {ms}")).await;
+        }
+        let canceller = by_cancel.then(|| {
+            let token = c.cancel_token();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+            })
+        });
+        let statement = if in_block { "COMMIT" } else { insert.as_str() };
+        let outcome = c.simple_query(statement).await;
+        if let Some(h) = canceller {
+            h.await.unwrap();
+        }
+        match outcome {
+            Ok(msgs) => {
+                if !in_block {
+                    let reported = msgs.iter().find_map(|m| match m {
+                        SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                        _ => None,
+                    });
+                    assert_eq!(reported, Some(rows), "batch {batch}");
+                }
+                expected.push((batch, Some(rows)));
+            }
+            // A COMMIT interrupted before its commit point ends the block with nothing
+            // stored, as a failed COMMIT does on PostgreSQL.
+            Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED) => expected.push((batch, None)),
+            Err(e) => panic!("batch {batch}: {statement}: {e}"),
+        }
+        execute_past_late_cancels(&c, "SET statement_timeout = 0").await;
+    }
+
+    execute_past_late_cancels(&c, "SELECT 1").await;
+    let stored: std::collections::HashMap<i64, i64> = c
+        .query("SELECT batch, count(*) FROM race GROUP BY batch", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for (batch, rows) in &expected {
+        let found = stored.get(batch).copied().unwrap_or(0);
+        match rows {
+            Some(n) => assert_eq!(found, *n as i64, "batch {batch} committed, seed {seed}"),
+            None => assert_eq!(found, 0, "batch {batch} reported 57014, seed {seed}"),
+        }
+    }
+    let interrupted = expected.iter().filter(|(_, r)| r.is_none()).count();
+    let committed = expected.len() - interrupted;
+    eprintln!("{committed} writes committed, {interrupted} interrupted");
+    assert!(
+        committed >= 10 && interrupted >= 10,
+        "the race must exercise both outcomes: {committed} committed, {interrupted} interrupted (seed {seed})"
+    );
+}
