@@ -72,6 +72,103 @@ def psycopg_checks():
         assert info is not None and info.oid == 25, info
 
 
+@check("psycopg: transaction blocks, savepoints, rollback on error")
+def psycopg_transaction_checks():
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("CREATE TABLE py_tx (time timestamptz, k bigint)")
+        t0 = dt.datetime(2024, 4, 1, tzinfo=dt.timezone.utc)
+
+        def at(i):
+            return t0 + dt.timedelta(seconds=i)
+
+        # conn.transaction() is BEGIN ... COMMIT; nested, it is a SAVEPOINT that an
+        # exception rolls back to while the outer block goes on.
+        with conn.transaction():
+            conn.execute("INSERT INTO py_tx VALUES (%s, 1)", (at(1),))
+
+            class Undo(Exception):
+                pass
+
+            try:
+                with conn.transaction():
+                    conn.execute("INSERT INTO py_tx VALUES (%s, 2)", (at(2),))
+                    raise Undo()
+            except Undo:
+                pass
+            with conn.transaction():
+                conn.execute("INSERT INTO py_tx VALUES (%s, 3)", (at(3),))
+        assert [r[0] for r in conn.execute("SELECT k FROM py_tx ORDER BY k")] == [1, 3]
+        # A failed statement fails the block: psycopg rolls it back, nothing is stored.
+        try:
+            with conn.transaction():
+                conn.execute("INSERT INTO py_tx VALUES (%s, 4)", (at(4),))
+                conn.execute("SELECT * FROM no_such_table")
+        except psycopg.errors.UndefinedTable:
+            pass
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert conn.execute("SELECT count(*) FROM py_tx").fetchone() == (2,)
+        # A statement in a failed block gets 25P02 until the block ends.
+        conn.execute("BEGIN")
+        try:
+            conn.execute("SELECT 1/0")
+        except psycopg.errors.DivisionByZero:
+            pass
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        try:
+            conn.execute("SELECT 1")
+            raise AssertionError("expected 25P02")
+        except psycopg.errors.InFailedSqlTransaction:
+            pass
+        conn.execute("ROLLBACK")
+    # psycopg's default mode opens a block on the first statement: rows written without
+    # commit() are gone when the connection closes, those committed stay.
+    with psycopg.connect(DSN) as conn:
+        conn.execute("INSERT INTO py_tx VALUES (%s, 5)", (at(5),))
+        conn.rollback()
+        conn.execute("INSERT INTO py_tx VALUES (%s, 6)", (at(6),))
+        conn.commit()
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        assert [r[0] for r in conn.execute("SELECT k FROM py_tx ORDER BY k")] == [1, 3, 6]
+        # BEGIN READ ONLY refuses writes with 25006.
+        try:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION READ ONLY")
+                conn.execute("INSERT INTO py_tx VALUES (%s, 7)", (at(7),))
+            raise AssertionError("expected 25006")
+        except psycopg.errors.ReadOnlySqlTransaction:
+            pass
+
+
+@check("asyncpg: transaction blocks and savepoints")
+def asyncpg_transaction_checks():
+    async def main():
+        conn = await asyncpg.connect(DSN)
+        try:
+            await conn.execute("CREATE TABLE apg_tx (time timestamptz, k bigint)")
+            t0 = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+            async with conn.transaction():
+                await conn.execute("INSERT INTO apg_tx VALUES ($1, 1)", t0)
+                try:
+                    async with conn.transaction():  # a savepoint
+                        await conn.execute("INSERT INTO apg_tx VALUES ($1, 2)", t0 + dt.timedelta(seconds=2))
+                        await conn.execute("SELECT nope FROM apg_tx")
+                except asyncpg.exceptions.UndefinedColumnError:
+                    pass
+                await conn.execute("INSERT INTO apg_tx VALUES ($1, 3)", t0 + dt.timedelta(seconds=3))
+            assert [r["k"] for r in await conn.fetch("SELECT k FROM apg_tx ORDER BY k")] == [1, 3]
+            try:
+                async with conn.transaction():
+                    await conn.execute("INSERT INTO apg_tx VALUES ($1, 4)", t0 + dt.timedelta(seconds=4))
+                    raise RuntimeError("abandon")
+            except RuntimeError:
+                pass
+            assert await conn.fetchval("SELECT count(*) FROM apg_tx") == 2
+            assert not conn.is_in_transaction()
+        finally:
+            await conn.close()
+    asyncio.run(main())
+
+
 @check("asyncpg: prepared statements, binary types, copy_records_to_table")
 def asyncpg_checks():
     async def main():
@@ -154,6 +251,8 @@ def sqlalchemy_checks():
 
 if __name__ == "__main__":
     psycopg_checks()
+    psycopg_transaction_checks()
     asyncpg_checks()
+    asyncpg_transaction_checks()
     sqlalchemy_checks()
     print("all client checks passed", flush=True)
