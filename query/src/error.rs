@@ -1,7 +1,9 @@
 //! Errors of the SQL layer and the one place that maps every error, ours, the storage
 //! engine's and DataFusion's, to a PostgreSQL SQLSTATE.
 
+use datafusion::common::{Column, SchemaError};
 use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::tokenizer::Location;
 use strata_storage::Error as StorageError;
 
 /// Errors of the SQL layer. Each carries what a client needs to fix its statement.
@@ -12,6 +14,10 @@ pub enum QueryError {
     Unsupported(String),
     #[error("syntax error: {0}")]
     Syntax(String),
+    /// 42601 for a statement that parses but breaks a rule PostgreSQL checks after parsing,
+    /// in PostgreSQL's words: "INSERT has more expressions than target columns".
+    #[error("{0}")]
+    SyntaxRule(String),
     #[error("relation \"{0}\" does not exist")]
     UndefinedTable(String),
     #[error("relation \"{0}\" already exists")]
@@ -54,7 +60,31 @@ pub enum QueryError {
     TooComplex(String),
     /// `CALL` of a procedure that does not exist (42883), e.g. `strata.no_such(integer)`.
     #[error("procedure {0} does not exist")]
+    UndefinedProcedure(String),
+    /// A function that does not exist, or none of that name taking these argument types
+    /// (42883), e.g. `lower(bigint, bigint)`.
+    #[error("function {0} does not exist")]
     UndefinedFunction(String),
+    /// An operator that does not exist for its operand types (42883), e.g. `text + bigint`.
+    #[error("operator does not exist: {0}")]
+    UndefinedOperator(String),
+    /// A column reference that names no column in scope (42703), as written: `"nope"`, or
+    /// `cpu.nope` when qualified (PostgreSQL quotes only the bare form).
+    #[error("column {0} does not exist")]
+    UndefinedColumnRef(String),
+    /// Types no function or operator of that name takes, found by DataFusion's type
+    /// coercion after planning (42883); the message is DataFusion's.
+    #[error("{0}")]
+    NoMatchingSignature(String),
+    #[error("column \"{0}\" specified more than once")]
+    DuplicateColumnName(String),
+    #[error("column reference \"{0}\" is ambiguous")]
+    AmbiguousColumn(String),
+    /// A column outside an aggregate in a grouped query (42803).
+    #[error(
+        "column \"{0}\" must appear in the GROUP BY clause or be used in an aggregate function"
+    )]
+    Grouping(String),
     #[error("prepared statement \"{0}\" does not exist")]
     UndefinedPreparedStatement(String),
     #[error("prepared statement \"{0}\" already exists")]
@@ -85,6 +115,12 @@ pub enum QueryError {
     Canceled,
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    /// An error at a place in the statement's text: clients show PostgreSQL's `position`.
+    #[error("{error}")]
+    At {
+        error: Box<QueryError>,
+        location: Location,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -93,9 +129,9 @@ pub enum QueryError {
 
 impl From<DataFusionError> for QueryError {
     fn from(e: DataFusionError) -> Self {
-        // Our own errors travel through DataFusion as `External`; unwrap them so that the
-        // SQLSTATE is decided by the original.
         match e {
+            // Our own errors travel through DataFusion as `External`; unwrap them so that
+            // the SQLSTATE is decided by the original.
             DataFusionError::External(inner) => match inner.downcast::<QueryError>() {
                 Ok(q) => *q,
                 Err(inner) => match inner.downcast::<StorageError>() {
@@ -105,15 +141,100 @@ impl From<DataFusionError> for QueryError {
                     }
                 },
             },
-            DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
-                QueryError::from(*inner)
+            DataFusionError::SchemaError(s, _) => QueryError::from(*s),
+            // A diagnostic carries where in the text the error is.
+            DataFusionError::Diagnostic(d, inner) => {
+                let error = QueryError::from(*inner);
+                match d.span {
+                    Some(span) => error.at(Location::new(span.start.line, span.start.column)),
+                    None => error,
+                }
             }
+            DataFusionError::Context(context, inner) => {
+                let inner = QueryError::from(*inner);
+                // The analyzer's type coercion failing on a planned expression: operand or
+                // argument types no operator or function takes, as 42883 in PostgreSQL.
+                match inner {
+                    QueryError::DataFusion(d)
+                        if context == "type_coercion"
+                            && matches!(
+                                d.as_ref(),
+                                DataFusionError::Plan(_) | DataFusionError::Internal(_)
+                            ) =>
+                    {
+                        QueryError::NoMatchingSignature(clean_message(&d.to_string()))
+                    }
+                    other => other,
+                }
+            }
+            DataFusionError::Shared(inner) => match std::sync::Arc::try_unwrap(inner) {
+                Ok(inner) => QueryError::from(inner),
+                Err(shared) => QueryError::DataFusion(Box::new(DataFusionError::Shared(shared))),
+            },
             DataFusionError::Collection(mut errs) if !errs.is_empty() => {
                 QueryError::from(errs.swap_remove(0))
             }
             other => QueryError::DataFusion(Box::new(other)),
         }
     }
+}
+
+impl From<SchemaError> for QueryError {
+    fn from(e: SchemaError) -> Self {
+        match e {
+            SchemaError::FieldNotFound { field, .. } => {
+                let error = QueryError::UndefinedColumnRef(column_as_written(&field));
+                match field.spans().first() {
+                    Some(span) => error.at(Location::new(span.start.line, span.start.column)),
+                    None => error,
+                }
+            }
+            SchemaError::AmbiguousReference { field } => {
+                QueryError::AmbiguousColumn(field.name().to_owned())
+            }
+            SchemaError::DuplicateQualifiedField { name, .. }
+            | SchemaError::DuplicateUnqualifiedField { name } => {
+                QueryError::DuplicateColumnName(name)
+            }
+        }
+    }
+}
+
+/// A column as PostgreSQL names it in "does not exist": `"v"`, or `cpu.v` when qualified.
+fn column_as_written(c: &Column) -> String {
+    match &c.relation {
+        Some(r) => format!("{}.{}", r.table(), c.name),
+        None => format!("\"{}\"", c.name),
+    }
+}
+
+/// DataFusion prefixes its messages with the error kind; clients want the message.
+pub fn clean_message(m: &str) -> String {
+    let mut s = m;
+    for prefix in [
+        "Error during planning: ",
+        "Execution error: ",
+        "Schema error: ",
+        "SQL error: ",
+        "This feature is not implemented: ",
+        "Arrow error: ",
+        "External error: ",
+        "Internal error: ",
+        "Invalid argument error: ",
+        "Cast error: ",
+        "Parser error: ",
+        "Compute error: ",
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    // DataFusion's hint for reporting internal errors upstream is not ours to show.
+    let s = s
+        .split(".\nThis issue was likely caused by a bug in DataFusion")
+        .next()
+        .unwrap_or(s);
+    s.trim().to_owned()
 }
 
 impl From<arrow::error::ArrowError> for QueryError {
@@ -135,11 +256,56 @@ impl From<QueryError> for DataFusionError {
 pub type Result<T, E = QueryError> = std::result::Result<T, E>;
 
 impl QueryError {
+    /// This error placed at `location` in the statement's text (1-based line and column);
+    /// a location of line 0 is sqlparser's "unknown" and leaves the error as it is.
+    pub fn at(self, location: Location) -> QueryError {
+        match self {
+            QueryError::At { .. } => self,
+            error if location.line == 0 => error,
+            error => QueryError::At {
+                error: Box::new(error),
+                location,
+            },
+        }
+    }
+
+    /// PostgreSQL's `position` of this error in `sql`, the text the statement was parsed
+    /// from: a 1-based offset in characters.
+    pub fn position(&self, sql: &str) -> Option<usize> {
+        let QueryError::At { location, .. } = self else {
+            return None;
+        };
+        let line = usize::try_from(location.line).ok()?;
+        let column = usize::try_from(location.column).ok()?;
+        let before: usize = sql
+            .split('\n')
+            .take(line.checked_sub(1)?)
+            .map(|l| l.chars().count() + 1)
+            .sum();
+        Some(before + column)
+    }
+
+    /// The error without its place in the text, owned.
+    pub fn into_unplaced(self) -> QueryError {
+        match self {
+            QueryError::At { error, .. } => error.into_unplaced(),
+            other => other,
+        }
+    }
+
+    /// The error without its place in the text.
+    pub fn unplaced(&self) -> &QueryError {
+        match self {
+            QueryError::At { error, .. } => error.unplaced(),
+            other => other,
+        }
+    }
+
     /// The PostgreSQL error code clients see.
     pub fn sqlstate(&self) -> &'static str {
         match self {
             QueryError::Unsupported(_) => "0A000",
-            QueryError::Syntax(_) => "42601",
+            QueryError::Syntax(_) | QueryError::SyntaxRule(_) => "42601",
             QueryError::UndefinedTable(_) => "42P01",
             QueryError::DuplicateTable(_) => "42P07",
             QueryError::UndefinedColumn { .. } => "42703",
@@ -158,7 +324,15 @@ impl QueryError {
             QueryError::InvalidParameterValue(_) => "22023",
             QueryError::NullValueNotAllowed(_) => "22004",
             QueryError::TooComplex(_) => "54001",
-            QueryError::UndefinedFunction(_) => "42883",
+            QueryError::UndefinedProcedure(_)
+            | QueryError::UndefinedFunction(_)
+            | QueryError::UndefinedOperator(_)
+            | QueryError::NoMatchingSignature(_) => "42883",
+            QueryError::UndefinedColumnRef(_) => "42703",
+            QueryError::DuplicateColumnName(_) => "42701",
+            QueryError::AmbiguousColumn(_) => "42702",
+            QueryError::Grouping(_) => "42803",
+            QueryError::At { error, .. } => error.sqlstate(),
             QueryError::UndefinedPreparedStatement(_) => "26000",
             QueryError::DuplicatePreparedStatement(_) => "42P05",
             QueryError::BadCopyFormat(_) => "22P04",
@@ -211,66 +385,42 @@ fn storage_sqlstate(e: &StorageError) -> &'static str {
     }
 }
 
-/// DataFusion reports most user mistakes as planning errors with a message; the message
-/// shapes below are DataFusion's own and are covered by tests over the wire.
+/// DataFusion's errors by kind. What a planning error means is decided before it gets here,
+/// by [`crate::resolve`] from the statement and the catalog; a planning or execution error
+/// it could not explain keeps its class, never a guess from the message.
 fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
+    use arrow::error::ArrowError;
     match e {
         DataFusionError::SQL(..) => "42601",
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::ArrowError(a, _) => match a.as_ref() {
-            arrow::error::ArrowError::CastError(_) | arrow::error::ArrowError::ParseError(_) => {
-                "22P02"
+            ArrowError::CastError(_) | ArrowError::ParseError(_) => "22P02",
+            ArrowError::DivideByZero => "22012",
+            ArrowError::ArithmeticOverflow(_) => "22003",
+            ArrowError::InvalidArgumentError(_) => "22023",
+            ArrowError::ComputeError(_) => "22000",
+            ArrowError::NotYetImplemented(_) => "0A000",
+            ArrowError::MemoryError(_) => "53200",
+            ArrowError::ExternalError(inner) => {
+                if let Some(q) = inner.downcast_ref::<QueryError>() {
+                    q.sqlstate()
+                } else {
+                    "XX000"
+                }
             }
-            arrow::error::ArrowError::DivideByZero => "22012",
-            arrow::error::ArrowError::ArithmeticOverflow(_) => "22003",
             _ => "XX000",
         },
-        DataFusionError::Plan(m) | DataFusionError::Execution(m) => {
-            let m = m.as_str();
-            if m.contains("table '") && m.contains("not found")
-                || m.contains("table") && m.contains("doesn't exist")
-            {
-                "42P01"
-            } else if m.contains("No field named") || m.contains("Schema error: No field") {
-                "42703"
-            } else if m.contains("Cannot cast")
-                || m.contains("Cannot automatically convert")
-                || m.contains("Error parsing")
-                || m.contains("Unable to parse")
-                || m.contains("Cannot parse")
-            {
-                "22P02"
-            } else if m.contains("Invalid function") {
-                "42883"
-            } else if m.contains("No function matches")
-                || m.contains("Coercion from")
-                || m.contains("Cannot coerce")
-                || m.contains("does not support")
-                || m.contains("Cannot infer common")
-                || m.contains("cannot be cast")
-            {
-                "42804"
-            } else if m.contains("Divide by zero") {
-                "22012"
-            } else if m.contains("non-nullable") || m.contains("violates not-null") {
-                "23502"
-            } else if m.contains("Unsupported") || m.contains("not supported") {
-                "0A000"
-            } else {
-                "42000"
-            }
-        }
-        DataFusionError::SchemaError(s, _) => {
-            let m = s.to_string();
-            if m.contains("No field named") || m.contains("not found") {
-                "42703"
-            } else if m.contains("Ambiguous") {
-                "42702"
-            } else {
-                "42000"
-            }
-        }
+        // syntax_error_or_access_rule_violation: a statement that cannot be planned.
+        DataFusionError::Plan(_) => "42000",
+        // data_exception: a function that failed on its input.
+        DataFusionError::Execution(_) => "22000",
+        DataFusionError::SchemaError(s, _) => match s.as_ref() {
+            SchemaError::FieldNotFound { .. } => "42703",
+            SchemaError::AmbiguousReference { .. } => "42702",
+            SchemaError::DuplicateQualifiedField { .. }
+            | SchemaError::DuplicateUnqualifiedField { .. } => "42701",
+        },
         DataFusionError::External(inner) => {
             if let Some(q) = inner.downcast_ref::<QueryError>() {
                 q.sqlstate()
@@ -286,5 +436,45 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::Shared(inner) => datafusion_sqlstate(inner),
         DataFusionError::Collection(errs) => errs.first().map_or("XX000", datafusion_sqlstate),
         _ => "XX000",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_counts_characters_across_lines_from_one() {
+        let sql = "SELECT 'é'\nFROM nope";
+        let e = QueryError::UndefinedTable("nope".into()).at(Location::new(2, 6));
+        assert_eq!(e.position(sql), Some(17));
+        assert_eq!(e.sqlstate(), "42P01");
+        assert_eq!(e.to_string(), r#"relation "nope" does not exist"#);
+        // sqlparser's "no location" leaves the error unplaced.
+        let e = QueryError::Syntax("x".into()).at(Location::new(0, 0));
+        assert_eq!(e.position(sql), None);
+        assert!(matches!(e, QueryError::Syntax(_)));
+    }
+
+    #[test]
+    fn schema_errors_map_by_kind() {
+        let missing = SchemaError::FieldNotFound {
+            field: Box::new(Column::new(Some("cpu"), "nope")),
+            valid_fields: vec![],
+        };
+        let e = QueryError::from(DataFusionError::SchemaError(
+            Box::new(missing),
+            Box::new(None),
+        ));
+        assert_eq!(e.sqlstate(), "42703");
+        assert_eq!(e.to_string(), "column cpu.nope does not exist");
+        let bare = SchemaError::FieldNotFound {
+            field: Box::new(Column::new_unqualified("nope")),
+            valid_fields: vec![],
+        };
+        assert_eq!(
+            QueryError::from(bare).to_string(),
+            r#"column "nope" does not exist"#
+        );
     }
 }

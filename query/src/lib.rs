@@ -13,9 +13,11 @@
 //!   `datafusion-pg-catalog` (with tables [`pg_catalog`] replaces),
 //!   [`information_schema`] wraps DataFusion's with Postgres
 //!   type names; [`functions`] adds the Postgres functions clients call.
+//! - [`arithmetic`]: integer `+ - *` that fail on overflow, as PostgreSQL's do.
 //! - [`rewrite`]: AST rewrites of Postgres syntax DataFusion does not plan.
 //! - [`types`]: SQL types and how they are stored; [`table`]: the conversions.
-//! - [`error`]: [`QueryError`] and the one mapping of every error to a SQLSTATE.
+//! - [`error`]: [`QueryError`] and the one mapping of every error to a SQLSTATE;
+//!   [`resolve`]: why a statement failed to plan, told from the statement and the catalog.
 //!
 //! Invariants:
 //! - A pushed-down predicate is evaluated exactly by the engine: results are the same with
@@ -24,6 +26,7 @@
 //!   acknowledged rows.
 //! - No blocking work on async threads: scans and writes run under `spawn_blocking`.
 
+pub mod arithmetic;
 pub mod catalog;
 pub mod copy;
 pub mod ddl;
@@ -37,6 +40,7 @@ pub mod pg_catalog;
 pub mod pgtext;
 pub mod provider;
 pub mod pushdown;
+pub mod resolve;
 pub mod rewrite;
 pub mod session;
 pub mod settings;

@@ -215,11 +215,15 @@ impl QueryEngine {
             .with_create_default_catalog_and_schema(false)
             // Our own `information_schema` (Postgres names and positions) replaces
             // DataFusion's; see `information_schema.rs`.
-            .with_information_schema(false);
-        let state = SessionStateBuilder::new()
+            .with_information_schema(false)
+            // Columns keep their place in the text, for the `position` of errors.
+            .set_bool("datafusion.sql_parser.collect_spans", true);
+        let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
             .build();
+        // After type coercion: integer `+ - *` fail on overflow (22003) instead of wrapping.
+        state.add_analyzer_rule(Arc::new(crate::arithmetic::CheckedArithmetic));
         let ctx = SessionContext::new_with_state(state);
         let catalog = MemoryCatalogProvider::new();
         let views = Arc::new(ViewPlanner::default());
@@ -406,13 +410,12 @@ impl Session {
         let reset = crate::rewrite::alter_table_reset(sql);
         let erase = crate::rewrite::erase_subject(sql);
         let sql = reset.as_deref().or(erase.as_deref()).unwrap_or(sql);
-        let statements = self.parser.parse(sql).map_err(|e| {
-            QueryError::Syntax(
-                e.to_string()
-                    .trim_start_matches("sql parser error: ")
-                    .to_owned(),
-            )
-        })?;
+        let statements = match self.parser.parse(sql) {
+            Ok(statements) => with_spans(&self.parser, sql, statements),
+            // The compatibility parser parses tokens without their places; sqlparser's own
+            // parse of the same text tells where the error is.
+            Err(e) => return Err(syntax_error(placed_parse_error(sql).unwrap_or(e))),
+        };
         Ok(statements
             .into_iter()
             .map(crate::rewrite::rewrite)
@@ -477,11 +480,14 @@ impl Session {
         if calls_function(&statement, "pg_table_is_visible") {
             self.refresh_visibility().await?;
         }
-        let plan = self
-            .ctx
-            .state()
+        let state = self.ctx.state();
+        let plan = match state
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
-            .await?;
+            .await
+        {
+            Ok(plan) => plan,
+            Err(e) => return Err(crate::resolve::explain(&state, &statement, e).await),
+        };
         let plan = if matches!(statement, Statement::Insert(_)) {
             crate::provider::nullable_values(plan)?
         } else {
@@ -1066,7 +1072,7 @@ impl Session {
             ));
         }
         let (_, tables) = call::erase_subject_args(f)
-            .ok_or_else(|| QueryError::UndefinedFunction(f.name.to_string()))??;
+            .ok_or_else(|| QueryError::UndefinedProcedure(f.name.to_string()))??;
         let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
         let value: Option<String> = match batches.iter().find(|b| b.num_rows() > 0) {
             // Text may come as Utf8View; one cast reads every string type.
@@ -1280,6 +1286,69 @@ fn set_value(e: &Expr) -> String {
 /// Rejects, at prepare time, statements Strata will not run.
 /// Whether `statement` calls the function `name` anywhere (a walk of the AST that stops at
 /// the first call; no copy of the statement's text).
+/// `statements` as parsed by the compatibility parser, but with the places in `sql` of
+/// their parts (for the `position` of errors). That parser drops token places; where
+/// sqlparser's own parse, after the same rewrites, gives the same statements (spans take no
+/// part in comparing them), that one is used. Where the compatibility parser replaced a
+/// known client query, its statements stand, without places.
+fn with_spans(
+    parser: &PostgresCompatibilityParser,
+    sql: &str,
+    statements: Vec<Statement>,
+) -> Vec<Statement> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let Ok(spanned) = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+    else {
+        return statements;
+    };
+    if spanned.len() != statements.len() {
+        return statements;
+    }
+    let spanned: Vec<Statement> = spanned.into_iter().map(|s| parser.rewrite(s)).collect();
+    if spanned == statements {
+        spanned
+    } else {
+        statements
+    }
+}
+
+/// sqlparser's own error for `sql`, which carries its place.
+fn placed_parse_error(sql: &str) -> Option<datafusion::sql::sqlparser::parser::ParserError> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .err()
+}
+
+/// A parse error as 42601 at the place sqlparser reports. sqlparser's errors are text: its
+/// place is the `Display` of a [`Location`](ast::Spanned) it appends, " at Line: L, Column: C".
+fn syntax_error(e: datafusion::sql::sqlparser::parser::ParserError) -> QueryError {
+    use datafusion::sql::sqlparser::parser::ParserError;
+    use datafusion::sql::sqlparser::tokenizer::Location;
+    let message = match e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
+        ParserError::RecursionLimitExceeded => {
+            return QueryError::TooComplex("statement nesting is too deep".into())
+        }
+    };
+    let place = message.rsplit_once(" at Line: ").and_then(|(text, place)| {
+        let (line, column) = place.split_once(", Column: ")?;
+        Some((
+            text,
+            Location::new(line.parse().ok()?, column.parse().ok()?),
+        ))
+    });
+    match place {
+        Some((text, location)) => QueryError::Syntax(text.to_owned()).at(location),
+        None => QueryError::Syntax(message),
+    }
+}
+
 fn calls_function(statement: &Statement, name: &str) -> bool {
     use std::ops::ControlFlow;
     ast::visit_expressions(statement, |e| match e {

@@ -20,6 +20,7 @@ use datafusion::datasource::ViewTable;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{CreateView, ObjectName};
 use strata_storage::{Engine, ViewDef};
 
@@ -53,7 +54,17 @@ impl ViewPlanner {
 /// Plans a view's query, its columns renamed as `CREATE VIEW v (a, b)` asked.
 pub async fn plan_view(state: &SessionState, def: &ViewDef) -> DfResult<LogicalPlan> {
     let statement = state.sql_to_statement(&def.sql, &Dialect::PostgreSQL)?;
-    let plan = state.statement_to_plan(statement).await?;
+    let plan = match state.statement_to_plan(statement.clone()).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            let DfStatement::Statement(s) = statement else {
+                return Err(e);
+            };
+            // Places in the view's own text are not places in the statement at hand.
+            let error = crate::resolve::explain(state, &s, e).await.into_unplaced();
+            return Err(error.into());
+        }
+    };
     if def.columns.is_empty() {
         return Ok(plan);
     }

@@ -51,7 +51,7 @@ pub fn resolve(call: &ast::Function) -> Result<Procedure> {
                 ))),
             }
         }
-        _ => Err(QueryError::UndefinedFunction(signature())),
+        _ => Err(QueryError::UndefinedProcedure(signature())),
     }
 }
 

@@ -28,34 +28,27 @@ use super::cancel::{guard, CancelToken, Interrupt};
 /// The ErrorResponse fields for an error: its SQLSTATE and message.
 pub(crate) fn error_info(e: &QueryError) -> ErrorInfo {
     let code = e.sqlstate();
-    let message = match e {
-        // DataFusion prefixes its messages with the error kind; clients want the message.
-        QueryError::DataFusion(d) => clean_datafusion_message(&d.to_string()),
+    let message = match e.unplaced() {
+        QueryError::DataFusion(d) => strata_query::error::clean_message(&d.to_string()),
         other => other.to_string(),
     };
     ErrorInfo::new("ERROR".into(), code.into(), message)
 }
 
-fn clean_datafusion_message(m: &str) -> String {
-    let mut s = m;
-    for prefix in [
-        "Error during planning: ",
-        "Execution error: ",
-        "Schema error: ",
-        "SQL error: ",
-        "This feature is not implemented: ",
-        "Arrow error: ",
-        "External error: ",
-    ] {
-        if let Some(rest) = s.strip_prefix(prefix) {
-            s = rest;
-        }
-    }
-    s.trim().to_owned()
+/// [`error_info`] with PostgreSQL's `position` of the error in `sql`, the query text.
+pub(crate) fn error_info_in(e: &QueryError, sql: &str) -> ErrorInfo {
+    let mut info = error_info(e);
+    info.position = e.position(sql).map(|p| p.to_string());
+    info
 }
 
 pub(crate) fn error(e: &QueryError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(e)))
+}
+
+/// [`error`] with the error's `position` in `sql`.
+pub(crate) fn error_in(e: &QueryError, sql: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info_in(e, sql)))
 }
 
 pub(crate) fn error_code(code: &str, message: &str) -> PgWireError {

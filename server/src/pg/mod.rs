@@ -419,14 +419,16 @@ impl SimpleQueryHandler for Connection {
         let session = self.session()?;
         self.token.reset();
         check_size(query, self.shared.config.max_query_bytes)?;
-        let statements = session.parse(query).map_err(|e| error(&e))?;
+        let statements = session
+            .parse(query)
+            .map_err(|e| encode::error_in(&e, query))?;
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
             let prepared = match session.prepare(statement).await {
                 Ok(p) => p,
                 Err(e) => {
                     session.transactions().fail();
-                    responses.push(Response::Error(Box::new(encode::error_info(&e))));
+                    responses.push(Response::Error(Box::new(encode::error_info_in(&e, query))));
                     break;
                 }
             };
@@ -497,7 +499,7 @@ impl QueryParser for Parser {
             .get()
             .cloned()
             .ok_or_else(|| error(&QueryError::Syntax("not authenticated".into())))?;
-        let mut statements = session.parse(sql).map_err(|e| error(&e))?;
+        let mut statements = session.parse(sql).map_err(|e| encode::error_in(&e, sql))?;
         if statements.len() > 1 {
             return Err(encode::error_code(
                 "42601",
@@ -507,7 +509,10 @@ impl QueryParser for Parser {
         let Some(statement) = statements.pop() else {
             return Ok(None);
         };
-        let prepared = session.prepare(statement).await.map_err(|e| error(&e))?;
+        let prepared = session
+            .prepare(statement)
+            .await
+            .map_err(|e| encode::error_in(&e, sql))?;
         let param_types = prepared.param_types().map_err(|e| error(&e))?;
         Ok(Some(Stored {
             prepared: Arc::new(prepared),
