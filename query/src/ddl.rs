@@ -10,6 +10,9 @@
 //! option) is an ordinary unpartitioned table: every column is a field, rows are kept in
 //! insertion order and never deduplicated.
 //!
+//! `CREATE TABLE ... AS query` makes the table from the query's columns ([`columns_for`]),
+//! then inserts its rows (`Session`); the same rules then decide time column and tags.
+//!
 //! Options: `time_column`, `tags`, `partition_interval` (`'1 day'`, `'6h'`, ...),
 //! `append_only` (keep every row even with the same series and time; the default is that a
 //! later write of the same point replaces the earlier one).
@@ -227,7 +230,8 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         return Err(QueryError::Unsupported("external tables".into()));
     }
     if ct.query.is_some() {
-        return Err(QueryError::Unsupported("CREATE TABLE ... AS".into()));
+        // `Session::create_table_as` turns the query into columns first.
+        return Err(QueryError::Unsupported("CREATE TABLE ... AS here".into()));
     }
     if ct.like.is_some() || ct.clone.is_some() {
         return Err(QueryError::Unsupported("CREATE TABLE ... LIKE".into()));
@@ -382,6 +386,57 @@ pub fn create_table(engine: &Engine, ct: &CreateTable, database: &str) -> Result
         Err(strata_storage::Error::TableExists { .. }) => Err(QueryError::DuplicateTable(name)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The column definitions of a table made from a query's output (`CREATE TABLE ... AS`):
+/// each column's SQL type is the one Strata gives that Arrow type, without `NOT NULL`, as in
+/// PostgreSQL. A type Strata cannot store fails with 0A000 naming the column.
+pub fn columns_for(schema: &arrow::datatypes::Schema) -> Result<Vec<ast::ColumnDef>> {
+    use arrow::datatypes::DataType;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    fn sql_type(t: &DataType) -> Option<String> {
+        Some(match t {
+            DataType::Boolean => "boolean".into(),
+            DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
+            DataType::Int32 | DataType::UInt16 => "integer".into(),
+            DataType::Int64 | DataType::UInt32 => "bigint".into(),
+            DataType::Float16 | DataType::Float32 => "real".into(),
+            DataType::Float64 => "double precision".into(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
+            DataType::Date32 | DataType::Date64 => "date".into(),
+            DataType::Timestamp(_, Some(_)) => "timestamptz".into(),
+            DataType::Timestamp(_, None) => "timestamp".into(),
+            DataType::Decimal32(p, s)
+            | DataType::Decimal64(p, s)
+            | DataType::Decimal128(p, s)
+            | DataType::Decimal256(p, s) => format!("numeric({p},{s})"),
+            DataType::Dictionary(_, v) => return sql_type(v),
+            _ => return None,
+        })
+    }
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = sql_type(f.data_type()).ok_or_else(|| {
+                QueryError::Unsupported(format!(
+                    "column \"{}\" of type {} in CREATE TABLE ... AS",
+                    f.name(),
+                    crate::information_schema::PgColumnType::of(f.data_type()).data_type
+                ))
+            })?;
+            let data_type = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&name)
+                .and_then(|mut p| p.parse_data_type())
+                .map_err(|e| QueryError::Syntax(e.to_string()))?;
+            Ok(ast::ColumnDef {
+                name: Ident::with_quote('"', f.name()),
+                data_type,
+                options: vec![],
+            })
+        })
+        .collect()
 }
 
 /// Runs `DROP TABLE`.

@@ -659,6 +659,7 @@ impl Session {
         let engine = Arc::clone(&self.shared.engine);
         let db = self.shared.database.clone();
         match statement {
+            Statement::CreateTable(ct) if ct.query.is_some() => self.create_table_as(ct).await,
             Statement::CreateTable(ct) => {
                 let ct = ct.clone();
                 self.check_writable("CREATE TABLE")?;
@@ -961,6 +962,81 @@ impl Session {
     }
 
     /// Runs a storage change on a blocking thread, past the statement's commit point.
+    /// `CREATE TABLE ... AS query`: the query is planned first (a bad one creates nothing),
+    /// the table is made with its columns, then its rows are inserted as by `INSERT INTO
+    /// ... query`; if that fails the table is dropped again. The tag is `SELECT n`, as in
+    /// PostgreSQL.
+    async fn create_table_as(&self, ct: &ast::CreateTable) -> Result<Output> {
+        self.check_writable("CREATE TABLE")?;
+        let query = ct.query.clone().expect("checked by the caller");
+        if !ct.columns.is_empty() {
+            return Err(QueryError::Unsupported(
+                "a column list in CREATE TABLE ... AS".into(),
+            ));
+        }
+        let Prepared::Plan { plan, output, .. } =
+            self.plan(Statement::Query(query.clone())).await?
+        else {
+            return Err(QueryError::Unsupported(
+                "this query in CREATE TABLE ... AS".into(),
+            ));
+        };
+        let schema = output.unwrap_or_else(|| Arc::new(plan.schema().as_arrow().clone()));
+        let mut create = (*ct).clone();
+        create.query = None;
+        create.columns = ddl::columns_for(&schema)?;
+        let (engine, db) = (
+            Arc::clone(&self.shared.engine),
+            self.shared.database.clone(),
+        );
+        let created = {
+            let create = create.clone();
+            self.commit(move || ddl::create_table(&engine, &create, &db))
+                .await?
+        };
+        if !created {
+            return Ok(Output::Command(CommandTag {
+                tag: "CREATE TABLE AS".into(),
+                rows: None,
+                notice: Some(format!(
+                    "relation \"{}\" already exists, skipping",
+                    create.name
+                )),
+            }));
+        }
+        let insert = self
+            .parse(&format!("INSERT INTO {} {query}", create.name))?
+            .remove(0);
+        let inserted = match self.prepare(insert).await {
+            // `run` leads back here through `utility`: boxed, as async recursion must be.
+            Ok(prepared) => Box::pin(self.run(&prepared, None)).await,
+            Err(e) => Err(e),
+        };
+        match inserted {
+            Ok(Output::Command(tag)) => Ok(Output::Command(CommandTag {
+                tag: "SELECT".into(),
+                rows: tag.rows,
+                notice: None,
+            })),
+            Ok(_) => Err(QueryError::Unsupported(
+                "this query in CREATE TABLE ... AS".into(),
+            )),
+            Err(e) => {
+                let (engine, db) = (
+                    Arc::clone(&self.shared.engine),
+                    self.shared.database.clone(),
+                );
+                let names = vec![create.name.clone()];
+                // The table is new and holds nothing another session relies on.
+                let _ = blocking(move || {
+                    ddl::drop_tables(&engine, ObjectType::Table, true, &names, &db)
+                })
+                .await;
+                Err(e)
+            }
+        }
+    }
+
     async fn commit<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> Result<T> + Send + 'static,

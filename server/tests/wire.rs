@@ -321,6 +321,97 @@ async fn planning_errors_have_postgres_codes_messages_and_positions() {
     assert_eq!(r.get::<_, i64>(2), 9);
 }
 
+/// `CREATE TABLE ... AS`: columns and types from the query, its rows, tag `SELECT n`; a
+/// query that fails to plan or to run leaves no table behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_table_as_takes_the_querys_columns_and_rows() {
+    let s = Server::start();
+    let c = s.client().await;
+    setup_cpu(&c).await;
+    let messages = c
+        .simple_query(
+            "CREATE TABLE hourly AS SELECT date_trunc('hour', time) AS hour, host, \
+             avg(usage) AS avg_usage, count(*) AS n FROM cpu GROUP BY 1, 2",
+        )
+        .await
+        .unwrap();
+    let rows = messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::CommandComplete(n) => Some(*n),
+        _ => None,
+    });
+    assert_eq!(rows, Some(4), "tag SELECT 4");
+    let types: Vec<(String, String)> = c
+        .query(
+            "SELECT column_name, data_type FROM information_schema.columns \
+             WHERE table_name = 'hourly' ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let want = [
+        ("hour", "timestamp with time zone"),
+        ("host", "text"),
+        ("avg_usage", "double precision"),
+        ("n", "bigint"),
+    ];
+    assert_eq!(
+        types,
+        want.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
+    );
+    let copied: Vec<(String, i64)> = c
+        .query("SELECT host, n FROM hourly ORDER BY hour, host", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let want = [("a", 1), ("b", 1), ("a", 1), ("c", 1)];
+    assert_eq!(copied, want.map(|(h, n)| (h.to_owned(), n)).to_vec());
+    // An ordinary table (no time column), and an existing name with IF NOT EXISTS.
+    c.batch_execute("CREATE TABLE regions AS SELECT DISTINCT region FROM cpu")
+        .await
+        .unwrap();
+    let r = c
+        .query_one("SELECT count(*) FROM regions", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, i64>(0), 2);
+    c.batch_execute("CREATE TABLE IF NOT EXISTS regions AS SELECT 1 AS x")
+        .await
+        .unwrap();
+    let e = c
+        .batch_execute("CREATE TABLE regions AS SELECT 1 AS x")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "42P07", "{e}");
+    // Failing to plan creates nothing; failing while inserting drops the new table.
+    for (sql, want) in [
+        ("CREATE TABLE bad1 AS SELECT * FROM nope", "42P01"),
+        (
+            "CREATE TABLE bad2 AS SELECT 10 / (cores - 4) AS q FROM cpu",
+            "22012",
+        ),
+    ] {
+        let e = c.batch_execute(sql).await.unwrap_err();
+        assert_eq!(code(&e), want, "{sql}: {e}");
+    }
+    let r = c
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'bad%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.get::<_, i64>(0),
+        0,
+        "no table left by a failed CREATE TABLE AS"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ddl_covers_unpartitioned_tables_add_column_and_drop() {
     let s = Server::start();
