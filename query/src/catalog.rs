@@ -51,11 +51,17 @@ impl SchemaProvider for StrataSchema {
         }
         match self.engine.table_schema(name) {
             Ok(schema) => {
+                let mut defaults = std::collections::HashMap::new();
+                for (column, sql) in &schema.sql_columns {
+                    if let Some(default) = &sql.default {
+                        let planned = self.views.plan_default(default)?;
+                        defaults.insert(column.clone(), (default.clone(), planned));
+                    }
+                }
                 let def = TableDef::new(schema).map_err(DataFusionError::from)?;
-                Ok(Some(Arc::new(StrataTable::new(
-                    Arc::clone(&self.engine),
-                    def,
-                ))))
+                Ok(Some(Arc::new(
+                    StrataTable::new(Arc::clone(&self.engine), def).with_defaults(defaults),
+                )))
             }
             Err(strata_storage::Error::TableNotFound { .. }) => Ok(None),
             Err(e) => Err(QueryError::from(e).into()),

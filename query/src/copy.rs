@@ -504,6 +504,20 @@ impl CopyIn {
                 })
                 .collect::<Result<Vec<_>>>()?
         };
+        // PostgreSQL fills a column COPY leaves out with its DEFAULT; until COPY evaluates
+        // defaults, refusing is better than storing NULL in its place.
+        if let Some(c) = def.columns.iter().enumerate().find_map(|(i, c)| {
+            let has_default = def
+                .storage
+                .sql_columns
+                .get(&c.name)
+                .is_some_and(|s| s.default.is_some());
+            (has_default && !target.contains(&i)).then_some(&c.name)
+        }) {
+            return Err(QueryError::Unsupported(format!(
+                "COPY that leaves out column \"{c}\", which has a DEFAULT"
+            )));
+        }
         let builders = def
             .columns
             .iter()

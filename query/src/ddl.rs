@@ -179,20 +179,27 @@ fn table_options(opts: &CreateTableOptions) -> Result<TableOptions> {
     Ok(out)
 }
 
-/// A column definition's type and NOT NULL; anything else is unsupported.
-fn column(def: &ast::ColumnDef) -> Result<(String, SqlType, bool)> {
+/// A column as `CREATE TABLE` declares it.
+#[derive(Debug)]
+pub struct ColumnDecl {
+    pub name: String,
+    pub ty: SqlType,
+    pub not_null: bool,
+    /// The `DEFAULT` expression, as written.
+    pub default: Option<Expr>,
+}
+
+/// A column definition's type, NOT NULL and DEFAULT; anything else is unsupported.
+pub fn column(def: &ast::ColumnDef) -> Result<ColumnDecl> {
     let name = ident_name(&def.name);
     let ty = SqlType::from_ast(&def.data_type)?;
     let mut not_null = false;
+    let mut default = None;
     for o in &def.options {
         match &o.option {
             ColumnOption::NotNull => not_null = true,
             ColumnOption::Null => not_null = false,
-            ColumnOption::Default(_) => {
-                return Err(QueryError::Unsupported(format!(
-                    "DEFAULT values (column \"{name}\")"
-                )))
-            }
+            ColumnOption::Default(e) => default = Some(e.clone()),
             ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {
                 return Err(QueryError::Unsupported(format!(
                     "PRIMARY KEY and UNIQUE constraints (column \"{name}\")"
@@ -215,7 +222,12 @@ fn column(def: &ast::ColumnDef) -> Result<(String, SqlType, bool)> {
             }
         }
     }
-    Ok((name, ty, not_null))
+    Ok(ColumnDecl {
+        name,
+        ty,
+        not_null,
+        default,
+    })
 }
 
 /// Builds the engine schema for a `CREATE TABLE`.
@@ -248,8 +260,11 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         )));
     }
     let opts = table_options(&ct.table_options)?;
-    let cols: Vec<(String, SqlType, bool)> =
-        ct.columns.iter().map(column).collect::<Result<_>>()?;
+    let decls: Vec<ColumnDecl> = ct.columns.iter().map(column).collect::<Result<_>>()?;
+    let cols: Vec<(String, SqlType, bool)> = decls
+        .iter()
+        .map(|c| (c.name.clone(), c.ty, c.not_null))
+        .collect();
     let find = |n: &str| cols.iter().find(|c| c.0 == n);
 
     let time_column = match &opts.time_column {
@@ -273,12 +288,13 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
     };
 
     let mut sql_columns = std::collections::BTreeMap::new();
-    for (n, t, not_null) in &cols {
+    for c in &decls {
         sql_columns.insert(
-            n.clone(),
+            c.name.clone(),
             SqlColumn {
-                sql_type: t.to_string(),
-                not_null: *not_null,
+                sql_type: c.ty.to_string(),
+                not_null: c.not_null,
+                default: c.default.as_ref().map(ToString::to_string),
             },
         );
     }
@@ -501,7 +517,18 @@ pub fn alter_table(engine: &Engine, alter: &ast::AlterTable, database: &str) -> 
         else {
             return Err(QueryError::Unsupported(format!("ALTER TABLE {op}")));
         };
-        let (col, ty, not_null) = column(column_def)?;
+        let ColumnDecl {
+            name: col,
+            ty,
+            not_null,
+            default,
+        } = column(column_def)?;
+        if default.is_some() {
+            // PostgreSQL fills the rows already there with the default; Strata cannot yet.
+            return Err(QueryError::Unsupported(format!(
+                "adding a column with a DEFAULT (\"{col}\") to an existing table"
+            )));
+        }
         if not_null {
             return Err(QueryError::Unsupported(format!(
                 "adding a NOT NULL column (\"{col}\") to a table with rows"
@@ -527,6 +554,7 @@ pub fn alter_table(engine: &Engine, alter: &ast::AlterTable, database: &str) -> 
         let sql = SqlColumn {
             sql_type: ty.to_string(),
             not_null: false,
+            default: None,
         };
         engine.add_column(&name, new, Some(sql))?;
     }

@@ -288,6 +288,7 @@ impl TableProvider for Columns {
                     let Some(table) = s.table(&table_name).await? else {
                         continue;
                     };
+                    let strata = table.downcast_ref::<crate::provider::StrataTable>();
                     for (i, field) in table.schema().fields().iter().enumerate() {
                         let t = PgColumnType::of(field.data_type());
                         for (b, v) in [
@@ -306,7 +307,7 @@ impl TableProvider for Columns {
                         ] {
                             text[b].append_value(v);
                         }
-                        text[5].append_null();
+                        text[5].append_option(strata.and_then(|t| t.default_text(field.name())));
                         text[14].append_null();
                         ints[0].append_value(i32::try_from(i + 1).unwrap_or(i32::MAX));
                         for (b, v) in [

@@ -5,7 +5,8 @@
 //! - [`provider`] and [`exec`]: each table as a DataFusion `TableProvider` whose scan runs
 //!   the storage scan with projection, limit, and time and tag filters pushed down
 //!   ([`pushdown`]); `INSERT` writes through the engine.
-//! - [`ddl`]: `CREATE TABLE`, `DROP TABLE`, `ALTER TABLE ... ADD COLUMN`; [`views`]:
+//! - [`ddl`]: `CREATE TABLE` (with `DEFAULT`s, [`defaults`]; and `... AS`), `DROP TABLE`,
+//!   `ALTER TABLE ... ADD COLUMN`; [`views`]:
 //!   `CREATE VIEW`, `DROP VIEW`, stored views planned when queried.
 //! - [`copy`]: `COPY` in text, CSV and binary formats.
 //! - [`statements`]: Strata's own statements (`CALL strata.run_jobs()`).
@@ -30,6 +31,7 @@ pub mod arithmetic;
 pub mod catalog;
 pub mod copy;
 pub mod ddl;
+pub mod defaults;
 pub mod error;
 pub mod exec;
 pub mod functions;

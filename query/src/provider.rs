@@ -30,6 +30,9 @@ use crate::transaction::Transactions;
 pub struct StrataTable {
     engine: Arc<Engine>,
     def: Arc<TableDef>,
+    /// Planned `DEFAULT` expressions by column: what an `INSERT` that leaves the column
+    /// out stores (DataFusion's INSERT planning asks [`TableProvider::get_column_default`]).
+    defaults: std::collections::HashMap<String, (String, datafusion::logical_expr::Expr)>,
 }
 
 impl StrataTable {
@@ -37,7 +40,22 @@ impl StrataTable {
         StrataTable {
             engine,
             def: Arc::new(def),
+            defaults: Default::default(),
         }
+    }
+
+    /// This table with columns' `DEFAULT` expressions: by column, the SQL text and its plan.
+    pub fn with_defaults(
+        mut self,
+        defaults: std::collections::HashMap<String, (String, datafusion::logical_expr::Expr)>,
+    ) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// A column's `DEFAULT` as SQL text (`information_schema.columns.column_default`).
+    pub fn default_text(&self, column: &str) -> Option<&str> {
+        self.defaults.get(column).map(|(sql, _)| sql.as_str())
     }
 
     pub fn def(&self) -> &TableDef {
@@ -56,6 +74,10 @@ fn pushdown_enabled(state: &dyn Session) -> bool {
 impl TableProvider for StrataTable {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.def.arrow)
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&datafusion::logical_expr::Expr> {
+        self.defaults.get(column).map(|(_, e)| e)
     }
 
     fn table_type(&self) -> TableType {

@@ -203,9 +203,9 @@ fn is_aggregate(state: &SessionState, f: &ast::Function) -> bool {
 }
 
 /// A function called with parentheses that no function of the session has.
-fn missing_function(state: &SessionState, statement: &Statement) -> Option<QueryError> {
+pub(crate) fn missing_function<V: Visit>(state: &SessionState, node: &V) -> Option<QueryError> {
     let mut missing = None;
-    let _ = ast::visit_expressions(statement, |e| {
+    let _ = ast::visit_expressions(node, |e| {
         if let Expr::Function(f) = e {
             if !matches!(f.args, FunctionArguments::None) {
                 if let Some(name) = function_name(&f.name) {

@@ -469,6 +469,18 @@ impl Session {
                     other => Ok(other),
                 }
             }
+            Statement::Copy {
+                source,
+                to: false,
+                target: ast::CopyTarget::Stdin,
+                options,
+                legacy_options,
+                ..
+            } => {
+                let format = crate::copy::CopyFormat::from_options(options, legacy_options)?;
+                copy_in_target(&self.shared.engine, &self.shared.database, source, format)?;
+                Ok(Prepared::Utility(Box::new(statement)))
+            }
             _ => {
                 check_utility(&statement)?;
                 Ok(Prepared::Utility(Box::new(statement)))
@@ -481,6 +493,13 @@ impl Session {
             self.refresh_visibility().await?;
         }
         let state = self.ctx.state();
+        let statement = match &statement {
+            Statement::Insert(insert) => match crate::defaults::fill(&state, insert).await? {
+                Some(filled) => Statement::Insert(filled),
+                None => statement,
+            },
+            _ => statement,
+        };
         let plan = match state
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
             .await
@@ -663,6 +682,7 @@ impl Session {
             Statement::CreateTable(ct) => {
                 let ct = ct.clone();
                 self.check_writable("CREATE TABLE")?;
+                self.check_defaults(&ct)?;
                 self.commit(move || ddl::create_table(&engine, &ct, &db))
                     .await?;
                 Ok(Output::Command(CommandTag::new("CREATE TABLE")))
@@ -881,25 +901,9 @@ impl Session {
                 let format = crate::copy::CopyFormat::from_options(options, legacy_options)?;
                 match (to, target) {
                     (false, ast::CopyTarget::Stdin) => {
-                        let ast::CopySource::Table {
-                            table_name,
-                            columns,
-                        } = source
-                        else {
-                            return Err(QueryError::Syntax("COPY FROM needs a table".into()));
-                        };
-                        let name = ddl::table_name(table_name, &db)?;
-                        let schema = match engine.table_schema(&name) {
-                            Ok(s) => s,
-                            Err(strata_storage::Error::TableNotFound { .. }) => {
-                                return Err(QueryError::UndefinedTable(name))
-                            }
-                            Err(e) => return Err(e.into()),
-                        };
                         self.check_writable("COPY FROM")?;
-                        let def = crate::table::TableDef::new(schema)?;
-                        let cols: Vec<String> = columns.iter().map(ddl::ident_name).collect();
-                        Ok(Output::CopyIn(Box::new(CopyIn::new(def, &cols, format)?)))
+                        let copy = copy_in_target(&engine, &db, source, format)?;
+                        Ok(Output::CopyIn(Box::new(copy)))
                     }
                     (true, ast::CopyTarget::Stdout) => {
                         let query = match source {
@@ -962,6 +966,55 @@ impl Session {
     }
 
     /// Runs a storage change on a blocking thread, past the statement's commit point.
+    /// Each `DEFAULT` of a `CREATE TABLE` must plan alone, read no column and convert to
+    /// its column's type, as PostgreSQL checks when the table is created.
+    fn check_defaults(&self, ct: &ast::CreateTable) -> Result<()> {
+        let state = self.ctx.state();
+        let empty = datafusion::common::DFSchema::empty();
+        for def in &ct.columns {
+            let decl = ddl::column(def)?;
+            let Some(default) = decl.default else {
+                continue;
+            };
+            use datafusion::logical_expr::ExprSchemable;
+            use std::ops::ControlFlow;
+            let reads_column = ast::visit_expressions(&default, |e| match e {
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            })
+            .is_break();
+            if reads_column {
+                return Err(QueryError::Unsupported(
+                    "a column reference in a DEFAULT expression".into(),
+                ));
+            }
+            let planned = state.create_logical_expr_from_sql_expr(
+                ast::ExprWithAlias {
+                    expr: default.clone(),
+                    alias: None,
+                },
+                &empty,
+            );
+            let expr = match planned {
+                Ok(expr) => expr,
+                Err(e) => {
+                    return Err(crate::resolve::missing_function(&state, &default)
+                        .unwrap_or_else(|| QueryError::from(e)))
+                }
+            };
+            let from = expr.get_type(&empty)?;
+            if !assignable(&from, &decl.ty.arrow_type()) {
+                return Err(QueryError::DatatypeMismatch(format!(
+                    "column \"{}\" is of type {} but default expression is of type {}",
+                    decl.name,
+                    decl.ty,
+                    crate::information_schema::PgColumnType::of(&from).data_type
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// `CREATE TABLE ... AS query`: the query is planned first (a bad one creates nothing),
     /// the table is made with its columns, then its rows are inserted as by `INSERT INTO
     /// ... query`; if that fails the table is dropped again. The tag is `SELECT n`, as in
@@ -1440,6 +1493,49 @@ fn calls_function(statement: &Statement, name: &str) -> bool {
         _ => ControlFlow::Continue(()),
     })
     .is_break()
+}
+
+/// The `CopyIn` of `COPY table [(columns)] FROM STDIN`: the table and columns must exist and
+/// be writable this way. Checked when the statement is prepared too, so that in the extended
+/// protocol a bad COPY fails at Parse, before the client enters copy mode, as in PostgreSQL.
+fn copy_in_target(
+    engine: &Engine,
+    db: &str,
+    source: &ast::CopySource,
+    format: crate::copy::CopyFormat,
+) -> Result<CopyIn> {
+    let ast::CopySource::Table {
+        table_name,
+        columns,
+    } = source
+    else {
+        return Err(QueryError::Syntax("COPY FROM needs a table".into()));
+    };
+    let name = ddl::table_name(table_name, db)?;
+    let schema = match engine.table_schema(&name) {
+        Ok(s) => s,
+        Err(strata_storage::Error::TableNotFound { .. }) => {
+            return Err(QueryError::UndefinedTable(name))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let def = crate::table::TableDef::new(schema)?;
+    let cols: Vec<String> = columns.iter().map(ddl::ident_name).collect();
+    CopyIn::new(def, &cols, format)
+}
+
+/// Whether a value of type `from` may be stored in a column of type `to` without a cast, as
+/// PostgreSQL's assignment casts allow: within numbers, within dates and times, into text,
+/// and from a text literal (PostgreSQL's `unknown`) or NULL, which are converted when stored.
+fn assignable(from: &DataType, to: &DataType) -> bool {
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    from == to
+        || from.is_null()
+        || text(from)
+        || text(to)
+        || from.is_numeric() && to.is_numeric()
+        || from.is_temporal() && to.is_temporal()
 }
 
 /// Statements a failed block still accepts: its end, or a way back to a savepoint.

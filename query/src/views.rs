@@ -27,8 +27,9 @@ use strata_storage::{Engine, ViewDef};
 use crate::ddl::{table_name, table_names};
 use crate::error::{QueryError, Result};
 
-/// Plans stored views for the `public` schema provider, with the server's shared planning
-/// state (held weakly: that state owns the schema provider).
+/// Plans stored views (and columns' `DEFAULT` expressions) for the `public` schema provider,
+/// with the server's shared planning state (held weakly: that state owns the schema
+/// provider).
 #[derive(Debug, Default)]
 pub struct ViewPlanner {
     state: OnceLock<Weak<SessionState>>,
@@ -38,6 +39,15 @@ impl ViewPlanner {
     /// Gives the planner the state to plan with, once it exists.
     pub fn set(&self, state: &Arc<SessionState>) {
         let _ = self.state.set(Arc::downgrade(state));
+    }
+
+    /// A column's stored `DEFAULT` expression, planned with the server's functions.
+    pub fn plan_default(&self, sql: &str) -> DfResult<Expr> {
+        let state =
+            self.state.get().and_then(Weak::upgrade).ok_or_else(|| {
+                DataFusionError::Internal("view planner used after shutdown".into())
+            })?;
+        state.create_logical_expr(sql, &datafusion::common::DFSchema::empty())
     }
 
     /// The view as a table DataFusion can read.

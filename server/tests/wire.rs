@@ -321,6 +321,123 @@ async fn planning_errors_have_postgres_codes_messages_and_positions() {
     assert_eq!(r.get::<_, i64>(2), 9);
 }
 
+/// `DEFAULT`: for columns an INSERT leaves out, the `DEFAULT` keyword in VALUES and
+/// `DEFAULT VALUES`; checked at CREATE TABLE as PostgreSQL does; kept across a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn column_defaults_fill_what_inserts_leave_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = Server::start_in(&data, &[]);
+    let c = s.client().await;
+    c.batch_execute(
+        "CREATE TABLE ev (ts timestamptz NOT NULL DEFAULT now(), kind text DEFAULT 'click',
+                          n integer DEFAULT 1 + 1, note text);
+         CREATE TABLE r (id integer DEFAULT 7, name text);",
+    )
+    .await
+    .unwrap();
+    for (sql, want) in [
+        ("CREATE TABLE bad (a integer DEFAULT true)", "42804"),
+        ("CREATE TABLE bad (a integer DEFAULT b)", "0A000"),
+        ("CREATE TABLE bad (a integer DEFAULT nope())", "42883"),
+        ("ALTER TABLE r ADD COLUMN z integer DEFAULT 3", "0A000"),
+    ] {
+        let e = c.batch_execute(sql).await.unwrap_err();
+        assert_eq!(code(&e), want, "{sql}: {e}");
+    }
+    let rows = |c: tokio_postgres::Client| async move {
+        let ev: Vec<(bool, String, Option<i32>, String)> = c
+            .query(
+                "SELECT ts > now() - interval '1 hour', kind, n, note FROM ev ORDER BY note",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        let r: Vec<(i32, Option<String>)> = c
+            .query("SELECT id, name FROM r ORDER BY name NULLS FIRST", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        (ev, r)
+    };
+    c.batch_execute(
+        "INSERT INTO ev (note) VALUES ('a');
+         INSERT INTO ev (kind, note) VALUES ('view', 'b');
+         INSERT INTO ev (n, note) VALUES (NULL, 'c');
+         INSERT INTO ev VALUES (DEFAULT, DEFAULT, 5, 'd');
+         INSERT INTO r (name) VALUES ('x');
+         INSERT INTO r VALUES (DEFAULT, 'y');
+         INSERT INTO r DEFAULT VALUES;",
+    )
+    .await
+    .unwrap();
+    let want_ev = vec![
+        (true, "click".to_owned(), Some(2), "a".to_owned()),
+        (true, "view".to_owned(), Some(2), "b".to_owned()),
+        (true, "click".to_owned(), None, "c".to_owned()),
+        (true, "click".to_owned(), Some(5), "d".to_owned()),
+    ];
+    let want_r = vec![
+        (7, None),
+        (7, Some("x".to_owned())),
+        (7, Some("y".to_owned())),
+    ];
+    assert_eq!(rows(c).await, (want_ev.clone(), want_r.clone()));
+    // The defaults are in the catalog: after kill -9 they still apply and are listed.
+    s.kill9();
+    let s = Server::start_in(&data, &[]);
+    let c = s.client().await;
+    c.batch_execute("INSERT INTO r (name) VALUES ('z')")
+        .await
+        .unwrap();
+    let r = c
+        .query_one("SELECT id FROM r WHERE name = 'z'", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, i32>(0), 7);
+    let listed: Vec<(String, Option<String>)> = c
+        .query(
+            "SELECT column_name, column_default FROM information_schema.columns \
+             WHERE table_name = 'ev' ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let want = [
+        ("ts", Some("now()")),
+        ("kind", Some("'click'")),
+        ("n", Some("1 + 1")),
+        ("note", None),
+    ];
+    assert_eq!(
+        listed,
+        want.map(|(c, d)| (c.to_owned(), d.map(str::to_owned)))
+            .to_vec()
+    );
+    // COPY does not evaluate defaults yet: leaving such a column out is refused.
+    let Err(e) = c
+        .copy_in::<_, bytes::Bytes>("COPY r (name) FROM STDIN")
+        .await
+    else {
+        panic!("COPY leaving out a column with a DEFAULT started");
+    };
+    assert_eq!(code(&e), "0A000", "{e}");
+    // Refused at Parse, as PostgreSQL refuses a bad COPY: the connection stays in step.
+    let Err(e) = c.copy_in::<_, bytes::Bytes>("COPY nope FROM STDIN").await else {
+        panic!("COPY into a missing table started");
+    };
+    assert_eq!(code(&e), "42P01", "{e}");
+    assert_eq!(rows(c).await.0, want_ev);
+}
+
 /// `CREATE TABLE ... AS`: columns and types from the query, its rows, tag `SELECT n`; a
 /// query that fails to plan or to run leaves no table behind.
 #[tokio::test(flavor = "multi_thread")]

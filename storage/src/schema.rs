@@ -110,6 +110,10 @@ pub struct SqlColumn {
     /// Declared `NOT NULL`.
     #[serde(default)]
     pub not_null: bool,
+    /// The `DEFAULT` expression as SQL text; `strata-query` plans it for each `INSERT` that
+    /// leaves the column out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 /// The shape of a table: one time column, tag columns (strings identifying a series) and
