@@ -217,7 +217,10 @@ impl QueryEngine {
             // DataFusion's; see `information_schema.rs`.
             .with_information_schema(false)
             // Columns keep their place in the text, for the `position` of errors.
-            .set_bool("datafusion.sql_parser.collect_spans", true);
+            .set_bool("datafusion.sql_parser.collect_spans", true)
+            // `timestamptz` and `now()` are instants (Arrow timestamps with a zone), as
+            // stored time columns are; without a zone DataFusion makes them `timestamp`.
+            .set_str("datafusion.execution.time_zone", "UTC");
         let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()

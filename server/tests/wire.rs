@@ -321,6 +321,30 @@ async fn planning_errors_have_postgres_codes_messages_and_positions() {
     assert_eq!(r.get::<_, i64>(2), 9);
 }
 
+/// `now()` and `::timestamptz` are `timestamptz` (OID 1184) like stored time columns, not
+/// `timestamp`: drivers decode them as instants.
+#[tokio::test(flavor = "multi_thread")]
+async fn now_and_timestamptz_casts_have_the_timestamptz_type() {
+    let s = Server::start();
+    let c = s.client().await;
+    let st = c
+        .prepare(
+            "SELECT now(), '2024-01-01 01:00:00-05'::timestamptz, '2024-01-01 01:00:00'::timestamp",
+        )
+        .await
+        .unwrap();
+    let types: Vec<_> = st.columns().iter().map(|c| c.type_().clone()).collect();
+    use tokio_postgres::types::Type;
+    assert_eq!(
+        types,
+        [Type::TIMESTAMPTZ, Type::TIMESTAMPTZ, Type::TIMESTAMP]
+    );
+    let row = c.query_one(&st, &[]).await.unwrap();
+    let at: std::time::SystemTime = row.get(1);
+    let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(secs, 1_704_088_800, "2024-01-01 06:00:00 UTC");
+}
+
 /// `DEFAULT`: for columns an INSERT leaves out, the `DEFAULT` keyword in VALUES and
 /// `DEFAULT VALUES`; checked at CREATE TABLE as PostgreSQL does; kept across a restart.
 #[tokio::test(flavor = "multi_thread")]
