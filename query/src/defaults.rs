@@ -6,7 +6,6 @@
 //! `INSERT ... DEFAULT VALUES`, [`fill`] rewrites before planning: each `DEFAULT` becomes
 //! its column's default expression, or NULL for a column without one, as in PostgreSQL.
 
-use datafusion::common::TableReference;
 use datafusion::execution::context::SessionState;
 use datafusion::sql::sqlparser::ast::{self, Expr, Insert, SetExpr, TableObject};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -29,14 +28,8 @@ pub(crate) async fn fill(state: &SessionState, insert: &Insert) -> Result<Option
     let TableObject::TableName(name) = &insert.table else {
         return Ok(None);
     };
-    let reference = TableReference::from(name.to_string().as_str());
-    let catalog = &state.config_options().catalog;
-    let resolved = reference
-        .clone()
-        .resolve(&catalog.default_catalog, &catalog.default_schema);
-    let full = TableReference::full(resolved.catalog, resolved.schema, resolved.table.clone());
-    let Some(table) = state.schema_for_ref(full)?.table(&resolved.table).await? else {
-        return Err(QueryError::UndefinedTable(reference.to_string()));
+    let Some(table) = crate::resolve::table_named(state, name).await? else {
+        return Err(QueryError::UndefinedTable(name.to_string()));
     };
     let Some(strata) = table.downcast_ref::<StrataTable>() else {
         return Ok(None);

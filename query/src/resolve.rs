@@ -113,6 +113,16 @@ fn resolved(state: &SessionState, r: &TableReference) -> ResolvedTableReference 
         .resolve(&catalog.default_catalog, &catalog.default_schema)
 }
 
+/// The table (or view) `name` names, as DataFusion would resolve it; `None` if there is none.
+pub(crate) async fn table_named(
+    state: &SessionState,
+    name: &ObjectName,
+) -> datafusion::error::Result<Option<std::sync::Arc<dyn datafusion::catalog::TableProvider>>> {
+    let r = resolved(state, &TableReference::from(name.to_string().as_str()));
+    let full = TableReference::full(r.catalog.clone(), r.schema.clone(), r.table.clone());
+    state.schema_for_ref(full)?.table(&r.table).await
+}
+
 fn relation_exists(state: &SessionState, r: &ResolvedTableReference) -> bool {
     let full = TableReference::full(r.catalog.clone(), r.schema.clone(), r.table.clone());
     state
@@ -234,14 +244,7 @@ async fn insert_arity(state: &SessionState, insert: &ast::Insert) -> Option<Quer
         let TableObject::TableName(name) = &insert.table else {
             return None;
         };
-        let reference = resolved(state, &TableReference::from(name.to_string().as_str()));
-        let full = TableReference::full(
-            reference.catalog.clone(),
-            reference.schema.clone(),
-            reference.table.clone(),
-        );
-        let schema = state.schema_for_ref(full).ok()?;
-        let table = schema.table(&reference.table).await.ok()??;
+        let table = table_named(state, name).await.ok()??;
         table.schema().fields().len()
     } else {
         insert.columns.len()
