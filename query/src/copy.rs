@@ -378,8 +378,14 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Timestamps as Postgres prints them (`2024-01-01 00:00:00+00`) or as RFC 3339.
+/// Timestamps as PostgreSQL reads them ([`crate::pgtime::parse`], a value without a zone
+/// in UTC), or as RFC 3339.
 pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
+    static UTC: std::sync::LazyLock<arrow::array::timezone::Tz> =
+        std::sync::LazyLock::new(|| "+00:00".parse().expect("a valid offset"));
+    if let Some(v) = crate::pgtime::parse(s, Some(&UTC)) {
+        return Some(v);
+    }
     let t = s.trim();
     if let Ok(v) = arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(t) {
         return Some(v);

@@ -48,6 +48,9 @@ pub enum QueryError {
     InvalidText(String),
     #[error("{0}")]
     DatatypeMismatch(String),
+    /// Date or time text PostgreSQL's input rules do not read (22007).
+    #[error("{0}")]
+    InvalidDatetimeFormat(String),
     #[error("{0}")]
     OutOfRange(String),
     /// A function argument outside its domain (22023).
@@ -320,6 +323,7 @@ impl QueryError {
             QueryError::ReadOnlySetting(_) => "55P02",
             QueryError::InvalidText(_) => "22P02",
             QueryError::DatatypeMismatch(_) => "42804",
+            QueryError::InvalidDatetimeFormat(_) => "22007",
             QueryError::OutOfRange(_) => "22003",
             QueryError::InvalidParameterValue(_) => "22023",
             QueryError::NullValueNotAllowed(_) => "22004",

@@ -14,7 +14,8 @@
 //!   `datafusion-pg-catalog` (with tables [`pg_catalog`] replaces),
 //!   [`information_schema`] wraps DataFusion's with Postgres
 //!   type names; [`functions`] adds the Postgres functions clients call.
-//! - [`arithmetic`]: integer `+ - *` that fail on overflow, as PostgreSQL's do.
+//! - [`arithmetic`]: integer `+ - *` that fail on overflow, as PostgreSQL's do;
+//!   [`pgtime`]: timestamp text read as PostgreSQL reads it, in the session's `TimeZone`.
 //! - [`rewrite`]: AST rewrites of Postgres syntax DataFusion does not plan.
 //! - [`types`]: SQL types and how they are stored; [`table`]: the conversions.
 //! - [`error`]: [`QueryError`] and the one mapping of every error to a SQLSTATE;
@@ -40,6 +41,7 @@ pub mod limits;
 pub mod names;
 pub mod pg_catalog;
 pub mod pgtext;
+pub mod pgtime;
 pub mod provider;
 pub mod pushdown;
 pub mod resolve;

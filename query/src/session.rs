@@ -322,9 +322,15 @@ fn build_context(
         .clone()
         .with_extension(Arc::clone(flags))
         .with_extension(Arc::clone(txn));
+    // Timestamp text is read under this session's `TimeZone` when a statement runs.
+    let mut analyzer = base.analyzer().rules.clone();
+    analyzer.push(Arc::new(crate::pgtime::TimestampInput::new(Arc::clone(
+        settings,
+    ))));
     let mut builder = SessionStateBuilder::new_from_existing(base.clone())
         .with_session_id(uuid_like())
-        .with_config(config);
+        .with_config(config)
+        .with_analyzer_rules(analyzer);
     if !pushdown {
         // Without these rules no filter or limit reaches a table scan: DataFusion
         // evaluates them all, and the engine reads everything (pruning is off too).
@@ -667,9 +673,18 @@ impl Session {
                 .or_else(|| inferred.get(i).cloned().flatten());
             if let Some(t) = target {
                 if v.data_type() != t {
-                    v = v
-                        .cast_to(&t)
-                        .map_err(|e| QueryError::InvalidText(e.to_string()))?;
+                    let zone = self
+                        .settings
+                        .read()
+                        .get("TimeZone")
+                        .unwrap_or("UTC")
+                        .to_owned();
+                    v = match crate::pgtime::cast_text(&v, &t, &zone) {
+                        Some(parsed) => parsed?,
+                        None => v
+                            .cast_to(&t)
+                            .map_err(|e| QueryError::InvalidText(e.to_string()))?,
+                    };
                 }
             }
             values.push(v);

@@ -345,6 +345,51 @@ async fn now_and_timestamptz_casts_have_the_timestamptz_type() {
     assert_eq!(secs, 1_704_088_800, "2024-01-01 06:00:00 UTC");
 }
 
+/// Timestamp text as PostgreSQL reads it: without seconds, with short offsets and zone
+/// names, and without a zone in the session's `TimeZone` (a `timestamp` ignores a zone).
+#[tokio::test(flavor = "multi_thread")]
+async fn timestamp_text_is_read_in_the_session_time_zone() {
+    let s = Server::start();
+    let c = s.client().await;
+    c.batch_execute(
+        "CREATE TABLE t (time timestamptz, v integer, host text);
+         INSERT INTO t VALUES ('2024-01-01 01:00', 1, 'a');
+         SET TimeZone = 'Europe/Berlin';
+         INSERT INTO t VALUES ('2024-01-01 02:00', 2, 'b'), ('2024-01-01 02:00:00+01', 3, 'c'),
+                              ('2024-01-01 01:00 UTC', 4, 'd'), ('2023-12-31 20:00-05', 5, 'e');
+         PREPARE p (text, integer) AS INSERT INTO t VALUES ($1::timestamptz, $2, 'f');
+         EXECUTE p ('2024-01-01 02:00', 6);
+         RESET TimeZone;",
+    )
+    .await
+    .unwrap();
+    let rows = c
+        .query("SELECT v, time FROM t ORDER BY v", &[])
+        .await
+        .unwrap();
+    let h1 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_070_800);
+    for r in &rows {
+        let v: i32 = r.get(0);
+        assert_eq!(r.get::<_, std::time::SystemTime>(1), h1, "row {v}");
+    }
+    assert_eq!(rows.len(), 6);
+    let r = c
+        .query_one("SELECT '2024-01-01 01:00+05'::timestamp", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, std::time::SystemTime>(0), h1);
+    let e = c
+        .simple_query("SELECT 'garbage'::timestamptz")
+        .await
+        .unwrap_err();
+    let db = e.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "22007");
+    assert_eq!(
+        db.message(),
+        r#"invalid input syntax for type timestamp with time zone: "garbage""#
+    );
+}
+
 /// `DEFAULT`: for columns an INSERT leaves out, the `DEFAULT` keyword in VALUES and
 /// `DEFAULT VALUES`; checked at CREATE TABLE as PostgreSQL does; kept across a restart.
 #[tokio::test(flavor = "multi_thread")]

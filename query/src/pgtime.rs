@@ -1,0 +1,359 @@
+//! Timestamp text input as PostgreSQL reads it.
+//!
+//! Arrow's string-to-timestamp cast wants seconds (`'2024-01-01 01:00'` fails) and reads a
+//! value without an offset as UTC. PostgreSQL reads `YYYY-MM-DD[( |T)HH:MM[:SS[.frac]]]`
+//! followed by an optional zone (`Z`, `UTC`, `+05`, `+0530`, `-05:30`, or a zone name such
+//! as `Europe/Berlin`), and a `timestamptz` without a zone in the session's `TimeZone`; a
+//! `timestamp` ignores a zone. The per-session analyzer rule [`TimestampInput`] replaces
+//! each cast from text to a timestamp with [`parse`] under the session's `TimeZone` when the
+//! statement runs. Bad text is 22007, as in PostgreSQL.
+
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::timezone::Tz;
+use arrow::array::{ArrayRef, AsArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, TimeUnit};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    lit, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+use parking_lot::RwLock;
+
+use crate::error::QueryError;
+use crate::settings::Settings;
+
+/// Nanoseconds since the epoch of `text` as a `timestamptz` (`zone` for a value without
+/// one), or as a `timestamp` when `zone` is `None` (a zone in the text is then ignored).
+pub fn parse(text: &str, zone: Option<&Tz>) -> Option<i64> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("epoch") {
+        return Some(0);
+    }
+    let (date, rest) = t.split_at(t.find([' ', 'T', 't']).unwrap_or(t.len()));
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let rest = rest.get(1..).unwrap_or("").trim_start();
+    // The time: digits, colons and a fraction; what follows is the zone.
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == ':' || c == '.'))
+        .unwrap_or(rest.len());
+    let (time, zone_text) = rest.split_at(end);
+    let time = match time {
+        "" => NaiveTime::MIN,
+        t => parse_time(t)?,
+    };
+    let local = NaiveDateTime::new(date, time);
+    let Some(default_zone) = zone else {
+        return local.and_utc().timestamp_nanos_opt();
+    };
+    let zone_text = zone_text.trim();
+    let instant = match zone_text {
+        "" => default_zone.from_local_datetime(&local).earliest()?,
+        z if z.eq_ignore_ascii_case("z")
+            || z.eq_ignore_ascii_case("utc")
+            || z.eq_ignore_ascii_case("gmt") =>
+        {
+            Tz::from_str("+00:00")
+                .ok()?
+                .from_local_datetime(&local)
+                .earliest()?
+        }
+        z => zone_named(z)?.from_local_datetime(&local).earliest()?,
+    };
+    instant.naive_utc().and_utc().timestamp_nanos_opt()
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (up to nanoseconds).
+fn parse_time(t: &str) -> Option<NaiveTime> {
+    let (hms, fraction) = match t.split_once('.') {
+        Some((hms, f))
+            if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (hms, format!("{f:0<9}").parse::<u32>().ok()?)
+        }
+        Some(_) => return None,
+        None => (t, 0),
+    };
+    let parts: Vec<u32> = hms
+        .split(':')
+        .map(|p| {
+            (!p.is_empty() && p.len() <= 2)
+                .then(|| p.parse().ok())
+                .flatten()
+        })
+        .collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [h, m] => NaiveTime::from_hms_nano_opt(*h, *m, 0, fraction),
+        [h, m, s] => NaiveTime::from_hms_nano_opt(*h, *m, *s, fraction),
+        _ => None,
+    }
+}
+
+/// `+05`, `-0530`, `+05:30` or a zone name.
+fn zone_named(z: &str) -> Option<Tz> {
+    let b = z.as_bytes();
+    if matches!(b.first(), Some(b'+' | b'-'))
+        && b[1..].iter().all(|c| c.is_ascii_digit() || *c == b':')
+    {
+        let digits: String = z[1..].chars().filter(char::is_ascii_digit).collect();
+        let (h, m) = match digits.len() {
+            1 | 2 => (digits.as_str(), "00"),
+            4 => digits.split_at(2),
+            _ => return None,
+        };
+        return Tz::from_str(&format!("{}{h:0>2}:{m}", &z[..1])).ok();
+    }
+    Tz::from_str(z).ok()
+}
+
+/// `value` converted to the timestamp type `to` by [`parse`] when it is text, under `zone`
+/// for a `timestamptz`; `None` when either is not such a type (a plain cast applies then).
+pub fn cast_text(
+    value: &ScalarValue,
+    to: &DataType,
+    zone: &str,
+) -> Option<Result<ScalarValue, QueryError>> {
+    let (ScalarValue::Utf8(text) | ScalarValue::Utf8View(text) | ScalarValue::LargeUtf8(text)) =
+        value
+    else {
+        return None;
+    };
+    let DataType::Timestamp(_, target_zone) = to else {
+        return None;
+    };
+    let Some(text) = text else {
+        return Some(ScalarValue::try_from(to).map_err(QueryError::from));
+    };
+    let zone = match target_zone {
+        Some(_) => Some(
+            Tz::from_str(zone)
+                .or_else(|_| Tz::from_str("+00:00"))
+                .ok()?,
+        ),
+        None => None,
+    };
+    let Some(ns) = parse(text, zone.as_ref()) else {
+        let type_name = if target_zone.is_some() {
+            "timestamp with time zone"
+        } else {
+            "timestamp without time zone"
+        };
+        return Some(Err(QueryError::InvalidDatetimeFormat(format!(
+            "invalid input syntax for type {type_name}: \"{text}\""
+        ))));
+    };
+    let parsed =
+        ScalarValue::TimestampNanosecond(Some(ns), target_zone.as_ref().map(|_| "UTC".into()));
+    Some(parsed.cast_to(to).map_err(QueryError::from))
+}
+
+/// Replaces casts from text to timestamps with [`parse`] under the session's `TimeZone`.
+#[derive(Debug)]
+pub struct TimestampInput {
+    settings: Arc<RwLock<Settings>>,
+}
+
+impl TimestampInput {
+    pub fn new(settings: Arc<RwLock<Settings>>) -> TimestampInput {
+        TimestampInput { settings }
+    }
+}
+
+impl AnalyzerRule for TimestampInput {
+    fn name(&self) -> &str {
+        "strata_timestamp_input"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> DfResult<LogicalPlan> {
+        let zone = self
+            .settings
+            .read()
+            .get("TimeZone")
+            .unwrap_or("UTC")
+            .to_owned();
+        plan.transform_up_with_subqueries(|plan| {
+            let mut schema = merge_schema(&plan.inputs());
+            if let LogicalPlan::TableScan(scan) = &plan {
+                schema.merge(&DFSchema::try_from_qualified_schema(
+                    scan.table_name.clone(),
+                    &scan.source.schema(),
+                )?);
+            }
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|e| {
+                let name = names.save(&e);
+                e.transform_up(|e| rewrite(e, &schema, &zone))
+                    .map(|t| t.update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+}
+
+fn rewrite(e: Expr, schema: &DFSchema, zone: &str) -> DfResult<Transformed<Expr>> {
+    let Expr::Cast(Cast { expr, field }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    let data_type = field.data_type();
+    let DataType::Timestamp(unit, target_zone) = data_type else {
+        return Ok(Transformed::no(e));
+    };
+    let Ok(from) = expr.get_type(schema) else {
+        return Ok(Transformed::no(e));
+    };
+    if !matches!(
+        from,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+    ) {
+        return Ok(Transformed::no(e));
+    }
+    let (udf, args) = match target_zone {
+        Some(_) => (&TIMESTAMPTZ_IN, vec![expr.as_ref().clone(), lit(zone)]),
+        None => (&TIMESTAMP_IN, vec![expr.as_ref().clone()]),
+    };
+    let parsed = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(udf), args));
+    let produced = DataType::Timestamp(
+        TimeUnit::Nanosecond,
+        target_zone.as_ref().map(|_| "UTC".into()),
+    );
+    Ok(Transformed::yes(
+        if *unit == TimeUnit::Nanosecond && produced == *data_type {
+            parsed
+        } else {
+            Expr::Cast(Cast::new(Box::new(parsed), data_type.clone()))
+        },
+    ))
+}
+
+static TIMESTAMPTZ_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Input::udf(true));
+static TIMESTAMP_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Input::udf(false));
+
+/// `timestamptz_in(text, zone)` or `timestamp_in(text)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Input {
+    with_zone: bool,
+    signature: Signature,
+}
+
+impl Input {
+    fn udf(with_zone: bool) -> Arc<ScalarUDF> {
+        let signature = if with_zone {
+            Signature::any(2, Volatility::Immutable)
+        } else {
+            Signature::any(1, Volatility::Immutable)
+        };
+        Arc::new(ScalarUDF::new_from_impl(Input {
+            with_zone,
+            signature,
+        }))
+    }
+}
+
+impl ScalarUDFImpl for Input {
+    fn name(&self) -> &str {
+        if self.with_zone {
+            "strata_timestamptz_in"
+        } else {
+            "strata_timestamp_in"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Timestamp(
+            TimeUnit::Nanosecond,
+            self.with_zone.then(|| "UTC".into()),
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let zone = match args.args.get(1) {
+            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)))) => Some(
+                Tz::from_str(z)
+                    .or_else(|_| Tz::from_str("+00:00"))
+                    .map_err(|e| QueryError::InvalidParameterValue(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let text: ArrayRef = args.args[0].clone().into_array(args.number_rows.max(1))?;
+        let text = arrow::compute::cast(&text, &DataType::Utf8)?;
+        let type_name = if self.with_zone {
+            "timestamp with time zone"
+        } else {
+            "timestamp without time zone"
+        };
+        let values = text
+            .as_string::<i32>()
+            .iter()
+            .map(|v| match v {
+                None => Ok(None),
+                Some(s) => parse(s, zone.as_ref()).map(Some).ok_or_else(|| {
+                    QueryError::InvalidDatetimeFormat(format!(
+                        "invalid input syntax for type {type_name}: \"{s}\""
+                    ))
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let array = TimestampNanosecondArray::from(values)
+            .with_timezone_opt(self.with_zone.then_some("UTC"));
+        if scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &array, 0,
+            )?))
+        } else {
+            Ok(ColumnarValue::Array(Arc::new(array)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> Option<i64> {
+        parse(s, Some(&Tz::from_str("+00:00").unwrap()))
+    }
+
+    #[test]
+    fn reads_postgres_timestamp_forms() {
+        let h1 = 1_704_070_800_000_000_000; // 2024-01-01 01:00:00 UTC
+        assert_eq!(utc("2024-01-01 01:00"), Some(h1));
+        assert_eq!(utc("2024-01-01T01:00:00Z"), Some(h1));
+        assert_eq!(utc("2024-01-01 01:00:00+00"), Some(h1));
+        assert_eq!(utc("2024-01-01 02:00:00+01"), Some(h1));
+        assert_eq!(utc("2024-01-01 06:30:00+0530"), Some(h1));
+        assert_eq!(utc("2023-12-31 20:00:00-05:00"), Some(h1));
+        assert_eq!(utc("2024-01-01 01:00:00 UTC"), Some(h1));
+        assert_eq!(utc("2024-01-01 02:00 Europe/Berlin"), Some(h1));
+        assert_eq!(utc("2024-01-01 01:00:00.5"), Some(h1 + 500_000_000));
+        assert_eq!(utc("2024-01-01 01:00:00.123456789"), Some(h1 + 123_456_789));
+        assert_eq!(utc("2024-01-01"), Some(h1 - 3_600_000_000_000));
+        assert_eq!(utc("epoch"), Some(0));
+        let berlin = Tz::from_str("Europe/Berlin").unwrap();
+        assert_eq!(parse("2024-01-01 02:00", Some(&berlin)), Some(h1));
+        // A timestamp ignores the zone.
+        assert_eq!(parse("2024-01-01 01:00:00+05", None), Some(h1));
+        for bad in [
+            "2024-13-01",
+            "2024-01-01 25:00",
+            "not a date",
+            "2024-01-01 01:00 Mars/Base",
+            "2024-01-01 1:2:3:4",
+            "",
+        ] {
+            assert_eq!(utc(bad), None, "{bad}");
+        }
+    }
+}
