@@ -6,7 +6,9 @@
 //! as `Europe/Berlin`), and a `timestamptz` without a zone in the session's `TimeZone`; a
 //! `timestamp` ignores a zone. The per-session analyzer rule [`TimestampInput`] replaces
 //! each cast from text to a timestamp with [`parse`] under the session's `TimeZone` when the
-//! statement runs. Bad text is 22007, as in PostgreSQL.
+//! statement runs. Bad text is 22007, as in PostgreSQL. The same rule makes a cast of a
+//! timestamp to text PostgreSQL's text (`2024-01-01 01:00:00+00`, in the session's
+//! `TimeZone`) rather than Arrow's ISO 8601.
 
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
@@ -203,6 +205,31 @@ fn rewrite(e: Expr, schema: &DFSchema, zone: &str) -> DfResult<Transformed<Expr>
         return Ok(Transformed::no(e));
     };
     let data_type = field.data_type();
+    if matches!(
+        data_type,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+    ) {
+        return Ok(match expr.get_type(schema) {
+            Ok(DataType::Timestamp(_, from_zone)) => {
+                // Text output as PostgreSQL's: `2024-01-01 01:00:00+00`, not ISO 8601.
+                let ns = Expr::Cast(Cast::new(
+                    expr.clone(),
+                    DataType::Timestamp(TimeUnit::Nanosecond, from_zone.clone()),
+                ));
+                let args = match from_zone {
+                    Some(_) => vec![ns, lit(zone)],
+                    None => vec![ns],
+                };
+                let text = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&OUTPUT), args));
+                Transformed::yes(if *data_type == DataType::Utf8 {
+                    text
+                } else {
+                    Expr::Cast(Cast::new(Box::new(text), data_type.clone()))
+                })
+            }
+            _ => Transformed::no(e),
+        });
+    }
     let DataType::Timestamp(unit, target_zone) = data_type else {
         return Ok(Transformed::no(e));
     };
@@ -231,6 +258,59 @@ fn rewrite(e: Expr, schema: &DFSchema, zone: &str) -> DfResult<Transformed<Expr>
             Expr::Cast(Cast::new(Box::new(parsed), data_type.clone()))
         },
     ))
+}
+
+static OUTPUT: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+    Arc::new(ScalarUDF::new_from_impl(Output {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    }))
+});
+
+/// `timestamp_out(ts [, zone])`: a nanosecond timestamp as PostgreSQL's text, a
+/// `timestamptz` in `zone` (the session's `TimeZone`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Output {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Output {
+    fn name(&self) -> &str {
+        "strata_timestamp_out"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let zone = match args.args.get(1) {
+            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)))) => Some(z.clone()),
+            _ => None,
+        };
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let ts = args.args[0].clone().into_array(args.number_rows.max(1))?;
+        let ts = ts.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
+        let text: arrow::array::StringArray = ts
+            .iter()
+            .map(|v| {
+                v.map(|ns| match &zone {
+                    Some(z) => crate::pgtext::timestamptz(ns, z),
+                    None => crate::pgtext::timestamp(ns),
+                })
+            })
+            .collect();
+        if scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &text, 0,
+            )?))
+        } else {
+            Ok(ColumnarValue::Array(Arc::new(text)))
+        }
+    }
 }
 
 static TIMESTAMPTZ_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Input::udf(true));

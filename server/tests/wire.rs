@@ -378,6 +378,19 @@ async fn timestamp_text_is_read_in_the_session_time_zone() {
         .await
         .unwrap();
     assert_eq!(r.get::<_, std::time::SystemTime>(0), h1);
+    // Casts to text print as PostgreSQL does, a timestamptz in the session's TimeZone.
+    c.batch_execute("SET TimeZone = 'Europe/Berlin'")
+        .await
+        .unwrap();
+    let r = c
+        .query_one(
+            "SELECT time::text, '2024-01-01 01:00:00.5'::timestamp::text FROM t WHERE v = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, String>(0), "2024-01-01 02:00:00+01");
+    assert_eq!(r.get::<_, String>(1), "2024-01-01 01:00:00.5");
     let e = c
         .simple_query("SELECT 'garbage'::timestamptz")
         .await
