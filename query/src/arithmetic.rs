@@ -37,23 +37,34 @@ impl AnalyzerRule for CheckedArithmetic {
     }
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> DfResult<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let mut schema = merge_schema(&plan.inputs());
-            if let LogicalPlan::TableScan(scan) = &plan {
-                schema.merge(&DFSchema::try_from_qualified_schema(
-                    scan.table_name.clone(),
-                    &scan.source.schema(),
-                )?);
-            }
-            let names = NamePreserver::new(&plan);
-            plan.map_expressions(|e| {
-                let name = names.save(&e);
-                e.transform_up(|e| checked(e, &schema))
-                    .map(|t| t.update_data(|e| name.restore(e)))
-            })
-        })
-        .map(|t| t.data)
+        rewrite_expressions(plan, checked)
     }
+}
+
+/// Rewrites every expression of `plan` and its subqueries bottom-up with `f`, which is given
+/// the schema the expression is evaluated against (its node's inputs, or a scan's table);
+/// output names stay as they were, so the plan's schema does not change. The walk of
+/// DataFusion's own type coercion, for Strata's analyzer rules that run after it.
+pub(crate) fn rewrite_expressions(
+    plan: LogicalPlan,
+    f: impl Fn(Expr, &DFSchema) -> DfResult<Transformed<Expr>>,
+) -> DfResult<LogicalPlan> {
+    plan.transform_up_with_subqueries(|plan| {
+        let mut schema = merge_schema(&plan.inputs());
+        if let LogicalPlan::TableScan(scan) = &plan {
+            schema.merge(&DFSchema::try_from_qualified_schema(
+                scan.table_name.clone(),
+                &scan.source.schema(),
+            )?);
+        }
+        let names = NamePreserver::new(&plan);
+        plan.map_expressions(|e| {
+            let name = names.save(&e);
+            e.transform_up(|e| f(e, &schema))
+                .map(|t| t.update_data(|e| name.restore(e)))
+        })
+    })
+    .map(|t| t.data)
 }
 
 fn checked(e: Expr, schema: &DFSchema) -> DfResult<Transformed<Expr>> {

@@ -18,11 +18,9 @@ use arrow::array::{ArrayRef, AsArray, TimestampNanosecondArray};
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
     lit, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
@@ -71,6 +69,18 @@ pub fn parse(text: &str, zone: Option<&Tz>) -> Option<i64> {
         z => zone_named(z)?.from_local_datetime(&local).earliest()?,
     };
     instant.naive_utc().and_utc().timestamp_nanos_opt()
+}
+
+/// PostgreSQL's error for timestamp text it cannot read (22007).
+fn bad_text(text: &str, with_zone: bool) -> QueryError {
+    let type_name = if with_zone {
+        "timestamp with time zone"
+    } else {
+        "timestamp without time zone"
+    };
+    QueryError::InvalidDatetimeFormat(format!(
+        "invalid input syntax for type {type_name}: \"{text}\""
+    ))
 }
 
 /// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (up to nanoseconds).
@@ -143,14 +153,7 @@ pub fn cast_text(
         None => None,
     };
     let Some(ns) = parse(text, zone.as_ref()) else {
-        let type_name = if target_zone.is_some() {
-            "timestamp with time zone"
-        } else {
-            "timestamp without time zone"
-        };
-        return Some(Err(QueryError::InvalidDatetimeFormat(format!(
-            "invalid input syntax for type {type_name}: \"{text}\""
-        ))));
+        return Some(Err(bad_text(text, target_zone.is_some())));
     };
     let parsed =
         ScalarValue::TimestampNanosecond(Some(ns), target_zone.as_ref().map(|_| "UTC".into()));
@@ -181,22 +184,7 @@ impl AnalyzerRule for TimestampInput {
             .get("TimeZone")
             .unwrap_or("UTC")
             .to_owned();
-        plan.transform_up_with_subqueries(|plan| {
-            let mut schema = merge_schema(&plan.inputs());
-            if let LogicalPlan::TableScan(scan) = &plan {
-                schema.merge(&DFSchema::try_from_qualified_schema(
-                    scan.table_name.clone(),
-                    &scan.source.schema(),
-                )?);
-            }
-            let names = NamePreserver::new(&plan);
-            plan.map_expressions(|e| {
-                let name = names.save(&e);
-                e.transform_up(|e| rewrite(e, &schema, &zone))
-                    .map(|t| t.update_data(|e| name.restore(e)))
-            })
-        })
-        .map(|t| t.data)
+        crate::arithmetic::rewrite_expressions(plan, |e, schema| rewrite(e, schema, &zone))
     }
 }
 
@@ -369,21 +357,14 @@ impl ScalarUDFImpl for Input {
         let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
         let text: ArrayRef = args.args[0].clone().into_array(args.number_rows.max(1))?;
         let text = arrow::compute::cast(&text, &DataType::Utf8)?;
-        let type_name = if self.with_zone {
-            "timestamp with time zone"
-        } else {
-            "timestamp without time zone"
-        };
         let values = text
             .as_string::<i32>()
             .iter()
             .map(|v| match v {
                 None => Ok(None),
-                Some(s) => parse(s, zone.as_ref()).map(Some).ok_or_else(|| {
-                    QueryError::InvalidDatetimeFormat(format!(
-                        "invalid input syntax for type {type_name}: \"{s}\""
-                    ))
-                }),
+                Some(s) => parse(s, zone.as_ref())
+                    .map(Some)
+                    .ok_or_else(|| bad_text(s, self.with_zone)),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let array = TimestampNanosecondArray::from(values)
