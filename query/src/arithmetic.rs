@@ -153,12 +153,18 @@ impl ScalarUDFImpl for Checked {
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let result = self.apply(&arrays[0], &arrays[1])?;
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(result))
-        }
+        shaped_like_inputs(scalar, result)
+    }
+}
+
+/// A function's result as its inputs came: one value when every input was a scalar (so
+/// constant folding gets a constant), else the array.
+pub(crate) fn shaped_like_inputs(scalar: bool, result: ArrayRef) -> DfResult<ColumnarValue> {
+    if scalar {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &result, 0,
+        )?))
+    } else {
+        Ok(ColumnarValue::Array(result))
     }
 }

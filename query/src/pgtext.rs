@@ -35,7 +35,7 @@ impl TextStyle {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1),
-            time_zone: settings.get("timezone").unwrap_or("UTC").to_owned(),
+            time_zone: settings.time_zone().to_owned(),
         }
     }
 }

@@ -178,12 +178,7 @@ impl AnalyzerRule for TimestampInput {
     }
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> DfResult<LogicalPlan> {
-        let zone = self
-            .settings
-            .read()
-            .get("TimeZone")
-            .unwrap_or("UTC")
-            .to_owned();
+        let zone = self.settings.read().time_zone().to_owned();
         crate::arithmetic::rewrite_expressions(plan, |e, schema| rewrite(e, schema, &zone))
     }
 }
@@ -291,13 +286,7 @@ impl ScalarUDFImpl for Output {
                 })
             })
             .collect();
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &text, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(Arc::new(text)))
-        }
+        crate::arithmetic::shaped_like_inputs(scalar, Arc::new(text))
     }
 }
 
@@ -369,13 +358,7 @@ impl ScalarUDFImpl for Input {
             .collect::<Result<Vec<_>, _>>()?;
         let array = TimestampNanosecondArray::from(values)
             .with_timezone_opt(self.with_zone.then_some("UTC"));
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &array, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(Arc::new(array)))
-        }
+        crate::arithmetic::shaped_like_inputs(scalar, Arc::new(array))
     }
 }
 

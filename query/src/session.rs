@@ -673,12 +673,7 @@ impl Session {
                 .or_else(|| inferred.get(i).cloned().flatten());
             if let Some(t) = target {
                 if v.data_type() != t {
-                    let zone = self
-                        .settings
-                        .read()
-                        .get("TimeZone")
-                        .unwrap_or("UTC")
-                        .to_owned();
+                    let zone = self.settings.read().time_zone().to_owned();
                     v = match crate::pgtime::cast_text(&v, &t, &zone) {
                         Some(parsed) => parsed?,
                         None => v

@@ -102,6 +102,11 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The session's `TimeZone` (an IANA name or offset; `UTC` by default).
+    pub fn time_zone(&self) -> &str {
+        self.get("timezone").unwrap_or("UTC")
+    }
+
     /// The value of a parameter.
     pub fn get(&self, name: &str) -> Result<&str> {
         let name = name.to_ascii_lowercase();
