@@ -111,6 +111,22 @@ pub enum QueryError {
     NoActiveTransaction(String),
     #[error("savepoint \"{0}\" does not exist")]
     UndefinedSavepoint(String),
+    /// `FETCH`, `MOVE` or `CLOSE` of a cursor that does not exist (34000).
+    #[error("cursor \"{0}\" does not exist")]
+    UndefinedCursor(String),
+    /// `DECLARE` of a name a cursor already has (42P03).
+    #[error("cursor \"{0}\" already exists")]
+    DuplicateCursor(String),
+    /// A backward move of a cursor declared without `SCROLL` (55000).
+    #[error("cursor can only scan forward")]
+    CursorForwardOnly,
+    /// A cursor whose last `FETCH` failed or was interrupted (55000), as PostgreSQL's
+    /// failed portal.
+    #[error("portal \"{0}\" cannot be run")]
+    CursorFailed(String),
+    /// A `SCROLL` cursor would keep more rows than its bound (54000).
+    #[error("SCROLL cursor \"{name}\" would keep more than {limit} bytes of rows; declare it NO SCROLL or fetch less")]
+    CursorTooLarge { name: String, limit: usize },
     /// A transaction's uncommitted writes would pass their bound (53200).
     #[error("transaction holds more than {limit} bytes of uncommitted writes (max_transaction_bytes); COMMIT more often or write outside a transaction block")]
     TransactionTooLarge { limit: usize },
@@ -347,6 +363,10 @@ impl QueryError {
             QueryError::ReadOnlyTransaction(_) => "25006",
             QueryError::NoActiveTransaction(_) => "25P01",
             QueryError::UndefinedSavepoint(_) => "3B001",
+            QueryError::UndefinedCursor(_) => "34000",
+            QueryError::DuplicateCursor(_) => "42P03",
+            QueryError::CursorForwardOnly | QueryError::CursorFailed(_) => "55000",
+            QueryError::CursorTooLarge { .. } => "54000",
             QueryError::TransactionTooLarge { .. } => "53200",
             QueryError::Canceled | QueryError::StatementTimeout => "57014",
             QueryError::Storage(e) => storage_sqlstate(e),

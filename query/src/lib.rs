@@ -9,7 +9,8 @@
 //!   `ALTER TABLE ... ADD COLUMN`; [`views`]:
 //!   `CREATE VIEW`, `DROP VIEW`, stored views planned when queried.
 //! - [`copy`]: `COPY` in text, CSV and binary formats.
-//! - [`statements`]: Strata's own statements (`CALL strata.run_jobs()`).
+//! - [`statements`]: statements DataFusion does not plan (`CALL strata.run_jobs()`,
+//!   `DELETE` and erasure, cursors).
 //! - [`catalog`]: the `public` and `system` schemas; `pg_catalog` comes from
 //!   `datafusion-pg-catalog` (with tables [`pg_catalog`] replaces),
 //!   [`information_schema`] wraps DataFusion's with Postgres

@@ -39,6 +39,7 @@ use crate::error::{QueryError, Result};
 use crate::functions;
 use crate::information_schema::PgInformationSchema;
 use crate::settings::Settings;
+use crate::statements::cursor::{Cursor, CursorOptions, Cursors, Direction, Fetched};
 use crate::statements::{call, delete};
 use crate::transaction::{Commit, TransactionStatus, Transactions};
 use crate::views::{self, ViewPlanner};
@@ -110,13 +111,20 @@ pub enum Prepared {
     },
     /// Handled by Strata at execution.
     Utility(Box<Statement>),
+    /// `FETCH` or `MOVE` of a cursor; a `FETCH` returns rows of the cursor's columns.
+    Fetch {
+        statement: Box<Statement>,
+        schema: Option<SchemaRef>,
+    },
 }
 
 impl Prepared {
     /// The statement as parsed.
     pub fn statement(&self) -> &Statement {
         match self {
-            Prepared::Plan { statement, .. } | Prepared::Utility(statement) => statement,
+            Prepared::Plan { statement, .. }
+            | Prepared::Utility(statement)
+            | Prepared::Fetch { statement, .. } => statement,
         }
     }
 
@@ -160,7 +168,7 @@ impl Prepared {
                 plan,
                 output,
             } => match statement.as_ref() {
-                Statement::Insert(_) | Statement::Delete(_) => None,
+                Statement::Insert(_) | Statement::Delete(_) | Statement::Declare { .. } => None,
                 Statement::Call(_) => Some(call::erase_schema()),
                 _ => Some(
                     output
@@ -173,6 +181,7 @@ impl Prepared {
                 Statement::Call(_) => Some(call::schema()),
                 _ => None,
             },
+            Prepared::Fetch { schema, .. } => schema.clone(),
         }
     }
 }
@@ -305,6 +314,7 @@ impl QueryEngine {
             parser: PostgresCompatibilityParser::new(),
             sql_prepared: Default::default(),
             txn,
+            cursors: Cursors::default(),
         }
     }
 }
@@ -370,6 +380,8 @@ pub struct Session {
     sql_prepared: parking_lot::Mutex<std::collections::HashMap<String, SqlPrepared>>,
     /// The open transaction block and the running statement's commit gate.
     txn: Arc<Transactions>,
+    /// Cursors of `DECLARE`.
+    cursors: Cursors,
 }
 
 /// A statement of SQL `PREPARE`.
@@ -413,9 +425,22 @@ impl Session {
         self.settings.read().statement_timeout()
     }
 
+    /// The columns of cursor `name`'s rows (a portal of that name to the protocol).
+    pub fn cursor_schema(&self, name: &str) -> Result<SchemaRef> {
+        self.cursors.schema(name)
+    }
+
+    /// Closes cursor `name` (the protocol's Close of a portal of that name).
+    pub fn close_cursor(&self, name: &str) -> Result<()> {
+        self.cursors.close(name)
+    }
+
     /// Splits and parses a query string (Postgres dialect).
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
         crate::limits::check_depth(sql)?;
+        if let Some(fetch) = crate::statements::cursor::parse_fetch(sql) {
+            return fetch.map(|statement| vec![statement]);
+        }
         let reset = crate::rewrite::alter_table_reset(sql);
         let erase = crate::rewrite::erase_subject(sql);
         let sql = reset.as_deref().or(erase.as_deref()).unwrap_or(sql);
@@ -434,6 +459,10 @@ impl Session {
     /// Plans a statement. `param_hints` are the parameter types a client declared (Parse
     /// message); they are used where the statement itself does not decide a type.
     pub async fn prepare(&self, statement: Statement) -> Result<Prepared> {
+        // A failed block refuses a statement before looking at it, as PostgreSQL does.
+        if self.txn.status() == TransactionStatus::Failed && !ends_failed_block(&statement) {
+            return Err(QueryError::InFailedTransaction);
+        }
         match &statement {
             Statement::Query(_) | Statement::Insert(_) => self.plan(statement).await,
             Statement::Explain {
@@ -443,6 +472,30 @@ impl Session {
             }
             Statement::Explain { .. } => {
                 Err(QueryError::Unsupported("EXPLAIN of this statement".into()))
+            }
+            // The cursor's query is planned now (with its parameters); executing the
+            // statement opens the cursor.
+            Statement::Declare { stmts } => {
+                let query = Box::new(declared_cursor(stmts)?.1.clone());
+                match self.plan(Statement::Query(query)).await? {
+                    Prepared::Plan { plan, output, .. } => Ok(Prepared::Plan {
+                        statement: Box::new(statement),
+                        plan,
+                        output,
+                    }),
+                    other => Ok(other),
+                }
+            }
+            Statement::Fetch { name, .. } => {
+                let schema = if crate::statements::cursor::is_move(&statement) {
+                    None
+                } else {
+                    Some(self.cursors.schema(&ddl::ident_name(name))?)
+                };
+                Ok(Prepared::Fetch {
+                    statement: Box::new(statement),
+                    schema,
+                })
             }
             // The condition is planned as a query (parameters, casts, `now()`); executing
             // the statement turns it into a storage predicate.
@@ -609,6 +662,9 @@ impl Session {
                 match statement.as_ref() {
                     Statement::Delete(d) => return self.delete(d, Some(plan)).await,
                     Statement::Call(f) => return self.erase_subject(f, plan).await,
+                    Statement::Declare { stmts } => {
+                        return self.declare(stmts, plan, output.clone()).await
+                    }
                     _ => {}
                 }
                 if matches!(statement.as_ref(), Statement::Insert(_)) {
@@ -635,7 +691,73 @@ impl Session {
                 }))
             }
             Prepared::Utility(statement) => self.utility(statement).await,
+            Prepared::Fetch { statement, .. } => self.fetch(statement).await,
         }
+    }
+
+    /// `DECLARE`: runs the planned query and keeps its stream as a cursor.
+    async fn declare(
+        &self,
+        stmts: &[ast::Declare],
+        plan: LogicalPlan,
+        output: Option<SchemaRef>,
+    ) -> Result<Output> {
+        let (declare, _) = declared_cursor(stmts)?;
+        let name = ddl::ident_name(&declare.names[0]);
+        let options = CursorOptions {
+            scroll: declare.scroll == Some(true),
+            hold: declare.hold == Some(true),
+        };
+        let depth = self.txn.depth();
+        if !options.hold && depth.is_none() {
+            return Err(QueryError::NoActiveTransaction("DECLARE CURSOR".into()));
+        }
+        if self.cursors.exists(&name) {
+            return Err(QueryError::DuplicateCursor(name));
+        }
+        let stream = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await?
+            .execute_stream()
+            .await?;
+        let stream = match output {
+            None => stream,
+            Some(schema) => renamed(stream, schema),
+        };
+        self.cursors
+            .declare(Cursor::new(&name, stream, options), depth)?;
+        Ok(Output::Command(CommandTag::new("DECLARE CURSOR")))
+    }
+
+    /// `FETCH` (rows) or `MOVE` (tag `MOVE n`). A fetch that fails or is interrupted leaves
+    /// its cursor unusable, as a failed portal is in PostgreSQL.
+    async fn fetch(&self, statement: &Statement) -> Result<Output> {
+        let Statement::Fetch {
+            name, direction, ..
+        } = statement
+        else {
+            return Err(unsupported_statement(statement));
+        };
+        let name = ddl::ident_name(name);
+        let direction = Direction::of(direction)?;
+        let moving = crate::statements::cursor::is_move(statement);
+        let mut cursor = self.cursors.take(&name)?;
+        let fetched = cursor.fetch(direction, !moving).await?;
+        let schema = Arc::clone(cursor.schema());
+        self.cursors.put_back(cursor);
+        Ok(match fetched {
+            Fetched::Stream(stream) => Output::Rows(stream),
+            Fetched::Rows { count, .. } if moving => Output::Command(CommandTag {
+                tag: "MOVE".into(),
+                rows: Some(count),
+                notice: None,
+            }),
+            Fetched::Rows { batches, .. } => Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::iter(batches.into_iter().map(Ok)),
+            ))),
+        })
     }
 
     /// The values of `EXECUTE name (args)`, evaluated and cast to the types the statement's
@@ -749,6 +871,9 @@ impl Session {
                 Ok(Output::Command(CommandTag::new("RESET")))
             }
             Statement::Discard { .. } => {
+                // DISCARD ALL: parameters, prepared statements and cursors.
+                self.cursors.close_all();
+                self.sql_prepared.lock().clear();
                 self.settings.write().reset_all();
                 self.sync_flags();
                 Ok(Output::Command(CommandTag::new("DISCARD ALL")))
@@ -819,6 +944,9 @@ impl Session {
                         .await
                         .map(|()| CommandTag::new("COMMIT")),
                 };
+                // Holdable cursors outlive a block that committed.
+                self.cursors
+                    .end_block(result.as_ref().is_ok_and(|t| t.tag == "COMMIT"));
                 result.map(Output::Command)
             }
             // SQL-level prepared statements (the protocol's live in the server crate).
@@ -872,12 +1000,26 @@ impl Session {
                 let params = self.execute_params(&stored, parameters)?;
                 Box::pin(self.run(&stored.prepared, params)).await
             }
+            Statement::Close { cursor } => {
+                let tag = match cursor {
+                    ast::CloseCursor::All => {
+                        self.cursors.close_all();
+                        "CLOSE CURSOR ALL"
+                    }
+                    ast::CloseCursor::Specific { name } => {
+                        self.cursors.close(&ddl::ident_name(name))?;
+                        "CLOSE CURSOR"
+                    }
+                };
+                Ok(Output::Command(CommandTag::new(tag)))
+            }
             Statement::Savepoint { name } => {
                 self.txn.savepoint(&ddl::ident_name(name))?;
                 Ok(Output::Command(CommandTag::new("SAVEPOINT")))
             }
             Statement::ReleaseSavepoint { name } => {
                 self.txn.release(&ddl::ident_name(name))?;
+                self.cursors.release(self.txn.depth().unwrap_or(0));
                 Ok(Output::Command(CommandTag::new("RELEASE")))
             }
             Statement::Rollback {
@@ -885,6 +1027,7 @@ impl Session {
                 ..
             } => {
                 let kept = self.txn.rollback_to(&ddl::ident_name(name))?;
+                self.cursors.rollback_to(self.txn.depth().unwrap_or(0));
                 Ok(Output::Command(CommandTag {
                     notice: not_undone(&kept),
                     ..CommandTag::new("ROLLBACK")
@@ -897,6 +1040,7 @@ impl Session {
                     None => Some("there is no transaction in progress".into()),
                     Some(kept) => not_undone(&kept),
                 };
+                self.cursors.end_block(false);
                 self.end_transaction();
                 Ok(Output::Command(CommandTag {
                     notice,
@@ -1605,11 +1749,30 @@ fn check_utility(s: &Statement) -> Result<()> {
         | Statement::Deallocate { .. }
         | Statement::Prepare { .. }
         | Statement::Execute { .. }
+        | Statement::Close { .. }
         | Statement::Delete(_)
         | Statement::Truncate(_)
         | Statement::Copy { .. } => Ok(()),
         Statement::Call(f) => call::resolve(f).map(|_| ()),
         other => Err(unsupported_statement(other)),
+    }
+}
+
+/// The one cursor of a `DECLARE` and its query. Only PostgreSQL's `DECLARE ... CURSOR FOR
+/// query` reaches here (sqlparser's PostgreSQL grammar has no other); `BINARY` cursors are
+/// not supported.
+fn declared_cursor(stmts: &[ast::Declare]) -> Result<(&ast::Declare, &ast::Query)> {
+    match stmts {
+        [d] if d.names.len() == 1 => {
+            if d.binary == Some(true) {
+                return Err(QueryError::Unsupported("DECLARE ... BINARY CURSOR".into()));
+            }
+            match &d.for_query {
+                Some(q) if d.declare_type == Some(ast::DeclareType::Cursor) => Ok((d, q)),
+                _ => Err(QueryError::Unsupported("DECLARE of a variable".into())),
+            }
+        }
+        _ => Err(QueryError::Unsupported("DECLARE of several names".into())),
     }
 }
 

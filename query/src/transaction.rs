@@ -174,6 +174,11 @@ impl Transactions {
         self.block.lock().as_ref().map(|b| b.read_only)
     }
 
+    /// The number of savepoints of the open block (`None`: no block).
+    pub(crate) fn depth(&self) -> Option<usize> {
+        self.block.lock().as_ref().map(|b| b.savepoints.len())
+    }
+
     /// An error in the block: it fails (no-op outside a block).
     pub fn fail(&self) {
         if let Some(b) = self.block.lock().as_mut() {

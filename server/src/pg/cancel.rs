@@ -19,10 +19,23 @@ use strata_query::CommitGate;
 use tokio::sync::Notify;
 
 /// One connection's cancel state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CancelToken {
     cancelled: AtomicBool,
     notify: Notify,
+    /// When the running statement (or the running Execute of a suspended portal) started:
+    /// `statement_timeout` counts from here, as PostgreSQL's does per Execute message.
+    started: Mutex<tokio::time::Instant>,
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        CancelToken {
+            cancelled: AtomicBool::new(false),
+            notify: Notify::new(),
+            started: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
 }
 
 impl CancelToken {
@@ -31,9 +44,16 @@ impl CancelToken {
         self.notify.notify_waiters();
     }
 
-    /// Forgets an earlier cancel: called when a statement starts.
+    /// Forgets an earlier cancel and restarts the statement clock: called when a
+    /// statement starts, and when an Execute resumes a suspended portal.
     pub(crate) fn reset(&self) {
         self.cancelled.store(false, Ordering::SeqCst);
+        *self.started.lock() = tokio::time::Instant::now();
+    }
+
+    /// When `timeout` runs out for the running statement.
+    pub(crate) fn deadline(&self, timeout: Duration) -> tokio::time::Instant {
+        *self.started.lock() + timeout
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -150,5 +170,29 @@ impl Drop for Registration {
             .tokens
             .lock()
             .remove(&(self.pid, self.key.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_statement_clock_restarts_with_each_execute() {
+        let token = CancelToken::default();
+        let second = Duration::from_secs(1);
+        let first = token.deadline(second);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(token.deadline(second), first, "one statement, one deadline");
+        token.cancel();
+        token.reset();
+        assert!(
+            !token.is_cancelled(),
+            "a cancel before the statement is forgotten"
+        );
+        assert!(
+            token.deadline(second) >= first + Duration::from_millis(20),
+            "a resumed portal's Execute counts from its own start"
+        );
     }
 }

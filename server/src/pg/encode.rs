@@ -125,12 +125,17 @@ pub(crate) fn guarded(
     token: Arc<CancelToken>,
     timeout: Option<Duration>,
 ) -> impl Stream<Item = Result<RecordBatch, QueryError>> + Send {
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     futures::stream::unfold(Some(stream), move |state| {
         let token = Arc::clone(&token);
         async move {
             let mut stream = state?;
-            let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+            // Counted from the running Execute: a portal suspended by a row limit gets a
+            // fresh timeout each time the client asks for more rows.
+            let left = timeout.map(|t| {
+                token
+                    .deadline(t)
+                    .saturating_duration_since(tokio::time::Instant::now())
+            });
             match guard(&token, left, stream.next()).await {
                 Ok(Some(Ok(b))) => Some((Ok(b), Some(stream))),
                 Ok(Some(Err(e))) => Some((Err(QueryError::from(e)), None)),

@@ -9,6 +9,7 @@
 mod auth;
 mod cancel;
 mod encode;
+mod portal;
 
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
@@ -34,7 +35,9 @@ use pgwire::api::{ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandl
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
-use pgwire::messages::extendedquery::Sync as PgSync;
+use pgwire::messages::extendedquery::{
+    Close as PgClose, CloseComplete, Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL,
+};
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::simplequery::Query;
@@ -224,6 +227,7 @@ impl Connection {
                 let tag = match statement {
                     Statement::ShowVariable { .. } => "SHOW",
                     Statement::Explain { .. } => "EXPLAIN",
+                    Statement::Fetch { .. } => "FETCH",
                     _ => "SELECT",
                 };
                 let schema = stream.schema();
@@ -265,6 +269,29 @@ impl Connection {
                 ))
             }
         }
+    }
+}
+
+impl Connection {
+    /// The columns of the SQL cursor a Describe or Close of a portal names, if it names
+    /// one: a portal of the protocol's own takes precedence.
+    fn cursor_portal<C>(
+        &self,
+        client: &mut C,
+        target_type: u8,
+        name: &Option<String>,
+    ) -> Option<datafusion::arrow::datatypes::SchemaRef>
+    where
+        C: ClientPortalStore,
+        C::PortalStore: PortalStore<Statement = Stored>,
+    {
+        let name = name.as_deref().filter(|n| !n.is_empty())?;
+        if target_type != TARGET_TYPE_BYTE_PORTAL
+            || client.portal_store().get_portal(name).is_some()
+        {
+            return None;
+        }
+        self.session().ok()?.cursor_schema(name).ok()
     }
 }
 
@@ -424,6 +451,18 @@ impl SimpleQueryHandler for Connection {
             .map_err(|e| encode::error_in(&e, query))?;
         let mut responses = Vec::with_capacity(statements.len());
         for statement in statements {
+            if let Some(r) = portal::fetch(self, client, &session, &statement).await {
+                match r {
+                    Ok(r) => responses.push(r),
+                    Err(PgWireError::UserError(info)) => {
+                        session.transactions().fail();
+                        responses.push(Response::Error(info));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
             let prepared = match session.prepare(statement).await {
                 Ok(p) => p,
                 Err(e) => {
@@ -555,6 +594,69 @@ impl ExtendedQueryHandler for Connection {
         Arc::clone(&self.parser)
     }
 
+    /// pgwire's `on_execute`, with the statement clock restarted: an Execute that resumes
+    /// a portal suspended by its row limit is a statement of its own for cancel requests
+    /// and `statement_timeout`, as in PostgreSQL.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Stored>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.token.reset();
+        self._on_execute(client, message).await
+    }
+
+    /// pgwire's `on_describe`, where a portal may also be a SQL cursor (`DECLARE`): as in
+    /// PostgreSQL the two share one namespace, and psycopg describes its named cursors so.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Stored>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(schema) = self.cursor_portal(client, message.target_type, &message.name) {
+            let fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(
+                &schema,
+                &Format::UnifiedText,
+                None,
+            )?;
+            let response = pgwire::api::results::DescribePortalResponse::new(fields);
+            pgwire::api::query::send_describe_response(client, &response).await?;
+            return Ok(());
+        }
+        self._on_describe(client, message).await
+    }
+
+    /// pgwire's `on_close`; closing a portal that is a SQL cursor closes the cursor.
+    async fn on_close<C>(&self, client: &mut C, message: PgClose) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Stored>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let cursor = self
+            .cursor_portal(client, message.target_type, &message.name)
+            .is_some();
+        let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+        match message.target_type {
+            _ if cursor => {
+                if let Ok(session) = self.session() {
+                    let _ = session.close_cursor(name);
+                }
+            }
+            TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
+            _ => client.portal_store().rm_statement(name),
+        }
+        client
+            .send(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
     /// pgwire's `on_sync`, reporting the session's transaction status.
     async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
     where
@@ -590,6 +692,23 @@ impl ExtendedQueryHandler for Connection {
     {
         let session = self.session()?;
         self.token.reset();
+        self.execute_portal(client, &session, portal).await
+    }
+}
+
+impl Connection {
+    /// Runs a bound portal's statement with its parameters and result formats.
+    async fn execute_portal<C>(
+        &self,
+        client: &mut C,
+        session: &Arc<Session>,
+        portal: &Portal<Stored>,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         let stored = &portal.statement.statement;
         let params = if stored.param_types.is_empty() && portal.parameters.is_empty() {
             None
@@ -610,7 +729,7 @@ impl ExtendedQueryHandler for Connection {
         };
         self.run(
             client,
-            &session,
+            session,
             &stored.prepared,
             params,
             &portal.result_column_format,

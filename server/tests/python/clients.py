@@ -10,6 +10,7 @@ import sys
 
 import asyncpg
 import psycopg
+import psycopg2
 import sqlalchemy as sa
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
@@ -249,7 +250,123 @@ def sqlalchemy_checks():
         assert conn.execute(sa.text("SELECT name FROM sa_heavy")).scalars().all() == ["probe"]
 
 
+@check("psycopg2, psycopg, SQLAlchemy, asyncpg: server-side cursors and portal row limits")
+def cursor_checks():
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("CREATE TABLE py_cur (time timestamptz, k bigint)")
+        t0 = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+        with conn.cursor() as cur:
+            with cur.copy("COPY py_cur (time, k) FROM STDIN") as copy:
+                for i in range(1, 5001):
+                    copy.write_row((t0 + dt.timedelta(seconds=i), i))
+
+    # psycopg2's named cursors: DECLARE ... WITHOUT HOLD, FETCH FORWARD n, MOVE, CLOSE.
+    conn2 = psycopg2.connect(host=HOST, port=PORT, user="strata", password="strata", dbname="strata")
+    try:
+        cur = conn2.cursor("big")
+        cur.itersize = 700
+        cur.execute("SELECT k FROM py_cur WHERE k > %s ORDER BY k", (10,))
+        assert cur.fetchone() == (11,)
+        assert [r[0] for r in cur.fetchmany(3)] == [12, 13, 14]
+        cur.scroll(5)
+        assert cur.fetchone() == (20,)
+        rest = [r[0] for r in cur]
+        assert rest == list(range(21, 5001)), (len(rest), rest[:3], rest[-3:])
+        cur.close()
+        conn2.commit()
+        cur = conn2.cursor("back", scrollable=True)
+        cur.execute("SELECT k FROM py_cur ORDER BY k LIMIT 10")
+        cur.fetchmany(5)
+        cur.scroll(-3)
+        assert cur.fetchone() == (3,)
+        cur.scroll(0, mode="absolute")
+        assert cur.fetchone() == (1,)
+        cur.close()
+        conn2.rollback()
+        # Without SCROLL, going back fails as in PostgreSQL.
+        cur = conn2.cursor("fwd", scrollable=False)
+        cur.execute("SELECT k FROM py_cur ORDER BY k LIMIT 10")
+        cur.fetchmany(5)
+        try:
+            cur.scroll(-3)
+            raise AssertionError("expected 55000")
+        except psycopg2.errors.ObjectNotInPrerequisiteState:
+            pass
+        conn2.rollback()
+        # WITH HOLD outlives the COMMIT.
+        cur = conn2.cursor("held", withhold=True)
+        cur.execute("SELECT k FROM py_cur ORDER BY k LIMIT 3")
+        conn2.commit()
+        assert cur.fetchall() == [(1,), (2,), (3,)]
+        cur.close()
+        conn2.commit()
+    finally:
+        conn2.close()
+
+    # psycopg 3's server cursors: DECLARE with bound parameters, Describe of the cursor's
+    # portal, FETCH in text and binary, scroll.
+    with psycopg.connect(DSN) as conn:
+        with conn.cursor(name="p3") as cur:
+            cur.itersize = 1000
+            cur.execute("SELECT k, time FROM py_cur WHERE k <= %s ORDER BY k", (2500,))
+            assert [d.name for d in cur.description] == ["k", "time"], cur.description
+            assert cur.fetchone() == (1, t0 + dt.timedelta(seconds=1))
+            assert [r[0] for r in cur.fetchmany(2)] == [2, 3]
+            cur.scroll(1)
+            assert cur.fetchone()[0] == 5
+            rest = cur.fetchall()
+            assert len(rest) == 2495 and rest[-1][0] == 2500, len(rest)
+        conn.commit()
+        with conn.cursor(name="p3b", binary=True, scrollable=True) as cur:
+            cur.execute("SELECT k FROM py_cur ORDER BY k LIMIT 10")
+            assert [r[0] for r in cur.fetchmany(6)] == [1, 2, 3, 4, 5, 6]
+            cur.scroll(-4)
+            assert cur.fetchone() == (3,)
+            cur.scroll(8, mode="absolute")
+            assert cur.fetchone() == (9,)
+        conn.commit()
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        with conn.cursor(name="p3h", withhold=True) as cur:
+            cur.execute("SELECT k FROM py_cur ORDER BY k LIMIT 3")
+            assert cur.fetchall() == [(1,), (2,), (3,)]
+        # A cursor without HOLD needs a transaction block, as in PostgreSQL.
+        try:
+            with conn.cursor(name="p3x") as cur:
+                cur.execute("SELECT 1")
+            raise AssertionError("expected 25P01")
+        except psycopg.errors.NoActiveSqlTransaction:
+            pass
+
+    # SQLAlchemy's stream_results: a server-side cursor under the hood.
+    engine = sa.create_engine(f"postgresql+psycopg://strata:strata@{HOST}:{PORT}/strata")
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, max_row_buffer=300).execute(
+            sa.text("SELECT k FROM py_cur ORDER BY k")
+        )
+        assert [r.k for r in result] == list(range(1, 5001))
+
+    # asyncpg's cursors: Execute with a row limit on a suspended portal.
+    async def main():
+        conn = await asyncpg.connect(DSN)
+        try:
+            async with conn.transaction():
+                ks = [r["k"] async for r in conn.cursor(
+                    "SELECT k FROM py_cur WHERE k <= $1 ORDER BY k", 120, prefetch=50)]
+                assert ks == list(range(1, 121)), ks
+                cur = await conn.cursor("SELECT k FROM py_cur ORDER BY k")
+                assert [r["k"] for r in await cur.fetch(3)] == [1, 2, 3]
+                assert (await cur.fetchrow())["k"] == 4
+                assert [r["k"] for r in await cur.fetch(2)] == [5, 6]
+                # MOVE FORWARD n <portal>: a protocol portal by name.
+                assert await cur.forward(4) == 4
+                assert (await cur.fetchrow())["k"] == 11
+        finally:
+            await conn.close()
+    asyncio.run(main())
+
+
 if __name__ == "__main__":
+    cursor_checks()
     psycopg_checks()
     psycopg_transaction_checks()
     asyncpg_checks()
