@@ -200,11 +200,9 @@ pub fn column(def: &ast::ColumnDef) -> Result<ColumnDecl> {
             ColumnOption::NotNull => not_null = true,
             ColumnOption::Null => not_null = false,
             ColumnOption::Default(e) => default = Some(e.clone()),
-            ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) => {
-                return Err(QueryError::Unsupported(format!(
-                    "PRIMARY KEY and UNIQUE constraints (column \"{name}\")"
-                )))
-            }
+            // The key itself is read by `keys::declared`; a primary key is NOT NULL.
+            ColumnOption::PrimaryKey(_) => not_null = true,
+            ColumnOption::Unique(_) => {}
             ColumnOption::ForeignKey(_) => {
                 return Err(QueryError::Unsupported(format!(
                     "foreign keys (column \"{name}\")"
@@ -248,11 +246,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
     if ct.like.is_some() || ct.clone.is_some() {
         return Err(QueryError::Unsupported("CREATE TABLE ... LIKE".into()));
     }
-    if !ct.constraints.is_empty() {
-        return Err(QueryError::Unsupported(
-            "table constraints (PRIMARY KEY, UNIQUE, FOREIGN KEY, CHECK)".into(),
-        ));
-    }
+    let keys = crate::keys::declared(ct)?;
     let name = table_name(&ct.name, database)?;
     if ct.columns.is_empty() {
         return Err(QueryError::InvalidDefinition(format!(
@@ -260,7 +254,27 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         )));
     }
     let opts = table_options(&ct.table_options)?;
-    let decls: Vec<ColumnDecl> = ct.columns.iter().map(column).collect::<Result<_>>()?;
+    let mut decls: Vec<ColumnDecl> = ct.columns.iter().map(column).collect::<Result<_>>()?;
+    for k in &keys {
+        if let Some(c) = k
+            .columns
+            .iter()
+            .find(|c| !decls.iter().any(|d| &&d.name == c))
+        {
+            return Err(QueryError::UndefinedColumn {
+                table: name.clone(),
+                column: c.clone(),
+            });
+        }
+    }
+    for d in &mut decls {
+        if keys
+            .iter()
+            .any(|k| k.primary && k.columns.contains(&d.name))
+        {
+            d.not_null = true;
+        }
+    }
     let cols: Vec<(String, SqlType, bool)> = decls
         .iter()
         .map(|c| (c.name.clone(), c.ty, c.not_null))
@@ -300,6 +314,12 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
     }
 
     let Some(time_column) = time_column else {
+        if let Some(k) = keys.first() {
+            return Err(QueryError::Unsupported(format!(
+                "{} on table \"{name}\", which has no timestamptz or timestamp column: such a table keeps every row it is given, and a key there",
+                if k.primary { "PRIMARY KEY" } else { "UNIQUE" }
+            )));
+        }
         for o in [
             opts.tags.is_some(),
             opts.partition_interval_ns.is_some(),
@@ -334,7 +354,19 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         return Ok(schema);
     };
 
-    let tags: Vec<String> = match &opts.tags {
+    let text: Vec<String> = cols
+        .iter()
+        .filter(|c| c.1 == SqlType::Text)
+        .map(|c| c.0.clone())
+        .collect();
+    let key_tags =
+        crate::keys::series_key(&name, &keys, &time_column, &text, opts.tags.as_deref())?;
+    if !keys.is_empty() && opts.append_only == Some(true) {
+        return Err(QueryError::InvalidDefinition(format!(
+            "table \"{name}\" is append_only, so it keeps rows with equal keys and cannot declare a key"
+        )));
+    }
+    let tags: Vec<String> = match key_tags.as_ref().or(opts.tags.as_ref()) {
         Some(list) => {
             for t in list {
                 let c = find(t).ok_or_else(|| {
@@ -377,6 +409,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
     }
     schema.sql_columns = sql_columns;
     schema.column_order = cols.iter().map(|c| c.0.clone()).collect();
+    schema.keys = crate::keys::key_defs(&schema.name, &keys);
     schema.validate()?;
     Ok(schema)
 }
@@ -470,7 +503,7 @@ pub fn drop_tables(
     if let Some(view) = names.iter().find(|n| engine.view(n).is_some()) {
         return Err(strata_storage::Error::WrongObjectType {
             name: view.clone(),
-            expected: "table",
+            expected: "a table",
         }
         .into());
     }

@@ -380,6 +380,9 @@ fn storage_sqlstate(e: &StorageError) -> &'static str {
         StorageError::TableNotFound { .. } => "42P01",
         StorageError::TableExists { .. } | StorageError::RelationExists { .. } => "42P07",
         StorageError::ViewNotFound { .. } => "42P01",
+        // undefined_object, as PostgreSQL's "index ... does not exist".
+        StorageError::IndexNotFound { .. } => "42704",
+        StorageError::DependentObjects { .. } => "2BP01",
         StorageError::WrongObjectType { .. } => "42809",
         StorageError::ColumnNotFound { .. } => "42703",
         StorageError::ColumnExists { .. } => "42701",

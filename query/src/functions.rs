@@ -447,3 +447,121 @@ pub fn subject_hash(engine: Arc<strata_storage::Engine>) -> ScalarUDF {
     )
     .with_aliases(["subject_hash"])
 }
+
+/// `pg_get_indexdef(oid [, column, pretty])` and `pg_get_constraintdef(oid [, pretty])`:
+/// the text of Strata's indexes and keys (see [`crate::pg_catalog::relations`]), NULL
+/// for an OID that is none of them.
+pub fn definitions(engine: Arc<strata_storage::Engine>) -> [ScalarUDF; 2] {
+    let make = |name: &'static str, constraint: bool| {
+        ScalarUDF::new_from_impl(DefinitionOf {
+            name,
+            constraint,
+            engine: Arc::clone(&engine),
+            signature: Signature::variadic_any(Volatility::Stable),
+        })
+    };
+    [
+        make("pg_get_indexdef", false),
+        make("pg_get_constraintdef", true),
+    ]
+}
+
+#[derive(Debug)]
+struct DefinitionOf {
+    name: &'static str,
+    constraint: bool,
+    engine: Arc<strata_storage::Engine>,
+    signature: Signature,
+}
+
+impl PartialEq for DefinitionOf {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.engine, &other.engine)
+    }
+}
+
+impl Eq for DefinitionOf {}
+
+impl std::hash::Hash for DefinitionOf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for DefinitionOf {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let Some(first) = args.args.first() else {
+            return Err(QueryError::UndefinedFunction(format!("{}()", self.name)).into());
+        };
+        let scalar = matches!(first, ColumnarValue::Scalar(_));
+        let oids = arrow::compute::cast(&first.to_array(args.number_rows)?, &DataType::Int32)?;
+        let mut texts = std::collections::HashMap::new();
+        for i in crate::pg_catalog::relations::indexes(&self.engine) {
+            if self.constraint {
+                if i.key {
+                    texts.insert(i.constraint_oid(), i.constraint_definition());
+                }
+            } else {
+                texts.insert(i.oid(), i.definition());
+            }
+        }
+        let out: arrow::array::StringArray = oids
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .iter()
+            .map(|oid| oid.and_then(|o| texts.get(&o).cloned()))
+            .collect();
+        crate::arithmetic::shaped_like_inputs(scalar, Arc::new(out))
+    }
+}
+
+/// `pg_get_expr(text, relation [, pretty])`: Strata's catalogs keep expressions (column
+/// defaults in `pg_attrdef.adbin`) as SQL text, so this returns the text as it is.
+pub fn pg_get_expr() -> ScalarUDF {
+    ScalarUDF::new_from_impl(PgGetExpr {
+        signature: Signature::variadic_any(Volatility::Stable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgGetExpr {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for PgGetExpr {
+    fn name(&self) -> &str {
+        "pg_get_expr"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        match args.args.first() {
+            Some(ColumnarValue::Scalar(s)) => {
+                Ok(ColumnarValue::Scalar(s.cast_to(&DataType::Utf8)?))
+            }
+            Some(ColumnarValue::Array(a)) => Ok(ColumnarValue::Array(arrow::compute::cast(
+                a,
+                &DataType::Utf8,
+            )?)),
+            None => Err(QueryError::UndefinedFunction("pg_get_expr()".into()).into()),
+        }
+    }
+}

@@ -38,6 +38,7 @@ pub mod error;
 pub mod exec;
 pub mod functions;
 pub mod information_schema;
+pub mod keys;
 pub mod limits;
 pub mod names;
 pub mod pg_catalog;

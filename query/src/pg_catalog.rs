@@ -1,7 +1,12 @@
 //! `pg_catalog` as clients read it: `datafusion-pg-catalog`'s schema, with the tables it
 //! leaves empty or gets wrong for Strata replaced by ones computed from Strata's catalog.
 //!
-//! Replaced so far: `pg_views` (Strata's views, with their definitions).
+//! Replaced so far: `pg_views` (Strata's views, with their definitions); added:
+//! `pg_indexes`; extended with Strata's indexes, keys, comments and defaults: `pg_class`,
+//! `pg_index`, `pg_constraint`, `pg_description`, `pg_attribute`, `pg_attrdef`
+//! ([`relations`]).
+
+pub(crate) mod relations;
 
 use std::sync::Arc;
 
@@ -11,6 +16,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider};
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::error::Result as DfResult;
+use strata_storage::Engine;
 
 use crate::information_schema::user_views;
 
@@ -19,29 +25,61 @@ use crate::information_schema::user_views;
 pub struct PgCatalogOverlay {
     inner: Arc<dyn SchemaProvider>,
     catalogs: Arc<dyn CatalogProviderList>,
+    engine: Arc<Engine>,
 }
 
 impl PgCatalogOverlay {
-    pub fn new(inner: Arc<dyn SchemaProvider>, catalogs: Arc<dyn CatalogProviderList>) -> Self {
-        PgCatalogOverlay { inner, catalogs }
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        catalogs: Arc<dyn CatalogProviderList>,
+        engine: Arc<Engine>,
+    ) -> Self {
+        PgCatalogOverlay {
+            inner,
+            catalogs,
+            engine,
+        }
     }
 }
 
 #[async_trait]
 impl SchemaProvider for PgCatalogOverlay {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.push("pg_indexes".into());
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        if name == "pg_views" {
-            return pg_views(self.catalogs.as_ref()).await.map(Some);
+        match name {
+            "pg_views" => pg_views(self.catalogs.as_ref()).await.map(Some),
+            "pg_indexes" => relations::pg_indexes(&self.engine).map(Some),
+            "pg_class" | "pg_index" | "pg_constraint" | "pg_description" | "pg_attribute"
+            | "pg_attrdef" => {
+                let Some(inner) = self.inner.table(name).await? else {
+                    return Ok(None);
+                };
+                let name = match name {
+                    "pg_class" => "pg_class",
+                    "pg_index" => "pg_index",
+                    "pg_constraint" => "pg_constraint",
+                    "pg_attribute" => "pg_attribute",
+                    "pg_attrdef" => "pg_attrdef",
+                    _ => "pg_description",
+                };
+                Ok(Some(Arc::new(relations::Extended::new(
+                    name,
+                    inner,
+                    Arc::clone(&self.inner),
+                    Arc::clone(&self.engine),
+                ))))
+            }
+            _ => self.inner.table(name).await,
         }
-        self.inner.table(name).await
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        name == "pg_indexes" || self.inner.table_exist(name)
     }
 }
 

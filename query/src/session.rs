@@ -260,6 +260,7 @@ impl QueryEngine {
                     Arc::new(crate::pg_catalog::PgCatalogOverlay::new(
                         pg,
                         Arc::clone(ctx.state().catalog_list()),
+                        Arc::clone(&engine),
                     )),
                 )?;
             }
@@ -271,6 +272,10 @@ impl QueryEngine {
         ctx.register_udf(functions::json_build_object());
         ctx.register_udf(functions::pg_collation_is_visible());
         ctx.register_udf(functions::subject_hash(Arc::clone(&engine)));
+        ctx.register_udf(functions::pg_get_expr());
+        for f in functions::definitions(Arc::clone(&engine)) {
+            ctx.register_udf(f);
+        }
         let base = Arc::new(ctx.state());
         views.set(&base);
         Ok(Arc::new(QueryEngine {
@@ -833,6 +838,56 @@ impl Session {
                 self.commit(move || views::drop_views(&engine, if_exists, &names, &db))
                     .await?;
                 Ok(Output::Command(CommandTag::new("DROP VIEW")))
+            }
+            Statement::CreateIndex(ci) => {
+                let ci = ci.clone();
+                self.check_writable("CREATE INDEX")?;
+                let notice = self
+                    .commit(move || crate::statements::index::create_index(&engine, &ci, &db))
+                    .await?;
+                Ok(Output::Command(CommandTag {
+                    notice,
+                    ..CommandTag::new("CREATE INDEX")
+                }))
+            }
+            Statement::Drop {
+                object_type: ObjectType::Index,
+                if_exists,
+                names,
+                ..
+            } => {
+                let (if_exists, names) = (*if_exists, names.clone());
+                self.check_writable("DROP INDEX")?;
+                let notices = self
+                    .commit(move || {
+                        crate::statements::index::drop_indexes(&engine, if_exists, &names, &db)
+                    })
+                    .await?;
+                Ok(Output::Command(CommandTag {
+                    notice: (!notices.is_empty()).then(|| notices.join("\n")),
+                    ..CommandTag::new("DROP INDEX")
+                }))
+            }
+            Statement::Comment {
+                object_type,
+                object_name,
+                comment,
+                ..
+            } => {
+                let (object_type, object_name, comment) =
+                    (*object_type, object_name.clone(), comment.clone());
+                self.check_writable("COMMENT")?;
+                self.commit(move || {
+                    crate::statements::comment::comment_on(
+                        &engine,
+                        &object_type,
+                        &object_name,
+                        comment.as_deref(),
+                        &db,
+                    )
+                })
+                .await?;
+                Ok(Output::Command(CommandTag::new("COMMENT")))
             }
             Statement::CreateView(cv) => {
                 self.check_writable("CREATE VIEW")?;
@@ -1706,10 +1761,16 @@ fn immediate_in_block(s: &Statement) -> Option<String> {
     let what = match s {
         Statement::CreateTable(_) => "CREATE TABLE",
         Statement::CreateView(_) => "CREATE VIEW",
+        Statement::CreateIndex(_) => "CREATE INDEX",
+        Statement::Comment { .. } => "COMMENT",
         Statement::Drop {
             object_type: ObjectType::View,
             ..
         } => "DROP VIEW",
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            ..
+        } => "DROP INDEX",
         Statement::Drop { .. } => "DROP TABLE",
         Statement::AlterTable(_) => "ALTER TABLE",
         Statement::Delete(_) => "DELETE",
@@ -1735,6 +1796,8 @@ fn check_utility(s: &Statement) -> Result<()> {
     match s {
         Statement::CreateTable(_)
         | Statement::CreateView(_)
+        | Statement::CreateIndex(_)
+        | Statement::Comment { .. }
         | Statement::Drop { .. }
         | Statement::AlterTable(_)
         | Statement::Set(_)

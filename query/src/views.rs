@@ -154,6 +154,7 @@ pub async fn create_view(
         return Ok(());
     }
     let def = ViewDef {
+        comment: None,
         name: name.clone(),
         sql: cv.query.to_string(),
         columns: cv
@@ -186,7 +187,7 @@ pub fn drop_views(
         if engine.table_schema(n).is_ok() {
             return Err(strata_storage::Error::WrongObjectType {
                 name: n.clone(),
-                expected: "view",
+                expected: "a view",
             }
             .into());
         }

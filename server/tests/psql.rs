@@ -100,6 +100,26 @@ fn psql_quick_start_and_meta_commands() {
     ] {
         assert!(out.contains(col), "\\d cpu lacks {col}:\n{out}");
     }
+    // Keys and indexes are listed where psql looks for them.
+    psql(
+        &s,
+        "disable",
+        "CREATE TABLE keyed (ts timestamptz, host text, v double precision, PRIMARY KEY (host, ts));\n\
+         CREATE INDEX keyed_v ON keyed (v);\n",
+    );
+    let out = psql(&s, "disable", "\\d keyed\n");
+    for line in [
+        "Indexes:",
+        "\"keyed_pkey\" PRIMARY KEY, btree (host, ts)",
+        "\"keyed_v\" btree (v)",
+    ] {
+        assert!(out.contains(line), "\\d keyed lacks {line}:\n{out}");
+    }
+    let out = psql(&s, "disable", "\\di\n");
+    assert!(
+        out.contains("keyed_pkey") && out.contains("keyed_v") && out.contains("index"),
+        "\\di:\n{out}"
+    );
     let out = psql(&s, "disable", "\\l\n");
     assert!(out.contains("strata"), "\\l:\n{out}");
     let out = psql(&s, "disable", "\\dn\n");

@@ -38,7 +38,12 @@ pub enum Error {
     RelationExists { name: String },
     #[error("view {view:?} does not exist")]
     ViewNotFound { view: String },
-    #[error("{name:?} is not a {expected}")]
+    #[error("index {index:?} does not exist")]
+    IndexNotFound { index: String },
+    /// Dropping an object another depends on, e.g. a key's index.
+    #[error("cannot drop {name:?} because {dependent} requires it")]
+    DependentObjects { name: String, dependent: String },
+    #[error("{name:?} is not {expected}")]
     WrongObjectType {
         name: String,
         expected: &'static str,

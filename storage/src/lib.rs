@@ -34,6 +34,7 @@ mod group;
 pub mod internals;
 mod memtable;
 mod predicate;
+mod relation;
 mod scan;
 mod schema;
 mod segment;
@@ -49,6 +50,7 @@ pub use engine::{
 pub use erasure::{ErasedTable, Erasure, ErasureKind, ErasureRequest, ErasureState, FileChange};
 pub use error::{Error, Result};
 pub use predicate::{Predicate, SeriesPoints};
+pub use relation::{CommentTarget, IndexDef, KeyDef};
 pub use scan::{ScanRequest, TagFilter, TimeRange};
 pub use schema::{
     min_time, FieldDef, FieldType, NewColumn, SqlColumn, TableSchema,

@@ -7,6 +7,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::relation::{IndexDef, KeyDef};
 
 /// One day in nanoseconds: the default partition interval.
 pub const DEFAULT_PARTITION_INTERVAL_NS: i64 = 86_400_000_000_000;
@@ -155,6 +156,18 @@ pub struct TableSchema {
     /// subject erasure deletes by it. `None` when the table declares none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_column: Option<String>,
+    /// `PRIMARY KEY` and `UNIQUE` constraints (see [`crate::relation`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyDef>,
+    /// Indexes of `CREATE INDEX`, kept as declared (see [`crate::relation`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexDef>,
+    /// `COMMENT ON TABLE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// `COMMENT ON COLUMN`, by column name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub column_comments: BTreeMap<String, String>,
 }
 
 /// The smallest valid time of a table partitioned every `partition_interval_ns` (see
@@ -195,6 +208,10 @@ impl TableSchema {
             cold_after_ns: None,
             retention_ns: None,
             subject_column: None,
+            keys: Vec::new(),
+            indexes: Vec::new(),
+            comment: None,
+            column_comments: BTreeMap::new(),
         }
     }
 
@@ -258,6 +275,35 @@ impl TableSchema {
                 "SQL declaration for unknown column {name:?}"
             )));
         }
+        let mut names = std::collections::HashSet::new();
+        let declared = self
+            .keys
+            .iter()
+            .map(|k| (&k.name, &k.columns))
+            .chain(self.indexes.iter().map(|i| (&i.name, &i.columns)));
+        for (name, columns) in declared {
+            if name.is_empty() || name == &self.name || !names.insert(name.as_str()) {
+                return Err(invalid(format!("index or key name {name:?} is not unique")));
+            }
+            if columns.is_empty() {
+                return Err(invalid(format!("index or key {name:?} names no column")));
+            }
+            if let Some(c) = columns.iter().find(|c| !seen.contains(c.as_str())) {
+                return Err(invalid(format!(
+                    "index or key {name:?} names unknown column {c:?}"
+                )));
+            }
+        }
+        if self.keys.iter().filter(|k| k.primary).count() > 1 {
+            return Err(invalid("a table has at most one primary key".into()));
+        }
+        if let Some(c) = self
+            .column_comments
+            .keys()
+            .find(|c| !seen.contains(c.as_str()))
+        {
+            return Err(invalid(format!("comment on unknown column {c:?}")));
+        }
         if !self.column_order.is_empty() {
             let mut ordered = std::collections::HashSet::new();
             for name in &self.column_order {
@@ -291,6 +337,14 @@ impl TableSchema {
         }
         next.validate()?;
         Ok(next)
+    }
+
+    /// The names of the indexes this table declares: its keys' and `CREATE INDEX`'s.
+    pub fn index_names(&self) -> impl Iterator<Item = &str> {
+        self.keys
+            .iter()
+            .map(|k| k.name.as_str())
+            .chain(self.indexes.iter().map(|i| i.name.as_str()))
     }
 
     /// All column names in scan order: time, tags, fields.

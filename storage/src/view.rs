@@ -16,4 +16,7 @@ pub struct ViewDef {
     /// Column names given by `CREATE VIEW v (a, b) AS ...`; empty when none were given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,
+    /// `COMMENT ON VIEW`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }

@@ -652,3 +652,97 @@ fn dropped_tables_leave_nothing_behind_even_when_recreated() {
     assert_eq!(scan_all(&engine, &ScanRequest::new("cpu")), only_new);
     assert_eq!(engine.table_names(), ["cpu"]);
 }
+
+/// Keys, indexes and comments are catalog entries like columns: durable, checked against
+/// the relation namespace, and gone with their table.
+#[test]
+fn keys_indexes_and_comments_survive_a_restart() {
+    use strata_storage::{CommentTarget, IndexDef, KeyDef, ViewDef};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = Engine::open(config(dir.path())).unwrap();
+        let mut s = schema();
+        s.keys = vec![KeyDef {
+            name: "cpu_pkey".into(),
+            primary: true,
+            columns: vec!["host".into(), "ts".into()],
+            comment: None,
+        }];
+        engine.create_table(s).unwrap();
+        let index = |name: &str| IndexDef {
+            name: name.into(),
+            columns: vec!["usage".into()],
+            unique: false,
+            method: "btree".into(),
+            comment: None,
+        };
+        assert!(engine.create_index("cpu", index("cpu_v"), false).unwrap());
+        assert!(!engine.create_index("cpu", index("cpu_v"), true).unwrap());
+        for taken in ["cpu", "cpu_pkey"] {
+            assert!(matches!(
+                engine.create_index("cpu", index(taken), false),
+                Err(strata_storage::Error::RelationExists { .. })
+            ));
+        }
+        let mut bad = index("bad");
+        bad.columns = vec!["nope".into()];
+        assert!(engine.create_index("cpu", bad, false).is_err());
+        assert!(matches!(
+            engine.drop_index("cpu_pkey"),
+            Err(strata_storage::Error::DependentObjects { .. })
+        ));
+        engine
+            .set_comment(&CommentTarget::Table("cpu".into()), Some("usage".into()))
+            .unwrap();
+        engine
+            .set_comment(
+                &CommentTarget::Column {
+                    table: "cpu".into(),
+                    column: "usage".into(),
+                },
+                Some("value".into()),
+            )
+            .unwrap();
+        engine
+            .set_comment(&CommentTarget::Index("cpu_pkey".into()), Some("key".into()))
+            .unwrap();
+        engine
+            .create_view(
+                ViewDef {
+                    name: "cpu_view".into(),
+                    sql: "SELECT 1".into(),
+                    columns: vec![],
+                    comment: None,
+                },
+                false,
+            )
+            .unwrap();
+        engine
+            .set_comment(&CommentTarget::View("cpu_view".into()), Some("one".into()))
+            .unwrap();
+        assert!(matches!(
+            engine.set_comment(&CommentTarget::Index("nope".into()), Some("x".into())),
+            Err(strata_storage::Error::IndexNotFound { .. })
+        ));
+    }
+    let engine = Engine::open(config(dir.path())).unwrap();
+    let s = engine.table_schema("cpu").unwrap();
+    assert_eq!(s.keys[0].comment.as_deref(), Some("key"));
+    assert_eq!(s.indexes.len(), 1);
+    assert_eq!(s.comment.as_deref(), Some("usage"));
+    assert_eq!(
+        s.column_comments.get("usage").map(String::as_str),
+        Some("value")
+    );
+    assert_eq!(
+        engine.view("cpu_view").unwrap().comment.as_deref(),
+        Some("one")
+    );
+    engine.drop_index("cpu_v").unwrap();
+    assert!(engine.table_schema("cpu").unwrap().indexes.is_empty());
+    engine.drop_table("cpu").unwrap();
+    // The table's index names are free again.
+    let mut s = schema();
+    s.name = "cpu_pkey".into();
+    engine.create_table(s).unwrap();
+}

@@ -225,6 +225,14 @@ def sqlalchemy_checks():
         ("weight", "REAL", True),
         ("added", "DATE", True),
     ], got
+    # Column defaults come from pg_attrdef (PostgreSQL would print 'click'::text).
+    with engine.connect() as conn:
+        conn.execute(sa.text(
+            "CREATE TABLE sa_defaults (ts timestamptz NOT NULL DEFAULT now(), kind text DEFAULT 'click', v double precision)"
+        ))
+        conn.commit()
+    defaults = {c["name"]: c["default"] for c in sa.inspect(engine).get_columns("sa_defaults")}
+    assert defaults == {"ts": "now()", "kind": "'click'", "v": None}, defaults
     # Full-table autoload also reflects constraints and indexes through pg_constraint's
     # int2vector columns, which the catalog does not model yet; build the Table from the
     # reflected columns instead.
@@ -366,10 +374,10 @@ def cursor_checks():
 
 
 if __name__ == "__main__":
-    cursor_checks()
     psycopg_checks()
     psycopg_transaction_checks()
     asyncpg_checks()
     asyncpg_transaction_checks()
     sqlalchemy_checks()
+    cursor_checks()
     print("all client checks passed", flush=True)

@@ -10,9 +10,20 @@ use std::sync::Arc;
 
 use super::Engine;
 use crate::catalog::TableState;
+use crate::catalog::Version;
 use crate::error::{Error, Result};
+use crate::relation::{CommentTarget, IndexDef};
 use crate::schema::{NewColumn, SqlColumn, TableSchema};
 use crate::view::ViewDef;
+
+/// The table whose key or index is named `name`.
+fn index_owner(version: &Version, name: &str) -> Option<String> {
+    version
+        .tables
+        .values()
+        .find(|t| t.schema.index_names().any(|n| n == name))
+        .map(|t| t.schema.name.clone())
+}
 
 impl Engine {
     /// Creates a table. Durable when this returns.
@@ -24,8 +35,18 @@ impl Engine {
         if current.tables.contains_key(&schema.name) {
             return Err(Error::TableExists { table: schema.name });
         }
-        if current.views.contains_key(&schema.name) {
+        if current.views.contains_key(&schema.name) || index_owner(&current, &schema.name).is_some()
+        {
             return Err(Error::RelationExists { name: schema.name });
+        }
+        if let Some(name) = schema.index_names().find(|n| {
+            current.tables.contains_key(*n)
+                || current.views.contains_key(*n)
+                || index_owner(&current, n).is_some()
+        }) {
+            return Err(Error::RelationExists {
+                name: name.to_owned(),
+            });
         }
         let mut next = (*current).clone();
         let id = next.next_table_id;
@@ -93,7 +114,7 @@ impl Engine {
         if current.views.contains_key(table) {
             return Err(Error::WrongObjectType {
                 name: table.to_owned(),
-                expected: "table",
+                expected: "a table",
             });
         }
         let state = Arc::clone(current.table(table)?);
@@ -156,14 +177,25 @@ impl Engine {
 
     /// Changes a table's options in one durable catalog commit (validated first).
     fn alter_options(&self, table: &str, change: impl FnOnce(&mut TableSchema)) -> Result<()> {
+        let _m = self.inner.maintenance.lock();
+        let current = self.inner.state.lock().version.clone();
+        self.commit_schema(&current, table, change)
+    }
+
+    /// Commits `table`'s schema as `change` leaves it (validated first); the caller holds
+    /// the maintenance lock and read `current` under it.
+    fn commit_schema(
+        &self,
+        current: &Version,
+        table: &str,
+        change: impl FnOnce(&mut TableSchema),
+    ) -> Result<()> {
         let inner = &self.inner;
-        let _m = inner.maintenance.lock();
-        let current = inner.state.lock().version.clone();
         let state = current.table(table)?;
         let mut schema = state.schema.clone();
         change(&mut schema);
         schema.validate()?;
-        let mut next = (*current).clone();
+        let mut next = current.clone();
         let mut t = (**state).clone();
         t.schema = schema;
         next.tables.insert(table.to_owned(), Arc::new(t));
@@ -191,14 +223,21 @@ impl Engine {
             return Err(if or_replace {
                 Error::WrongObjectType {
                     name: view.name,
-                    expected: "view",
+                    expected: "a view",
                 }
             } else {
                 Error::RelationExists { name: view.name }
             });
         }
-        if current.views.contains_key(&view.name) && !or_replace {
+        if (current.views.contains_key(&view.name) && !or_replace)
+            || index_owner(&current, &view.name).is_some()
+        {
             return Err(Error::RelationExists { name: view.name });
+        }
+        let mut view = view;
+        if let Some(old) = current.views.get(&view.name) {
+            // CREATE OR REPLACE VIEW keeps the view's comment, as in PostgreSQL.
+            view.comment = view.comment.or_else(|| old.comment.clone());
         }
         let mut next = (*current).clone();
         next.views.insert(view.name.clone(), view);
@@ -216,7 +255,7 @@ impl Engine {
         if current.tables.contains_key(name) {
             return Err(Error::WrongObjectType {
                 name: name.to_owned(),
-                expected: "view",
+                expected: "a view",
             });
         }
         if !current.views.contains_key(name) {
@@ -229,6 +268,103 @@ impl Engine {
         next.persist(&inner.config.dir)?;
         inner.state.lock().version = Arc::new(next);
         Ok(())
+    }
+
+    /// Adds an index to `table` (`CREATE INDEX`); `false` if `if_not_exists` and a relation
+    /// of that name exists. Durable when this returns.
+    pub fn create_index(&self, table: &str, index: IndexDef, if_not_exists: bool) -> Result<bool> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let current = inner.state.lock().version.clone();
+        current.table(table)?;
+        if current.tables.contains_key(&index.name)
+            || current.views.contains_key(&index.name)
+            || index_owner(&current, &index.name).is_some()
+        {
+            if if_not_exists {
+                return Ok(false);
+            }
+            return Err(Error::RelationExists { name: index.name });
+        }
+        self.commit_schema(&current, table, |s| s.indexes.push(index))?;
+        Ok(true)
+    }
+
+    /// Drops an index of `CREATE INDEX` (`DROP INDEX`). A key's index goes with its key
+    /// only ([`Error::DependentObjects`]). Durable when this returns.
+    pub fn drop_index(&self, name: &str) -> Result<()> {
+        let current = self.inner.state.lock().version.clone();
+        if current.tables.contains_key(name) || current.views.contains_key(name) {
+            return Err(Error::WrongObjectType {
+                name: name.to_owned(),
+                expected: "an index",
+            });
+        }
+        let table = index_owner(&current, name).ok_or_else(|| Error::IndexNotFound {
+            index: name.to_owned(),
+        })?;
+        let schema = &current.table(&table)?.schema;
+        if schema.keys.iter().any(|k| k.name == name) {
+            return Err(Error::DependentObjects {
+                name: name.to_owned(),
+                dependent: format!("constraint {name} on table {table}"),
+            });
+        }
+        self.alter_options(&table, |s| s.indexes.retain(|i| i.name != name))
+    }
+
+    /// Sets or clears (`None`) a comment (`COMMENT ON`). Durable when this returns.
+    pub fn set_comment(&self, target: &CommentTarget, comment: Option<String>) -> Result<()> {
+        match target {
+            CommentTarget::Table(table) => self.alter_options(table, |s| s.comment = comment),
+            CommentTarget::Column { table, column } => {
+                let schema = self.table_schema(table)?;
+                if !schema.column_names().any(|c| c == column) {
+                    return Err(Error::ColumnNotFound {
+                        table: table.clone(),
+                        column: column.clone(),
+                    });
+                }
+                self.alter_options(table, |s| match comment {
+                    Some(c) => {
+                        s.column_comments.insert(column.clone(), c);
+                    }
+                    None => {
+                        s.column_comments.remove(column);
+                    }
+                })
+            }
+            CommentTarget::Index(index) => {
+                let current = self.inner.state.lock().version.clone();
+                let table = index_owner(&current, index).ok_or_else(|| Error::IndexNotFound {
+                    index: index.clone(),
+                })?;
+                self.alter_options(&table, |s| {
+                    for k in s.keys.iter_mut().filter(|k| &k.name == index) {
+                        k.comment = comment.clone();
+                    }
+                    for i in s.indexes.iter_mut().filter(|i| &i.name == index) {
+                        i.comment = comment.clone();
+                    }
+                })
+            }
+            CommentTarget::View(name) => {
+                let inner = &self.inner;
+                let _m = inner.maintenance.lock();
+                let current = inner.state.lock().version.clone();
+                let mut view = current
+                    .views
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| Error::ViewNotFound { view: name.clone() })?;
+                view.comment = comment;
+                let mut next = (*current).clone();
+                next.views.insert(name.clone(), view);
+                next.persist(&inner.config.dir)?;
+                inner.state.lock().version = Arc::new(next);
+                Ok(())
+            }
+        }
     }
 
     /// The view named `name`, if there is one.
