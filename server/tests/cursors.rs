@@ -1,6 +1,7 @@
-//! Portals with row limits and SQL cursors over the extended protocol (tokio-postgres), and
-//! psql's `FETCH_COUNT`, against the real server. The cursor semantics themselves (every
-//! direction, lifetimes in blocks, PostgreSQL's refusals) are in `tests/slt/09_cursors.slt`.
+//! Portals with row limits and SQL cursors over the extended protocol (tokio-postgres),
+//! against the real server. The cursor semantics themselves (every direction, lifetimes in
+//! blocks, PostgreSQL's refusals) are in `tests/slt/09_cursors.slt`; psql's `FETCH_COUNT`
+//! is in `psql.rs`.
 
 mod common;
 
@@ -121,59 +122,4 @@ async fn cursors_work_through_the_extended_protocol() {
         .unwrap()
         .get(0);
     assert_eq!(n, 100);
-}
-
-/// A cursor reads in bounded batches: psql's FETCH_COUNT prints every row of a result
-/// fetched through a cursor, inside a block psql opens itself.
-#[test]
-fn psql_fetch_count_reads_through_a_cursor() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let s = Server::start();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let c = s.client().await;
-        setup(&c, 1000).await;
-    });
-    let mut child = Command::new("psql")
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-v",
-            "FETCH_COUNT=7",
-            "-h",
-            &s.addr.ip().to_string(),
-            "-p",
-            &s.addr.port().to_string(),
-            "-U",
-            "strata",
-            "-d",
-            "strata",
-        ])
-        .env("PGPASSWORD", common::PASSWORD)
-        .env("PGSSLMODE", "disable")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("psql must be installed (Debian package postgresql-client)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT k FROM pc WHERE k % 10 = 3 ORDER BY k;\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: Vec<i64> = stdout.lines().map(|l| l.parse().unwrap()).collect();
-    let want: Vec<i64> = (1..=1000).filter(|k| k % 10 == 3).collect();
-    assert_eq!(got, want);
 }

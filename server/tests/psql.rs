@@ -1,5 +1,6 @@
-//! `psql` against the real server: meta-commands (`\dt`, `\d`, `\l`, `\dn`, `\du`), `\copy`,
-//! and TLS with `sslmode=require` on the self-signed certificate made at first start.
+//! `psql` against the real server: meta-commands (`\dt`, `\d`, `\di`, `\l`, `\dn`, `\du`),
+//! `\copy`, `FETCH_COUNT` (a cursor), and TLS with `sslmode=require` on the self-signed
+//! certificate made at first start.
 
 mod common;
 
@@ -10,7 +11,13 @@ use common::Server;
 
 /// Runs psql with `script` on stdin; returns stdout, panicking with stderr on failure.
 fn psql(s: &Server, sslmode: &str, script: &str) -> String {
+    psql_with(s, sslmode, &[], script)
+}
+
+/// [`psql`] with extra command-line arguments (`-A`, `-v NAME=value`, ...).
+fn psql_with(s: &Server, sslmode: &str, extra: &[&str], script: &str) -> String {
     let mut child = Command::new("psql")
+        .args(extra)
         .args([
             "-X",
             "-v",
@@ -135,4 +142,31 @@ fn psql_quick_start_and_meta_commands() {
         "SELECT table_name, segments FROM system.tables;\n",
     );
     assert!(out.contains("cpu"), "{out}");
+}
+
+/// psql's `FETCH_COUNT` reads a result through a cursor (`DECLARE`, `FETCH FORWARD n`,
+/// `CLOSE`, in a block psql opens itself) and prints every row.
+#[test]
+fn psql_fetch_count_reads_through_a_cursor() {
+    let s = Server::start();
+    let values: Vec<String> = (1..=1000)
+        .map(|k| format!("(to_timestamp({k}), {k})"))
+        .collect();
+    psql(
+        &s,
+        "disable",
+        &format!(
+            "CREATE TABLE pc (ts timestamptz NOT NULL, k bigint);\nINSERT INTO pc VALUES {};\n",
+            values.join(", ")
+        ),
+    );
+    let out = psql_with(
+        &s,
+        "disable",
+        &["-A", "-t", "-v", "FETCH_COUNT=7"],
+        "SELECT k FROM pc WHERE k % 10 = 3 ORDER BY k;\n",
+    );
+    let got: Vec<i64> = out.lines().map(|l| l.parse().unwrap()).collect();
+    let want: Vec<i64> = (1..=1000).filter(|k| k % 10 == 3).collect();
+    assert_eq!(got, want);
 }
