@@ -565,3 +565,118 @@ impl ScalarUDFImpl for PgGetExpr {
         }
     }
 }
+
+/// `pg_size_pretty(bytes)`: PostgreSQL 15's text for a size (`10239 bytes`, `10 kB`,
+/// `19 GB`), half-rounded at each unit as it does.
+pub fn pg_size_pretty() -> ScalarUDF {
+    create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+            let sizes = args[0].to_array(1)?;
+            let sizes = arrow::compute::cast(&sizes, &DataType::Int64)?;
+            let out: StringArray = sizes
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .iter()
+                .map(|s| s.map(size_pretty))
+                .collect();
+            crate::arithmetic::shaped_like_inputs(scalar, Arc::new(out))
+        }),
+    )
+}
+
+/// PostgreSQL 15's `pg_size_pretty` (`src/backend/utils/adt/dbsize.c`): each unit is used
+/// below its limit, the size divided down with one spare bit kept for half-rounding.
+fn size_pretty(bytes: i64) -> String {
+    // (name, limit, half-rounded, bits of the unit)
+    const UNITS: [(&str, i64, bool, u32); 5] = [
+        ("bytes", 10 * 1024, false, 0),
+        ("kB", 20 * 1024 - 1, true, 10),
+        ("MB", 20 * 1024 - 1, true, 20),
+        ("GB", 20 * 1024 - 1, true, 30),
+        ("TB", 20 * 1024 - 1, true, 40),
+    ];
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let mut size = bytes;
+    for (i, (name, limit, round, bits)) in UNITS.iter().enumerate() {
+        let next = UNITS.get(i + 1);
+        if next.is_none() || size.abs() < *limit {
+            let size = if *round { half_rounded(size) } else { size };
+            return format!("{size} {name}");
+        }
+        if let Some((_, _, next_round, next_bits)) = next {
+            let shift = next_bits - bits - u32::from(*next_round) + u32::from(*round);
+            size /= 1i64 << shift;
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// `pg_type_is_visible(oid)`: every type Strata has is in `pg_catalog`, which is always
+/// searched, so every type is visible (NULL for NULL).
+pub fn pg_type_is_visible() -> ScalarUDF {
+    create_udf(
+        "pg_type_is_visible",
+        vec![DataType::Int32],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+            let oids = args[0].to_array(1)?;
+            let out: arrow::array::BooleanArray = (0..oids.len())
+                .map(|i| oids.is_valid(i).then_some(true))
+                .collect();
+            crate::arithmetic::shaped_like_inputs(scalar, Arc::new(out))
+        }),
+    )
+}
+
+/// `pg_tablespace_location(oid)`: the empty text PostgreSQL gives its built-in tablespaces,
+/// the only ones there are.
+pub fn pg_tablespace_location() -> ScalarUDF {
+    create_udf(
+        "pg_tablespace_location",
+        vec![DataType::Int32],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+            let oids = args[0].to_array(1)?;
+            let out: StringArray = (0..oids.len())
+                .map(|i| oids.is_valid(i).then_some(""))
+                .collect();
+            crate::arithmetic::shaped_like_inputs(scalar, Arc::new(out))
+        }),
+    )
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::size_pretty;
+
+    /// Each pair was printed by PostgreSQL 15.18's `pg_size_pretty`.
+    #[test]
+    fn sizes_print_as_postgresql_prints_them() {
+        for (bytes, text) in [
+            (0, "0 bytes"),
+            (1, "1 bytes"),
+            (10239, "10239 bytes"),
+            (10240, "10 kB"),
+            (10751, "10 kB"),
+            (10752, "11 kB"),
+            (20479 * 512, "10 MB"),
+            (20479 * 512 + 512, "10 MB"),
+            (1048575, "1024 kB"),
+            (1048576, "1024 kB"),
+            (20_000_000_000, "19 GB"),
+            (2_000_000_000_000_000, "1819 TB"),
+            (-10240, "-10 kB"),
+            (-20_480_000, "-20 MB"),
+        ] {
+            assert_eq!(size_pretty(bytes), text, "{bytes}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! Replaced so far: `pg_views` (Strata's views, with their definitions); added:
 //! `pg_indexes`; extended with Strata's indexes, keys, comments and defaults: `pg_class`,
 //! `pg_index`, `pg_constraint`, `pg_description`, `pg_attribute`, `pg_attrdef`
-//! ([`relations`]).
+//! ([`relations`]); `pg_database` lists only the database there is.
 
 pub(crate) mod relations;
 
@@ -55,7 +55,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_views" => pg_views(self.catalogs.as_ref()).await.map(Some),
             "pg_indexes" => relations::pg_indexes(&self.engine).map(Some),
             "pg_class" | "pg_index" | "pg_constraint" | "pg_description" | "pg_attribute"
-            | "pg_attrdef" => {
+            | "pg_attrdef" | "pg_database" => {
                 let Some(inner) = self.inner.table(name).await? else {
                     return Ok(None);
                 };
@@ -65,6 +65,7 @@ impl SchemaProvider for PgCatalogOverlay {
                     "pg_constraint" => "pg_constraint",
                     "pg_attribute" => "pg_attribute",
                     "pg_attrdef" => "pg_attrdef",
+                    "pg_database" => "pg_database",
                     _ => "pg_description",
                 };
                 Ok(Some(Arc::new(relations::Extended::new(
@@ -72,6 +73,7 @@ impl SchemaProvider for PgCatalogOverlay {
                     inner,
                     Arc::clone(&self.inner),
                     Arc::clone(&self.engine),
+                    self.catalogs.catalog_names(),
                 ))))
             }
             _ => self.inner.table(name).await,

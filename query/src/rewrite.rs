@@ -19,10 +19,8 @@
 //!   Strata has no sequences, so it returns no row, and DataFusion cannot plan SQLAlchemy's
 //!   identity-options subquery (an outer column inside the aggregated expression, under
 //!   CASE).
-//! - `obj_description(oid, 'catalog')`, `obj_description(oid)` and `col_description(oid,
-//!   attnum)` become scalar subqueries over `pg_description` (which holds Strata's
-//!   comments, see `pg_catalog/relations.rs`), as PostgreSQL defines them;
-//!   `shobj_description(...)` is NULL (Strata has no comments on shared objects).
+//! - Catalog functions that look things up by OID become subqueries over the catalog
+//!   ([`catalog_functions`]): comments, sizes, view definitions.
 
 use std::ops::ControlFlow;
 
@@ -33,11 +31,13 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
+mod catalog_functions;
+
 /// Applies every rewrite to a statement.
 pub fn rewrite(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut ArraySubquery);
     let _ = VisitMut::visit(&mut statement, &mut CatalogSubquery);
-    let _ = VisitMut::visit(&mut statement, &mut Descriptions);
+    let _ = VisitMut::visit(&mut statement, &mut catalog_functions::CatalogFunctions);
     let _ = VisitMut::visit(&mut statement, &mut StrataCatalogTables);
     statement
 }
@@ -60,72 +60,6 @@ impl VisitorMut for StrataCatalogTables {
             }
         }
         ControlFlow::Continue(())
-    }
-}
-
-struct Descriptions;
-
-impl VisitorMut for Descriptions {
-    type Break = ();
-
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if let Some(e) = description_subquery(expr) {
-            *expr = e;
-        }
-        ControlFlow::Continue(())
-    }
-}
-
-/// The `pg_description` subquery of a call of `obj_description`, `col_description` or
-/// `shobj_description`, if `expr` is one with arguments of the shape PostgreSQL takes.
-fn description_subquery(expr: &Expr) -> Option<Expr> {
-    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, Value};
-    let Expr::Function(f) = expr else {
-        return None;
-    };
-    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
-    let FunctionArguments::List(list) = &f.args else {
-        return None;
-    };
-    let args: Vec<&Expr> = list
-        .args
-        .iter()
-        .map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
-    let catalog_oid = |e: &Expr| -> Option<i32> {
-        let Expr::Value(v) = e else { return None };
-        let Value::SingleQuotedString(name) = &v.value else {
-            return None;
-        };
-        Some(match name.trim_start_matches("pg_catalog.") {
-            "pg_class" => 1259,
-            "pg_namespace" => 2615,
-            "pg_proc" => 1255,
-            "pg_type" => 1247,
-            "pg_constraint" => 2606,
-            "pg_am" => 2601,
-            "pg_operator" => 2617,
-            _ => return None,
-        })
-    };
-    let query = |object: &Expr, classoid: Option<i32>, subid: &str| {
-        let class = classoid.map_or(String::new(), |c| {
-            format!(" AND strata_description.classoid = {c}")
-        });
-        parse_expr(&format!(
-            "(SELECT max(strata_description.description) FROM pg_catalog.pg_description AS strata_description \
-             WHERE strata_description.objoid = ({object}){class} AND strata_description.objsubid = ({subid}))"
-        ))
-    };
-    match (name.as_str(), args.as_slice()) {
-        ("obj_description", [object, catalog]) => query(object, Some(catalog_oid(catalog)?), "0"),
-        ("obj_description", [object]) => query(object, None, "0"),
-        ("col_description", [table, column]) => query(table, Some(1259), &column.to_string()),
-        ("shobj_description", [_, _]) => parse_expr("CAST(NULL AS TEXT)"),
-        _ => None,
     }
 }
 

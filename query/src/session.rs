@@ -273,6 +273,9 @@ impl QueryEngine {
         ctx.register_udf(functions::pg_collation_is_visible());
         ctx.register_udf(functions::subject_hash(Arc::clone(&engine)));
         ctx.register_udf(functions::pg_get_expr());
+        ctx.register_udf(functions::pg_size_pretty());
+        ctx.register_udf(functions::pg_type_is_visible());
+        ctx.register_udf(functions::pg_tablespace_location());
         for f in functions::definitions(Arc::clone(&engine)) {
             ctx.register_udf(f);
         }

@@ -122,6 +122,19 @@ fn psql_quick_start_and_meta_commands() {
     ] {
         assert!(out.contains(line), "\\d keyed lacks {line}:\n{out}");
     }
+    // \dt+ and \di+ compute sizes (pg_table_size, pg_size_pretty); \l lists only strata.
+    let out = psql(&s, "disable", "\\dt+ cpu\n");
+    assert!(
+        out.contains(" cpu ") && out.contains("Size"),
+        "\\dt+:\n{out}"
+    );
+    let out = psql(&s, "disable", "\\di+ keyed_pkey\n");
+    assert!(out.contains("0 bytes"), "\\di+:\n{out}");
+    let out = psql(&s, "disable", "\\l\n");
+    assert!(
+        !out.lines().any(|l| l.trim_start().starts_with("postgres ")),
+        "\\l lists a database that is not there:\n{out}"
+    );
     let out = psql(&s, "disable", "\\di\n");
     assert!(
         out.contains("keyed_pkey") && out.contains("keyed_v") && out.contains("index"),

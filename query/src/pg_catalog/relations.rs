@@ -203,6 +203,8 @@ pub(crate) struct Extended {
     inner: Arc<dyn TableProvider>,
     catalog: Arc<dyn SchemaProvider>,
     engine: Arc<Engine>,
+    /// The databases there are (`pg_database` lists only them).
+    databases: Vec<String>,
 }
 
 impl Extended {
@@ -211,12 +213,14 @@ impl Extended {
         inner: Arc<dyn TableProvider>,
         catalog: Arc<dyn SchemaProvider>,
         engine: Arc<Engine>,
+        databases: Vec<String>,
     ) -> Extended {
         Extended {
             name,
             inner,
             catalog,
             engine,
+            databases,
         }
     }
 }
@@ -238,13 +242,17 @@ impl TableProvider for Extended {
         filters: &[datafusion::logical_expr::Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        let rows = extended(
-            self.name,
-            Arc::clone(&self.inner),
-            self.catalog.as_ref(),
-            &self.engine,
-        )
-        .await?;
+        let rows = if self.name == "pg_database" {
+            only_databases(self.inner.as_ref(), &self.databases).await?
+        } else {
+            extended(
+                self.name,
+                Arc::clone(&self.inner),
+                self.catalog.as_ref(),
+                &self.engine,
+            )
+            .await?
+        };
         rows.scan(state, projection, filters, limit).await
     }
 }
@@ -517,6 +525,24 @@ fn with_flag(
     let mut columns = batch.columns().to_vec();
     columns[flag_at] = Arc::new(flags);
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// `pg_database` without the databases that are not there (`datafusion-pg-catalog` lists a
+/// `postgres` database, which no client can connect to).
+async fn only_databases(inner: &dyn TableProvider, databases: &[String]) -> DfResult<MemTable> {
+    let mut batches = Vec::new();
+    for b in scan(inner).await? {
+        let names = arrow::compute::cast(
+            b.column_by_name("datname").ok_or_else(missing)?,
+            &DataType::Utf8,
+        )?;
+        let names = names.as_string::<i32>();
+        let keep: BooleanArray = (0..b.num_rows())
+            .map(|i| Some(names.is_valid(i) && databases.iter().any(|d| d == names.value(i))))
+            .collect();
+        batches.push(arrow::compute::filter_record_batch(&b, &keep)?);
+    }
+    MemTable::try_new(inner.schema(), vec![batches])
 }
 
 async fn scan(table: &dyn TableProvider) -> DfResult<Vec<RecordBatch>> {
