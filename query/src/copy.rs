@@ -18,6 +18,7 @@ use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
     Int64Type, TimeUnit, TimestampNanosecondType, UInt64Type,
 };
+use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 use futures::StreamExt;
@@ -470,6 +471,9 @@ pub struct CopyIn {
     table: String,
     /// Indices into `def.columns`, in input order.
     target: Vec<usize>,
+    /// Per column of `def`: the value a row gets when COPY leaves the column out (its
+    /// `DEFAULT`, evaluated once for the statement); `None` stores NULL.
+    defaults: Vec<Option<ScalarValue>>,
     format: CopyFormat,
     builders: Vec<Builder>,
     rows_in_builders: usize,
@@ -492,8 +496,16 @@ impl std::fmt::Debug for CopyIn {
 }
 
 impl CopyIn {
-    /// A copy into `def`, of `columns` (all visible columns if empty).
-    pub fn new(def: TableDef, columns: &[String], format: CopyFormat) -> Result<CopyIn> {
+    /// A copy into `def`, of `columns` (all visible columns if empty). A column left out
+    /// that has a `DEFAULT` takes its value from `defaults` (by column name: the default
+    /// evaluated for this statement); one missing there fails with 0A000 (a volatile
+    /// default, which PostgreSQL evaluates for each row).
+    pub fn new(
+        def: TableDef,
+        columns: &[String],
+        format: CopyFormat,
+        defaults: &std::collections::HashMap<String, ScalarValue>,
+    ) -> Result<CopyIn> {
         let target = if columns.is_empty() {
             (0..def.columns.len()).collect()
         } else {
@@ -510,19 +522,24 @@ impl CopyIn {
                 })
                 .collect::<Result<Vec<_>>>()?
         };
-        // PostgreSQL fills a column COPY leaves out with its DEFAULT; until COPY evaluates
-        // defaults, refusing is better than storing NULL in its place.
-        if let Some(c) = def.columns.iter().enumerate().find_map(|(i, c)| {
+        // PostgreSQL fills a column COPY leaves out with its DEFAULT.
+        let mut filled = vec![None; def.columns.len()];
+        for (i, c) in def.columns.iter().enumerate() {
             let has_default = def
                 .storage
                 .sql_columns
                 .get(&c.name)
                 .is_some_and(|s| s.default.is_some());
-            (has_default && !target.contains(&i)).then_some(&c.name)
-        }) {
-            return Err(QueryError::Unsupported(format!(
-                "COPY that leaves out column \"{c}\", which has a DEFAULT"
-            )));
+            if !has_default || target.contains(&i) {
+                continue;
+            }
+            let value = defaults.get(&c.name).ok_or_else(|| {
+                QueryError::Unsupported(format!(
+                    "COPY that leaves out column \"{}\", whose DEFAULT is volatile (evaluated for each row)",
+                    c.name
+                ))
+            })?;
+            filled[i] = Some(value.cast_to(&c.sql_type.arrow_type())?);
         }
         let builders = def
             .columns
@@ -533,6 +550,7 @@ impl CopyIn {
             table: def.name().to_owned(),
             def,
             target,
+            defaults: filled,
             format,
             builders,
             rows_in_builders: 0,
@@ -764,14 +782,14 @@ impl CopyIn {
         let columns: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
         let columns = columns
             .into_iter()
-            .map(|a| {
-                if a.len() == n {
-                    a
-                } else {
-                    new_null_array(a.data_type(), n)
-                }
+            .zip(&self.defaults)
+            .map(|(a, default)| match default {
+                // Only columns the COPY leaves out have one.
+                Some(v) => v.to_array_of_size(n).map_err(QueryError::from),
+                None if a.len() == n => Ok(a),
+                None => Ok(new_null_array(a.data_type(), n)),
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let batch = RecordBatch::try_new(Arc::clone(&self.def.arrow), columns)
             .map_err(|e| QueryError::DataFusion(Box::new(e.into())))?;
         let now = chrono::Utc::now()

@@ -92,3 +92,65 @@ pub(crate) async fn fill(state: &SessionState, insert: &Insert) -> Result<Option
 fn is_default(e: &Expr) -> bool {
     matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
 }
+
+/// The `DEFAULT`s of `def`'s columns that `given` (a COPY's column list; empty: every
+/// column) leaves out, each evaluated once, as PostgreSQL's `now()` is one value for a whole
+/// statement. A volatile default (`random()`), which PostgreSQL evaluates for each row, is
+/// left out of the map.
+pub(crate) fn constant_defaults(
+    state: &SessionState,
+    def: &crate::table::TableDef,
+    given: &[String],
+) -> Result<std::collections::HashMap<String, datafusion::common::ScalarValue>> {
+    use datafusion::common::{DFSchema, ScalarValue};
+    let mut out = std::collections::HashMap::new();
+    if given.is_empty() {
+        return Ok(out);
+    }
+    let empty = DFSchema::empty();
+    let now = chrono::Utc::now();
+    let one_row = arrow::array::RecordBatch::try_new_with_options(
+        std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+        vec![],
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    for c in &def.columns {
+        if given.contains(&c.name) {
+            continue;
+        }
+        let Some(text) = def
+            .storage
+            .sql_columns
+            .get(&c.name)
+            .and_then(|s| s.default.as_deref())
+        else {
+            continue;
+        };
+        let parsed = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(text)
+            .and_then(|mut p| p.parse_expr())
+            .map_err(|e| QueryError::Syntax(e.to_string()))?;
+        let expr = state.create_logical_expr_from_sql_expr(
+            ast::ExprWithAlias {
+                expr: parsed,
+                alias: None,
+            },
+            &empty,
+        )?;
+        if expr.is_volatile() {
+            continue;
+        }
+        // `now()` and friends take the statement's time, as simplification fills them in.
+        let context = datafusion::logical_expr::simplify::SimplifyContext::builder()
+            .with_schema(std::sync::Arc::new(empty.clone()))
+            .with_config_options(std::sync::Arc::clone(state.config_options()))
+            .with_query_execution_start_time(Some(now))
+            .build();
+        let expr = datafusion::optimizer::simplify_expressions::ExprSimplifier::new(context)
+            .simplify(expr)?;
+        let physical = state.create_physical_expr(expr, &empty)?;
+        let value = physical.evaluate(&one_row)?.into_array(1)?;
+        out.insert(c.name.clone(), ScalarValue::try_from_array(&value, 0)?);
+    }
+    Ok(out)
+}

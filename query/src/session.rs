@@ -548,7 +548,13 @@ impl Session {
                 ..
             } => {
                 let format = crate::copy::CopyFormat::from_options(options, legacy_options)?;
-                copy_in_target(&self.shared.engine, &self.shared.database, source, format)?;
+                copy_in_target(
+                    &self.shared.engine,
+                    &self.shared.database,
+                    &self.ctx.state(),
+                    source,
+                    format,
+                )?;
                 Ok(Prepared::Utility(Box::new(statement)))
             }
             _ => {
@@ -1117,7 +1123,7 @@ impl Session {
                 match (to, target) {
                     (false, ast::CopyTarget::Stdin) => {
                         self.check_writable("COPY FROM")?;
-                        let copy = copy_in_target(&engine, &db, source, format)?;
+                        let copy = copy_in_target(&engine, &db, &self.ctx.state(), source, format)?;
                         Ok(Output::CopyIn(Box::new(copy)))
                     }
                     (true, ast::CopyTarget::Stdout) => {
@@ -1713,9 +1719,11 @@ fn calls_function(statement: &Statement, name: &str) -> bool {
 /// The `CopyIn` of `COPY table [(columns)] FROM STDIN`: the table and columns must exist and
 /// be writable this way. Checked when the statement is prepared too, so that in the extended
 /// protocol a bad COPY fails at Parse, before the client enters copy mode, as in PostgreSQL.
+/// Columns it leaves out get their `DEFAULT`s, evaluated with `state`.
 fn copy_in_target(
     engine: &Engine,
     db: &str,
+    state: &SessionState,
     source: &ast::CopySource,
     format: crate::copy::CopyFormat,
 ) -> Result<CopyIn> {
@@ -1736,7 +1744,8 @@ fn copy_in_target(
     };
     let def = crate::table::TableDef::new(schema)?;
     let cols: Vec<String> = columns.iter().map(ddl::ident_name).collect();
-    CopyIn::new(def, &cols, format)
+    let defaults = crate::defaults::constant_defaults(state, &def, &cols)?;
+    CopyIn::new(def, &cols, format, &defaults)
 }
 
 /// Whether a value of type `from` may be stored in a column of type `to` without a cast, as
