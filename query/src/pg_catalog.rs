@@ -20,6 +20,18 @@ use strata_storage::Engine;
 
 use crate::information_schema::user_views;
 
+/// The `pg_catalog` tables of `datafusion-pg-catalog` that Strata extends or filters
+/// ([`relations::Extended`]).
+const EXTENDED: &[&str] = &[
+    "pg_class",
+    "pg_index",
+    "pg_constraint",
+    "pg_description",
+    "pg_attribute",
+    "pg_attrdef",
+    "pg_database",
+];
+
 /// The `pg_catalog` schema: `inner`'s tables, some replaced.
 #[derive(Debug)]
 pub struct PgCatalogOverlay {
@@ -54,29 +66,21 @@ impl SchemaProvider for PgCatalogOverlay {
         match name {
             "pg_views" => pg_views(self.catalogs.as_ref()).await.map(Some),
             "pg_indexes" => relations::pg_indexes(&self.engine).map(Some),
-            "pg_class" | "pg_index" | "pg_constraint" | "pg_description" | "pg_attribute"
-            | "pg_attrdef" | "pg_database" => {
-                let Some(inner) = self.inner.table(name).await? else {
-                    return Ok(None);
-                };
-                let name = match name {
-                    "pg_class" => "pg_class",
-                    "pg_index" => "pg_index",
-                    "pg_constraint" => "pg_constraint",
-                    "pg_attribute" => "pg_attribute",
-                    "pg_attrdef" => "pg_attrdef",
-                    "pg_database" => "pg_database",
-                    _ => "pg_description",
-                };
-                Ok(Some(Arc::new(relations::Extended::new(
-                    name,
-                    inner,
-                    Arc::clone(&self.inner),
-                    Arc::clone(&self.engine),
-                    self.catalogs.catalog_names(),
-                ))))
-            }
-            _ => self.inner.table(name).await,
+            _ => match EXTENDED.iter().find(|n| **n == name) {
+                Some(name) => {
+                    let Some(inner) = self.inner.table(name).await? else {
+                        return Ok(None);
+                    };
+                    Ok(Some(Arc::new(relations::Extended::new(
+                        name,
+                        inner,
+                        Arc::clone(&self.inner),
+                        Arc::clone(&self.engine),
+                        self.catalogs.catalog_names(),
+                    ))))
+                }
+                None => self.inner.table(name).await,
+            },
         }
     }
 
