@@ -680,3 +680,49 @@ mod size_tests {
         }
     }
 }
+
+/// `pg_typeof(value)`: the PostgreSQL name of its argument's type (`integer`, `text`,
+/// `timestamp with time zone`, `unknown` for a bare NULL), as text rather than `regtype`.
+pub fn pg_typeof() -> ScalarUDF {
+    ScalarUDF::new_from_impl(PgTypeof {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgTypeof {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for PgTypeof {
+    fn name(&self) -> &str {
+        "pg_typeof"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        fn name(t: &DataType) -> String {
+            match t {
+                DataType::Null => "unknown".into(),
+                DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+                    format!("{}[]", name(f.data_type()))
+                }
+                other => crate::information_schema::PgColumnType::of(other)
+                    .data_type
+                    .to_owned(),
+            }
+        }
+        let text = ScalarValue::Utf8(Some(name(&args.arg_fields[0].data_type().clone())));
+        Ok(match &args.args[0] {
+            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(text),
+            ColumnarValue::Array(a) => ColumnarValue::Array(text.to_array_of_size(a.len())?),
+        })
+    }
+}

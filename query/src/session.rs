@@ -274,6 +274,7 @@ impl QueryEngine {
         ctx.register_udf(functions::subject_hash(Arc::clone(&engine)));
         ctx.register_udf(functions::pg_get_expr());
         ctx.register_udf(functions::pg_size_pretty());
+        ctx.register_udf(functions::pg_typeof());
         ctx.register_udf(functions::pg_type_is_visible());
         ctx.register_udf(functions::pg_tablespace_location());
         for f in functions::definitions(Arc::clone(&engine)) {
