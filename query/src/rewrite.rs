@@ -33,6 +33,14 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 mod catalog_functions;
 
+/// Only the rewrite of correlated scalar subqueries over catalog tables, which must run
+/// before `datafusion-pg-catalog`'s own rules (they replace such a subquery in a select
+/// list by NULL).
+pub(crate) fn catalog_subqueries(mut statement: Statement) -> Statement {
+    let _ = VisitMut::visit(&mut statement, &mut CatalogSubquery);
+    statement
+}
+
 /// Applies every rewrite to a statement.
 pub fn rewrite(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut ArraySubquery);

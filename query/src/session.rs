@@ -1634,14 +1634,15 @@ fn set_value(e: &Expr) -> String {
     }
 }
 
-/// Rejects, at prepare time, statements Strata will not run.
-/// Whether `statement` calls the function `name` anywhere (a walk of the AST that stops at
-/// the first call; no copy of the statement's text).
 /// `statements` as parsed by the compatibility parser, but with the places in `sql` of
 /// their parts (for the `position` of errors). That parser drops token places; where
 /// sqlparser's own parse, after the same rewrites, gives the same statements (spans take no
 /// part in comparing them), that one is used. Where the compatibility parser replaced a
 /// known client query, its statements stand, without places.
+///
+/// In the first case Strata's catalog-subquery rewrite ([`crate::rewrite::catalog_subqueries`])
+/// runs before the compatibility rules, which replace a correlated subquery in a select list
+/// by NULL: made into a form DataFusion plans first, psql's `\d` reads column defaults.
 fn with_spans(
     parser: &PostgresCompatibilityParser,
     sql: &str,
@@ -1658,12 +1659,14 @@ fn with_spans(
     if spanned.len() != statements.len() {
         return statements;
     }
-    let spanned: Vec<Statement> = spanned.into_iter().map(|s| parser.rewrite(s)).collect();
-    if spanned == statements {
-        spanned
-    } else {
-        statements
+    let rewritten: Vec<Statement> = spanned.iter().cloned().map(|s| parser.rewrite(s)).collect();
+    if rewritten != statements {
+        return statements;
     }
+    spanned
+        .into_iter()
+        .map(|s| parser.rewrite(crate::rewrite::catalog_subqueries(s)))
+        .collect()
 }
 
 /// sqlparser's own error for `sql`, which carries its place.
@@ -1700,6 +1703,8 @@ fn syntax_error(e: datafusion::sql::sqlparser::parser::ParserError) -> QueryErro
     }
 }
 
+/// Whether `statement` calls the function `name` anywhere (a walk of the AST that stops at
+/// the first call; no copy of the statement's text).
 fn calls_function(statement: &Statement, name: &str) -> bool {
     use std::ops::ControlFlow;
     ast::visit_expressions(statement, |e| match e {
@@ -1805,6 +1810,7 @@ fn not_undone(kept: &[String]) -> Option<String> {
     })
 }
 
+/// Rejects, at prepare time, statements Strata will not run.
 fn check_utility(s: &Statement) -> Result<()> {
     match s {
         Statement::CreateTable(_)

@@ -111,11 +111,14 @@ fn psql_quick_start_and_meta_commands() {
     psql(
         &s,
         "disable",
-        "CREATE TABLE keyed (ts timestamptz, host text, v double precision, PRIMARY KEY (host, ts));\n\
+        "CREATE TABLE keyed (ts timestamptz DEFAULT now(), host text, v double precision DEFAULT 0.5, PRIMARY KEY (host, ts));\n\
          CREATE INDEX keyed_v ON keyed (v);\n",
     );
     let out = psql(&s, "disable", "\\d keyed\n");
     for line in [
+        // The Default column comes from pg_attrdef.
+        "| not null | now()",
+        "|          | 0.5",
         "Indexes:",
         "\"keyed_pkey\" PRIMARY KEY, btree (host, ts)",
         "\"keyed_v\" btree (v)",
