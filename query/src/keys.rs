@@ -119,14 +119,8 @@ pub fn series_key(
         chosen.push(c.clone());
     }
     let tags = tags.map_or(chosen, <[String]>::to_vec);
-    let mut want: Vec<&str> = tags.iter().map(String::as_str).collect();
-    want.push(time);
-    want.sort_unstable();
     for k in keys {
-        let mut got: Vec<&str> = k.columns.iter().map(String::as_str).collect();
-        got.sort_unstable();
-        got.dedup();
-        if got != want {
+        if !is_key(&tags, time, &k.columns) {
             let why = if !k.columns.iter().any(|c| c == time) {
                 "it leaves out the time column".to_owned()
             } else {
@@ -136,6 +130,22 @@ pub fn series_key(
         }
     }
     Ok(Some(tags))
+}
+
+/// Whether `columns` (in any order) are exactly the tags `tags` and the time column `time`.
+fn is_key(tags: &[String], time: &str, columns: &[String]) -> bool {
+    let mut want: Vec<&str> = tags.iter().map(String::as_str).collect();
+    want.push(time);
+    want.sort_unstable();
+    let mut got: Vec<&str> = columns.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    got.dedup();
+    got == want
+}
+
+/// Whether `columns` are `schema`'s key: its series key and time column.
+pub(crate) fn is_series_key(schema: &strata_storage::TableSchema, columns: &[String]) -> bool {
+    is_key(&schema.tags, &schema.time_column, columns)
 }
 
 /// The stored keys, named as PostgreSQL names them when the statement did not.

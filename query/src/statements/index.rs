@@ -51,20 +51,14 @@ pub fn create_index(engine: &Engine, ci: &CreateIndex, database: &str) -> Result
             ))),
         })
         .collect::<Result<Vec<_>>>()?;
-    if ci.unique {
-        let mut want: Vec<&str> = schema.tags.iter().map(String::as_str).collect();
-        want.push(&schema.time_column);
-        want.sort_unstable();
-        let mut got: Vec<&str> = columns.iter().map(String::as_str).collect();
-        got.sort_unstable();
-        got.dedup();
-        if schema.hidden_time || got != want {
-            return Err(QueryError::Unsupported(format!(
-                "UNIQUE index on ({}) of table \"{table}\". A time-series table's one key is its series key with its time column ({}); any other key",
-                columns.join(", "),
-                want.join(", ")
-            )));
-        }
+    if ci.unique && (schema.hidden_time || !crate::keys::is_series_key(&schema, &columns)) {
+        let mut key = schema.tags.clone();
+        key.push(schema.time_column.clone());
+        return Err(QueryError::Unsupported(format!(
+            "UNIQUE index on ({}) of table \"{table}\". A time-series table's one key is its series key with its time column ({}); any other key",
+            columns.join(", "),
+            key.join(", ")
+        )));
     }
     let name = match &ci.name {
         Some(n) => table_name(n, database)?,
@@ -108,11 +102,7 @@ fn free_name(engine: &Engine, table: &str, columns: &[String]) -> String {
     let taken = |n: &str| {
         engine.table_schema(n).is_ok()
             || engine.view(n).is_some()
-            || engine
-                .table_names()
-                .iter()
-                .filter_map(|t| engine.table_schema(t).ok())
-                .any(|s| s.index_names().any(|i| i == n))
+            || engine.index_table(n).is_some()
     };
     std::iter::once(base.clone())
         .chain((1..).map(|i| format!("{base}{i}")))
@@ -128,11 +118,6 @@ pub fn drop_indexes(
     names: &[ObjectName],
     database: &str,
 ) -> Result<Vec<String>> {
-    let schemas: Vec<strata_storage::TableSchema> = engine
-        .table_names()
-        .iter()
-        .filter_map(|t| engine.table_schema(t).ok())
-        .collect();
     let mut notices = Vec::new();
     let mut found = Vec::new();
     for name in table_names(names, database)? {
@@ -143,20 +128,18 @@ pub fn drop_indexes(
             }
             .into());
         }
-        if let Some(s) = schemas
-            .iter()
-            .find(|s| s.keys.iter().any(|k| k.name == name))
-        {
-            return Err(strata_storage::Error::DependentObjects {
-                dependent: format!("constraint {name} on table {}", s.name),
-                name,
+        if let Some(table) = engine.index_table(&name) {
+            if schema_of(engine, &table)?
+                .keys
+                .iter()
+                .any(|k| k.name == name)
+            {
+                return Err(strata_storage::Error::DependentObjects {
+                    dependent: format!("constraint {name} on table {table}"),
+                    name,
+                }
+                .into());
             }
-            .into());
-        }
-        if schemas
-            .iter()
-            .any(|s| s.indexes.iter().any(|i| i.name == name))
-        {
             found.push(name);
         } else if if_exists {
             notices.push(format!("index \"{name}\" does not exist, skipping"));

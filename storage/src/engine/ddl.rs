@@ -367,6 +367,11 @@ impl Engine {
         }
     }
 
+    /// The table whose key or index (`CREATE INDEX`) is named `name`, if one is.
+    pub fn index_table(&self, name: &str) -> Option<String> {
+        index_owner(&self.inner.state.lock().version, name)
+    }
+
     /// The view named `name`, if there is one.
     pub fn view(&self, name: &str) -> Option<ViewDef> {
         self.inner.state.lock().version.views.get(name).cloned()
