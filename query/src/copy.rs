@@ -10,13 +10,15 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, BooleanBuilder, Date32Builder, Decimal128Builder,
-    Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampNanosecondBuilder,
+    new_null_array, Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder,
+    Decimal128Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
+    IntervalMonthDayNanoBuilder, RecordBatch, StringBuilder, Time64MicrosecondBuilder,
+    TimestampNanosecondBuilder,
 };
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
-    Int64Type, TimeUnit, TimestampNanosecondType, UInt64Type,
+    Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, Time64MicrosecondType,
+    TimeUnit, TimestampNanosecondType, UInt64Type,
 };
 use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
@@ -175,6 +177,9 @@ enum Builder {
     Date(Date32Builder),
     Ts(TimestampNanosecondBuilder, Option<Arc<str>>),
     Dec(Decimal128Builder, u8, i8),
+    Time(Time64MicrosecondBuilder),
+    Interval(IntervalMonthDayNanoBuilder),
+    Bytes(BinaryBuilder),
 }
 
 impl Builder {
@@ -199,6 +204,9 @@ impl Builder {
                 precision,
                 scale,
             ),
+            SqlType::Time => Builder::Time(Time64MicrosecondBuilder::new()),
+            SqlType::Interval => Builder::Interval(IntervalMonthDayNanoBuilder::new()),
+            SqlType::Bytea => Builder::Bytes(BinaryBuilder::new()),
         }
     }
 
@@ -214,6 +222,9 @@ impl Builder {
             Builder::Date(b) => b.append_null(),
             Builder::Ts(b, _) => b.append_null(),
             Builder::Dec(b, ..) => b.append_null(),
+            Builder::Time(b) => b.append_null(),
+            Builder::Interval(b) => b.append_null(),
+            Builder::Bytes(b) => b.append_null(),
         }
     }
 
@@ -255,6 +266,12 @@ impl Builder {
                 .map_err(|_| syntax())?;
                 b.append_value(v)
             }
+            Builder::Time(b) => b.append_value(crate::pgvalue::time_in(s)?),
+            Builder::Interval(b) => {
+                let v = crate::pgvalue::interval_in(s).ok_or_else(syntax)?;
+                b.append_value(IntervalMonthDayNano::new(v.months, v.days, v.nanos))
+            }
+            Builder::Bytes(b) => b.append_value(crate::pgvalue::bytea_in(s)?),
         }
         Ok(())
     }
@@ -320,6 +337,23 @@ impl Builder {
                 .map_err(|_| range())?;
                 b.append_value(d)
             }
+            Builder::Time(b) => {
+                let us = i64::from_be_bytes(v.try_into().map_err(|_| bad())?);
+                if !(0..=86_400_000_000).contains(&us) {
+                    return Err(range());
+                }
+                b.append_value(us)
+            }
+            Builder::Interval(b) => {
+                // i64 microseconds, i32 days, i32 months.
+                let v: [u8; 16] = v.try_into().map_err(|_| bad())?;
+                let us = i64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
+                let days = i32::from_be_bytes(v[8..12].try_into().expect("4 bytes"));
+                let months = i32::from_be_bytes(v[12..].try_into().expect("4 bytes"));
+                let ns = us.checked_mul(1_000).ok_or_else(range)?;
+                b.append_value(IntervalMonthDayNano::new(months, days, ns))
+            }
+            Builder::Bytes(b) => b.append_value(v),
         }
         Ok(())
     }
@@ -340,6 +374,9 @@ impl Builder {
                     .with_precision_and_scale(*p, *s)
                     .expect("validated precision"),
             ),
+            Builder::Time(b) => Arc::new(b.finish()),
+            Builder::Interval(b) => Arc::new(b.finish()),
+            Builder::Bytes(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -1256,59 +1293,8 @@ pub(crate) fn text_values(
     a: &ArrayRef,
     style: &crate::pgtext::TextStyle,
 ) -> Result<Vec<Option<String>>> {
-    let n = a.len();
-    let mut out = Vec::with_capacity(n);
-    match a.data_type() {
-        DataType::Boolean => {
-            let b = a.as_boolean();
-            for i in 0..n {
-                out.push(
-                    b.is_valid(i)
-                        .then(|| if b.value(i) { "t" } else { "f" }.to_owned()),
-                );
-            }
-        }
-        DataType::Float64 => {
-            let f = a.as_primitive::<Float64Type>();
-            for i in 0..n {
-                out.push(
-                    f.is_valid(i)
-                        .then(|| crate::pgtext::float8(f.value(i), style.extra_float_digits)),
-                );
-            }
-        }
-        DataType::Float32 => {
-            let f = a.as_primitive::<Float32Type>();
-            for i in 0..n {
-                out.push(
-                    f.is_valid(i)
-                        .then(|| crate::pgtext::float4(f.value(i), style.extra_float_digits)),
-                );
-            }
-        }
-        DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
-            let t = a.as_primitive::<TimestampNanosecondType>();
-            for i in 0..n {
-                out.push(t.is_valid(i).then(|| match tz {
-                    Some(_) => crate::pgtext::timestamptz(t.value(i), &style.time_zone),
-                    None => crate::pgtext::timestamp(t.value(i)),
-                }));
-            }
-        }
-        DataType::Timestamp(_, tz) => {
-            let t =
-                arrow::compute::cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, tz.clone()))?;
-            return text_values(&t, style);
-        }
-        _ => {
-            let options = arrow::util::display::FormatOptions::default();
-            let fmt = arrow::util::display::ArrayFormatter::try_new(a.as_ref(), &options)?;
-            for i in 0..n {
-                out.push(a.is_valid(i).then(|| fmt.value(i).to_string()));
-            }
-        }
-    }
-    Ok(out)
+    let text = crate::pgtext::column(a, style)?;
+    Ok(text.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
 fn encode_binary(a: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<()> {
@@ -1339,6 +1325,20 @@ fn encode_binary(a: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<()> {
         DataType::Decimal128(_, scale) => {
             let v = a.as_primitive::<Decimal128Type>().value(row);
             put(&numeric_binary(v, *scale))
+        }
+        DataType::Binary => put(a.as_binary::<i32>().value(row)),
+        DataType::Time64(TimeUnit::Microsecond) => put(&a
+            .as_primitive::<Time64MicrosecondType>()
+            .value(row)
+            .to_be_bytes()),
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            // PostgreSQL's interval: i64 microseconds, i32 days, i32 months.
+            let v = a.as_primitive::<IntervalMonthDayNanoType>().value(row);
+            let mut b = Vec::with_capacity(16);
+            b.extend_from_slice(&(v.nanoseconds / 1_000).to_be_bytes());
+            b.extend_from_slice(&v.days.to_be_bytes());
+            b.extend_from_slice(&v.months.to_be_bytes());
+            put(&b)
         }
         other => {
             let t = arrow::compute::cast(a, &DataType::Utf8)

@@ -460,6 +460,9 @@ pub fn columns_for(schema: &arrow::datatypes::Schema) -> Result<Vec<ast::ColumnD
             | DataType::Decimal64(p, s)
             | DataType::Decimal128(p, s)
             | DataType::Decimal256(p, s) => format!("numeric({p},{s})"),
+            DataType::Time32(_) | DataType::Time64(_) => "time".into(),
+            DataType::Interval(_) => "interval".into(),
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea".into(),
             DataType::Dictionary(_, v) => return sql_type(v),
             _ => return None,
         })

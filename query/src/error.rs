@@ -130,6 +130,12 @@ pub enum QueryError {
     /// A transaction's uncommitted writes would pass their bound (53200).
     #[error("transaction holds more than {limit} bytes of uncommitted writes (max_transaction_bytes); COMMIT more often or write outside a transaction block")]
     TransactionTooLarge { limit: usize },
+    /// A date or time field out of its range (22008).
+    #[error("{0}")]
+    DatetimeOverflow(String),
+    /// A stored value that cannot be what its column holds (XX001).
+    #[error("stored data is corrupt: {0}")]
+    DataCorrupted(String),
     #[error("canceling statement due to user request")]
     Canceled,
     #[error("canceling statement due to statement timeout")]
@@ -366,6 +372,8 @@ impl QueryError {
             QueryError::UndefinedCursor(_) => "34000",
             QueryError::DuplicateCursor(_) => "42P03",
             QueryError::CursorForwardOnly | QueryError::CursorFailed(_) => "55000",
+            QueryError::DataCorrupted(_) => "XX001",
+            QueryError::DatetimeOverflow(_) => "22008",
             QueryError::CursorTooLarge { .. } => "54000",
             QueryError::TransactionTooLarge { .. } => "53200",
             QueryError::Canceled | QueryError::StatementTimeout => "57014",

@@ -336,6 +336,7 @@ fn json_value(v: &ScalarValue) -> String {
         | ScalarValue::UInt64(_) => v.to_string(),
         ScalarValue::Float32(Some(f)) if f.is_finite() => v.to_string(),
         ScalarValue::Float64(Some(f)) if f.is_finite() => v.to_string(),
+        ScalarValue::Decimal128(..) | ScalarValue::Decimal256(..) => v.to_string(),
         other => json_string(&scalar_text(other)),
     }
 }

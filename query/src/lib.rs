@@ -44,6 +44,7 @@ pub mod names;
 pub mod pg_catalog;
 pub mod pgtext;
 pub mod pgtime;
+pub mod pgvalue;
 pub mod provider;
 pub mod pushdown;
 pub mod resolve;

@@ -49,6 +49,58 @@ pub fn output_names(statement: &Statement, current: &[String]) -> Option<Vec<Str
     Some(out)
 }
 
+/// `statement` with its result columns that PostgreSQL names alike (`SELECT a, a`, `SELECT
+/// ts, ts::text`) aliased apart, or `None` when there are none. PostgreSQL returns columns
+/// of one name; DataFusion refuses a projection whose names repeat, so the statement is
+/// planned with the aliases and [`output_names`] of the original names the columns again.
+pub fn distinct_names(statement: &Statement) -> Option<Statement> {
+    let Statement::Query(q) = statement else {
+        return None;
+    };
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return None;
+    };
+    let names: Vec<Option<String>> = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) => Some(expr_name(e)),
+            SelectItem::ExprWithAlias { alias, .. } => Some(ident_name(alias)),
+            _ => None,
+        })
+        .collect();
+    let repeated = |i: usize| {
+        names[i]
+            .as_ref()
+            .is_some_and(|n| names[..i].iter().flatten().any(|m| m == n))
+    };
+    let unnamed_repeats: Vec<usize> = (0..names.len())
+        .filter(|&i| repeated(i) && matches!(select.projection[i], SelectItem::UnnamedExpr(_)))
+        .collect();
+    if unnamed_repeats.is_empty() {
+        return None;
+    }
+    let mut out = statement.clone();
+    let Statement::Query(q) = &mut out else {
+        return None;
+    };
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return None;
+    };
+    for i in unnamed_repeats {
+        if let SelectItem::UnnamedExpr(e) = &select.projection[i] {
+            select.projection[i] = SelectItem::ExprWithAlias {
+                expr: e.clone(),
+                alias: datafusion::sql::sqlparser::ast::Ident::new(format!(
+                    "strata_column_{}",
+                    i + 1
+                )),
+            };
+        }
+    }
+    Some(out)
+}
+
 fn select_items(q: &Query) -> Option<&Vec<SelectItem>> {
     let mut body = q.body.as_ref();
     loop {
@@ -105,6 +157,9 @@ fn type_name(sql: &str) -> String {
         "timestamp" | "timestamp without time zone" => "timestamp",
         "timestamptz" | "timestamp with time zone" => "timestamptz",
         "numeric" | "decimal" => "numeric",
+        "time" | "time without time zone" => "time",
+        "interval" => "interval",
+        "bytea" => "bytea",
         _ => "?column?",
     }
     .into()

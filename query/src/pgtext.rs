@@ -7,14 +7,29 @@
 //! significant digits plus the setting, `%g` style.
 //!
 //! Timestamps print as `2024-01-01 00:00:00+00` (fraction only when non-zero, at most
-//! microseconds); `timestamptz` in the session's `TimeZone`.
+//! microseconds); `timestamptz` in the session's `TimeZone`. Intervals, times and `bytea`
+//! print as [`crate::pgvalue`] says, in the session's `IntervalStyle` and `bytea_output`.
+//! [`column`] turns a whole column into that text: what the wire protocol sends for a
+//! text-format column and what `COPY ... TO` writes.
 
-/// `double precision` text.
-/// How a session prints values in text format: its `extra_float_digits` and `TimeZone`.
+use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
+use arrow::datatypes::{
+    DataType, Float32Type, Float64Type, IntervalMonthDayNanoType, IntervalUnit,
+    Time64MicrosecondType, TimeUnit, TimestampNanosecondType,
+};
+use arrow::error::ArrowError;
+
+use crate::pgvalue::{self, IntervalStyle};
+
+/// How a session prints values in text format: its `extra_float_digits`, `TimeZone`,
+/// `IntervalStyle` and `bytea_output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextStyle {
     pub extra_float_digits: i32,
     pub time_zone: String,
+    pub interval_style: IntervalStyle,
+    /// `bytea_output = escape` (else hex).
+    pub bytea_escape: bool,
 }
 
 impl Default for TextStyle {
@@ -22,6 +37,8 @@ impl Default for TextStyle {
         TextStyle {
             extra_float_digits: 1,
             time_zone: "UTC".into(),
+            interval_style: IntervalStyle::Postgres,
+            bytea_escape: false,
         }
     }
 }
@@ -36,10 +53,124 @@ impl TextStyle {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1),
             time_zone: settings.time_zone().to_owned(),
+            interval_style: settings
+                .get("intervalstyle")
+                .ok()
+                .and_then(IntervalStyle::parse)
+                .unwrap_or_default(),
+            bytea_escape: settings
+                .get("bytea_output")
+                .is_ok_and(|v| v.eq_ignore_ascii_case("escape")),
         }
     }
 }
 
+/// True for the Arrow types whose values [`column`] prints differently from Arrow's and
+/// `arrow-pg`'s text.
+pub fn differs(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Float32
+            | DataType::Float64
+            | DataType::Timestamp(..)
+            | DataType::Interval(_)
+            | DataType::Time64(_)
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::Boolean
+    )
+}
+
+/// PostgreSQL's text of every value of `a` (NULL stays NULL).
+pub fn column(a: &ArrayRef, style: &TextStyle) -> Result<StringArray, ArrowError> {
+    fn each<T: AsRef<str>>(
+        n: usize,
+        valid: impl Fn(usize) -> bool,
+        f: impl Fn(usize) -> T,
+    ) -> StringArray {
+        let mut b = StringBuilder::with_capacity(n, 8 * n);
+        for i in 0..n {
+            if valid(i) {
+                b.append_value(f(i));
+            } else {
+                b.append_null();
+            }
+        }
+        b.finish()
+    }
+    let n = a.len();
+    let valid = |i: usize| a.is_valid(i);
+    Ok(match a.data_type() {
+        DataType::Boolean => {
+            let b = a.as_boolean();
+            each(n, valid, |i| if b.value(i) { "t" } else { "f" })
+        }
+        DataType::Float64 => {
+            let f = a.as_primitive::<Float64Type>();
+            each(n, valid, |i| float8(f.value(i), style.extra_float_digits))
+        }
+        DataType::Float32 => {
+            let f = a.as_primitive::<Float32Type>();
+            each(n, valid, |i| float4(f.value(i), style.extra_float_digits))
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
+            let t = a.as_primitive::<TimestampNanosecondType>();
+            match tz {
+                Some(_) => each(n, valid, |i| timestamptz(t.value(i), &style.time_zone)),
+                None => each(n, valid, |i| timestamp(t.value(i))),
+            }
+        }
+        DataType::Timestamp(_, tz) => {
+            let ns = DataType::Timestamp(TimeUnit::Nanosecond, tz.clone());
+            return column(&arrow::compute::cast(a, &ns)?, style);
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let v = a.as_primitive::<IntervalMonthDayNanoType>();
+            each(n, valid, |i| {
+                let x = v.value(i);
+                pgvalue::interval_out(
+                    pgvalue::Interval {
+                        months: x.months,
+                        days: x.days,
+                        nanos: x.nanoseconds,
+                    },
+                    style.interval_style,
+                )
+            })
+        }
+        DataType::Interval(_) => {
+            let mdn = DataType::Interval(IntervalUnit::MonthDayNano);
+            return column(&arrow::compute::cast(a, &mdn)?, style);
+        }
+        DataType::Time64(TimeUnit::Microsecond) => {
+            let t = a.as_primitive::<Time64MicrosecondType>();
+            each(n, valid, |i| pgvalue::time_out(t.value(i)))
+        }
+        DataType::Time64(_) | DataType::Time32(_) => {
+            let us = DataType::Time64(TimeUnit::Microsecond);
+            return column(&arrow::compute::cast(a, &us)?, style);
+        }
+        DataType::Binary => {
+            let b = a.as_binary::<i32>();
+            each(n, valid, |i| {
+                pgvalue::bytea_out(b.value(i), style.bytea_escape)
+            })
+        }
+        DataType::LargeBinary => {
+            let b = a.as_binary::<i64>();
+            each(n, valid, |i| {
+                pgvalue::bytea_out(b.value(i), style.bytea_escape)
+            })
+        }
+        _ => {
+            let options = arrow::util::display::FormatOptions::default();
+            let fmt = arrow::util::display::ArrayFormatter::try_new(a.as_ref(), &options)?;
+            each(n, valid, |i| fmt.value(i).to_string())
+        }
+    })
+}
+
+/// `double precision` text.
 pub fn float8(v: f64, extra_float_digits: i32) -> String {
     format_float(v, extra_float_digits, 15, |d| format!("{d:e}"))
 }

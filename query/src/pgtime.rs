@@ -4,7 +4,7 @@
 //! value without an offset as UTC. PostgreSQL reads `YYYY-MM-DD[( |T)HH:MM[:SS[.frac]]]`
 //! followed by an optional zone (`Z`, `UTC`, `+05`, `+0530`, `-05:30`, or a zone name such
 //! as `Europe/Berlin`), and a `timestamptz` without a zone in the session's `TimeZone`; a
-//! `timestamp` ignores a zone. The per-session analyzer rule [`TimestampInput`] replaces
+//! `timestamp` ignores a zone. The per-session analyzer rule [`TextCasts`] replaces
 //! each cast from text to a timestamp with [`parse`] under the session's `TimeZone` when the
 //! statement runs. Bad text is 22007, as in PostgreSQL. The same rule makes a cast of a
 //! timestamp to text PostgreSQL's text (`2024-01-01 01:00:00+00`, in the session's
@@ -29,6 +29,7 @@ use datafusion::optimizer::AnalyzerRule;
 use parking_lot::RwLock;
 
 use crate::error::QueryError;
+use crate::pgtext::TextStyle;
 use crate::settings::Settings;
 
 /// Nanoseconds since the epoch of `text` as a `timestamptz` (`zone` for a value without
@@ -160,34 +161,42 @@ pub fn cast_text(
     Some(parsed.cast_to(to).map_err(QueryError::from))
 }
 
-/// Replaces casts from text to timestamps with [`parse`] under the session's `TimeZone`.
+/// Replaces casts between text and timestamps with [`parse`] and PostgreSQL's output under
+/// the session's `TimeZone`, and those of intervals, times and `bytea` with
+/// [`crate::pgvalue`]'s (in the session's `IntervalStyle` and `bytea_output`).
 #[derive(Debug)]
-pub struct TimestampInput {
+pub struct TextCasts {
     settings: Arc<RwLock<Settings>>,
 }
 
-impl TimestampInput {
-    pub fn new(settings: Arc<RwLock<Settings>>) -> TimestampInput {
-        TimestampInput { settings }
+impl TextCasts {
+    pub fn new(settings: Arc<RwLock<Settings>>) -> TextCasts {
+        TextCasts { settings }
     }
 }
 
-impl AnalyzerRule for TimestampInput {
+impl AnalyzerRule for TextCasts {
     fn name(&self) -> &str {
-        "strata_timestamp_input"
+        "strata_text_casts"
     }
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> DfResult<LogicalPlan> {
-        let zone = self.settings.read().time_zone().to_owned();
-        crate::arithmetic::rewrite_expressions(plan, |e, schema| rewrite(e, schema, &zone))
+        let style = crate::pgtext::TextStyle::of(&self.settings.read());
+        crate::arithmetic::rewrite_expressions(plan, |e, schema| rewrite(e, schema, &style))
     }
 }
 
-fn rewrite(e: Expr, schema: &DFSchema, zone: &str) -> DfResult<Transformed<Expr>> {
+fn rewrite(e: Expr, schema: &DFSchema, style: &TextStyle) -> DfResult<Transformed<Expr>> {
     let Expr::Cast(Cast { expr, field }) = &e else {
         return Ok(Transformed::no(e));
     };
     let data_type = field.data_type();
+    if let Ok(from) = expr.get_type(schema) {
+        if let Some(replaced) = crate::pgvalue::casts::rewrite(expr, &from, data_type, style) {
+            return Ok(Transformed::yes(replaced));
+        }
+    }
+    let zone = style.time_zone.as_str();
     if matches!(
         data_type,
         DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8

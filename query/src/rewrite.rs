@@ -21,6 +21,9 @@
 //!   CASE).
 //! - Catalog functions that look things up by OID become subqueries over the catalog
 //!   ([`catalog_functions`]): comments, sizes, view definitions.
+//! - A number in exponent form (`1e3`, `1.5e-3`) is written out (`1000`, `0.0015`): numeric
+//!   literals are decimals, as in PostgreSQL, and a decimal of negative scale (what
+//!   DataFusion makes of `1e3`) has no PostgreSQL form.
 
 use std::ops::ControlFlow;
 
@@ -47,7 +50,64 @@ pub fn rewrite(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut CatalogSubquery);
     let _ = VisitMut::visit(&mut statement, &mut catalog_functions::CatalogFunctions);
     let _ = VisitMut::visit(&mut statement, &mut StrataCatalogTables);
+    let _ = VisitMut::visit(&mut statement, &mut ExponentLiterals);
     statement
+}
+
+/// Numbers in exponent form written out as plain decimals.
+struct ExponentLiterals;
+
+impl VisitorMut for ExponentLiterals {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::Value;
+        if let Expr::Value(v) = expr {
+            if let Value::Number(n, _) = &mut v.value {
+                if let Some(plain) = plain_decimal(n) {
+                    *n = plain;
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `1.5e-3` as `0.0015`, `1e3` as `1000`; `None` for a number without an exponent or one
+/// too long to write out (more than 1000 digits).
+fn plain_decimal(n: &str) -> Option<String> {
+    let (mantissa, exp) = n.split_once(['e', 'E'])?;
+    let exp: i64 = exp.parse().ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || exp.abs() > 1000 {
+        return None;
+    }
+    // The decimal point's place in `digits`.
+    let point = int.len() as i64 + exp;
+    let (whole, fraction) = if point <= 0 {
+        (
+            "0".to_owned(),
+            format!("{}{digits}", "0".repeat((-point) as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
+    } else {
+        (
+            digits[..point as usize].to_owned(),
+            digits[point as usize..].to_owned(),
+        )
+    };
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    Some(if fraction.is_empty() {
+        whole.to_owned()
+    } else {
+        format!("{whole}.{fraction}")
+    })
 }
 
 /// `pg_catalog` tables Strata adds, which `datafusion-pg-catalog` does not know to qualify:
@@ -490,6 +550,22 @@ mod tests {
             .and_then(|mut p| p.parse_statement())
             .expect("parses");
         rewrite(stmt).to_string()
+    }
+
+    #[test]
+    fn exponent_numbers_are_written_out() {
+        for (n, plain) in [
+            ("1e3", "1000"),
+            ("1.5e-3", "0.0015"),
+            ("12.5E1", "125"),
+            ("12.5e0", "12.5"),
+            ("0.5e-1", "0.05"),
+            ("1e-1", "0.1"),
+        ] {
+            assert_eq!(plain_decimal(n).as_deref(), Some(plain), "{n}");
+        }
+        assert_eq!(plain_decimal("1.5"), None);
+        assert_eq!(rewritten("SELECT 1e3, 2"), "SELECT 1000, 2");
     }
 
     #[test]

@@ -227,6 +227,9 @@ impl QueryEngine {
             .with_information_schema(false)
             // Columns keep their place in the text, for the `position` of errors.
             .set_bool("datafusion.sql_parser.collect_spans", true)
+            // `1.5` is a numeric, as in PostgreSQL (exact: `12345678901234567890.5::numeric(30,1)`
+            // keeps every digit), not a double.
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
             // `timestamptz` and `now()` are instants (Arrow timestamps with a zone), as
             // stored time columns are; without a zone DataFusion makes them `timestamp`.
             .set_str("datafusion.execution.time_zone", "UTC");
@@ -343,7 +346,8 @@ fn build_context(
         .with_extension(Arc::clone(txn));
     // Timestamp text is read under this session's `TimeZone` when a statement runs.
     let mut analyzer = base.analyzer().rules.clone();
-    analyzer.push(Arc::new(crate::pgtime::TimestampInput::new(Arc::clone(
+    analyzer.insert(0, Arc::new(crate::pgvalue::casts::UntypedLiterals));
+    analyzer.push(Arc::new(crate::pgtime::TextCasts::new(Arc::clone(
         settings,
     ))));
     let mut builder = SessionStateBuilder::new_from_existing(base.clone())
@@ -577,8 +581,9 @@ impl Session {
             },
             _ => statement,
         };
+        let planned = crate::names::distinct_names(&statement).unwrap_or_else(|| statement.clone());
         let plan = match state
-            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .statement_to_plan(DfStatement::Statement(Box::new(planned)))
             .await
         {
             Ok(plan) => plan,

@@ -203,6 +203,14 @@ impl Settings {
                 }
                 out.join(", ")
             }
+            "intervalstyle" => match crate::pgvalue::IntervalStyle::parse(value) {
+                Some(style) => style.name().to_owned(),
+                None => return Err(invalid()),
+            },
+            "bytea_output" => match value.trim().to_ascii_lowercase().as_str() {
+                v @ ("hex" | "escape") => v.to_owned(),
+                _ => return Err(invalid()),
+            },
             "strata.pushdown" => match parse_bool(value) {
                 Some(true) => "on".to_owned(),
                 Some(false) => "off".to_owned(),
@@ -336,6 +344,10 @@ mod tests {
         ));
         assert_eq!(s.set("DateStyle", "ISO").unwrap(), "ISO, MDY");
         assert_eq!(s.set("datestyle", "DMY").unwrap(), "ISO, DMY");
+        assert_eq!(s.set("intervalstyle", "ISO_8601").unwrap(), "iso_8601");
+        assert!(s.set("intervalstyle", "german").is_err());
+        assert_eq!(s.set("bytea_output", "Escape").unwrap(), "escape");
+        assert!(s.set("bytea_output", "base64").is_err());
         assert!(matches!(
             s.set("no_such_thing", "1"),
             Err(QueryError::UnknownSetting(_))

@@ -4,13 +4,15 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, TimestampNanosecondArray,
+    Array, ArrayRef, AsArray, BinaryArray, Decimal128Array, IntervalMonthDayNanoArray, RecordBatch,
+    RecordBatchOptions, TimestampNanosecondArray,
 };
 use arrow::buffer::NullBuffer;
 use arrow::compute::{cast, CastOptions};
 use arrow::datatypes::{
-    DataType, Date32Type, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit,
-    TimestampNanosecondType,
+    DataType, Date32Type, Decimal128Type, Field, Float64Type, Int32Type, Int64Type,
+    IntervalMonthDayNano, IntervalMonthDayNanoType, Schema, SchemaRef, Time64MicrosecondType,
+    TimeUnit, TimestampNanosecondType,
 };
 use arrow::util::display::FormatOptions;
 use strata_storage::{FieldType, TableSchema, Value, WriteBatch, NULL_TIME};
@@ -219,7 +221,7 @@ impl TableDef {
                         .iter()
                         .position(|f| f.name == c.name)
                         .expect("field of this table");
-                    fields[i] = Some((ty, to_physical(a, c.sql_type)?));
+                    fields[i] = Some((ty, to_physical(a, c.sql_type, ty)?));
                 }
             }
         }
@@ -260,6 +262,7 @@ impl TableDef {
                         }
                         FieldType::Boolean => Value::Boolean(a.as_boolean().value(row)),
                         FieldType::Text => Value::Text(a.as_string::<i32>().value(row)),
+                        FieldType::Bytes => Value::Bytes(a.as_binary::<i32>().value(row)),
                     }
                 };
             }
@@ -305,7 +308,7 @@ fn to_declared(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
     if a.data_type() == &target {
         return Ok(Arc::clone(a));
     }
-    let out = match (t, a.data_type()) {
+    let out: ArrayRef = match (t, a.data_type()) {
         // Dates are stored as days in an integer field.
         (SqlType::Date, DataType::Int64) => {
             let days = cast_checked(a, &DataType::Int32)?;
@@ -314,6 +317,36 @@ fn to_declared(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
                     .reinterpret_cast::<Date32Type>(),
             )
         }
+        (SqlType::Time, DataType::Int64) => Arc::new(
+            a.as_primitive::<Int64Type>()
+                .reinterpret_cast::<Time64MicrosecondType>(),
+        ),
+        // An unscaled decimal in an integer, or in 16 little-endian bytes.
+        (SqlType::Numeric { precision, scale }, DataType::Int64) => Arc::new(
+            a.as_primitive::<Int64Type>()
+                .unary::<_, Decimal128Type>(i128::from)
+                .with_precision_and_scale(precision, scale)
+                .map_err(|e| QueryError::InvalidText(e.to_string()))?,
+        ),
+        (SqlType::Numeric { precision, scale }, DataType::Binary) => Arc::new(
+            fixed_width(a, |b: [u8; 16]| i128::from_le_bytes(b))?
+                .into_iter()
+                .collect::<Decimal128Array>()
+                .with_precision_and_scale(precision, scale)
+                .map_err(|e| QueryError::InvalidText(e.to_string()))?,
+        ),
+        (SqlType::Interval, DataType::Binary) => Arc::new(
+            fixed_width(a, |b: [u8; 16]| {
+                let word = |k: usize| [b[k], b[k + 1], b[k + 2], b[k + 3]];
+                IntervalMonthDayNano::new(
+                    i32::from_le_bytes(word(0)),
+                    i32::from_le_bytes(word(4)),
+                    i64::from_le_bytes(b[8..].try_into().expect("8 bytes")),
+                )
+            })?
+            .into_iter()
+            .collect::<IntervalMonthDayNanoArray>(),
+        ),
         // Timestamps stored in an integer field are nanoseconds.
         (SqlType::Timestamp | SqlType::Timestamptz, DataType::Int64) => {
             let ns = a
@@ -327,9 +360,73 @@ fn to_declared(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
     Ok(out)
 }
 
-/// A declared-type array to its physical storage type.
-fn to_physical(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
+/// The values of a `Binary` array of fixed-width values, each read by `f`; a value of
+/// another width is corruption.
+fn fixed_width<const N: usize, T>(
+    a: &ArrayRef,
+    f: impl Fn([u8; N]) -> T,
+) -> Result<Vec<Option<T>>> {
+    let b = a.as_binary::<i32>();
+    b.iter()
+        .map(|v| {
+            v.map(|bytes| {
+                let fixed: [u8; N] = bytes.try_into().map_err(|_| {
+                    QueryError::DataCorrupted(format!(
+                        "stored value of {} bytes where {N} were expected",
+                        bytes.len()
+                    ))
+                })?;
+                Ok(f(fixed))
+            })
+            .transpose()
+        })
+        .collect()
+}
+
+/// A declared-type array to its physical storage type (`stored`, the field's type: a
+/// `numeric` column of a table made before numerics were stored as decimals keeps text).
+fn to_physical(a: &ArrayRef, t: SqlType, stored: FieldType) -> Result<ArrayRef> {
     let out: ArrayRef = match t {
+        SqlType::Time => {
+            let time = cast_checked(a, &t.arrow_type())?;
+            Arc::new(
+                time.as_primitive::<Time64MicrosecondType>()
+                    .reinterpret_cast::<Int64Type>(),
+            )
+        }
+        SqlType::Interval => {
+            let iv = cast_checked(a, &t.arrow_type())?;
+            let iv = iv.as_primitive::<IntervalMonthDayNanoType>();
+            Arc::new(
+                iv.iter()
+                    .map(|v| {
+                        v.map(|v| {
+                            let mut b = [0u8; 16];
+                            b[..4].copy_from_slice(&v.months.to_le_bytes());
+                            b[4..8].copy_from_slice(&v.days.to_le_bytes());
+                            b[8..].copy_from_slice(&v.nanoseconds.to_le_bytes());
+                            b
+                        })
+                    })
+                    .collect::<BinaryArray>(),
+            )
+        }
+        SqlType::Bytea => cast_checked(a, &DataType::Binary)?,
+        SqlType::Numeric { .. } if stored == FieldType::Integer => {
+            let d = cast_checked(a, &t.arrow_type())?;
+            let d = d.as_primitive::<Decimal128Type>();
+            // The precision (<= 18 digits) was checked by the cast: the value fits.
+            Arc::new(d.unary::<_, Int64Type>(|v| v as i64))
+        }
+        SqlType::Numeric { .. } if stored == FieldType::Bytes => {
+            let d = cast_checked(a, &t.arrow_type())?;
+            let d = d.as_primitive::<Decimal128Type>();
+            Arc::new(
+                d.iter()
+                    .map(|v| v.map(i128::to_le_bytes))
+                    .collect::<BinaryArray>(),
+            )
+        }
         SqlType::Date => {
             let d = cast_checked(a, &DataType::Date32)?;
             let days = d

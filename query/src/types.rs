@@ -15,17 +15,28 @@
 //! | `real`, `double precision`          | float              | `Float32`, `Float64`     |
 //! | `boolean`                           | boolean            | `Boolean`                |
 //! | `text`, `varchar(n)`, `char(n)`, `json`, `jsonb`, `uuid` | tag or text | `Utf8`  |
-//! | `numeric(p,s)`                      | text (exact)       | `Decimal128(p,s)`        |
+//! | `numeric(p,s)`, p <= 18             | integer (unscaled) | `Decimal128(p,s)`        |
+//! | `numeric(p,s)`, p > 18              | bytes (i128 LE)    | `Decimal128(p,s)`        |
+//! | `time`                              | integer (us)       | `Time64(us)`             |
+//! | `interval`                          | bytes (16)         | `Interval(MonthDayNano)` |
+//! | `bytea`                             | bytes              | `Binary`                 |
 //!
 //! `numeric` without a precision is `numeric(38,10)`: Arrow decimals have a fixed scale.
+//! Tables created before numerics were stored as decimals keep theirs as text (the stored
+//! field type says which); both read back the same. An interval is stored as Arrow keeps
+//! it: i32 months, i32 days, i64 nanoseconds, little-endian.
 
 use std::fmt;
 
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 use datafusion::sql::sqlparser::ast::{self, ExactNumberInfo, TimezoneInfo};
 use strata_storage::FieldType;
 
 use crate::error::{QueryError, Result};
+
+/// The largest `numeric` precision stored as an unscaled integer (10^18 < 2^63); wider
+/// ones are stored as 16-byte integers.
+pub const MAX_INTEGER_PRECISION: u8 = 18;
 
 /// A column type as declared in SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +52,9 @@ pub enum SqlType {
     Boolean,
     Text,
     Numeric { precision: u8, scale: i8 },
+    Time,
+    Interval,
+    Bytea,
 }
 
 impl SqlType {
@@ -58,6 +72,9 @@ impl SqlType {
             SqlType::Boolean => DataType::Boolean,
             SqlType::Text => DataType::Utf8,
             SqlType::Numeric { precision, scale } => DataType::Decimal128(precision, scale),
+            SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
+            SqlType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+            SqlType::Bytea => DataType::Binary,
         }
     }
 
@@ -69,10 +86,15 @@ impl SqlType {
             | SqlType::Date
             | SqlType::SmallInt
             | SqlType::Integer
-            | SqlType::BigInt => FieldType::Integer,
+            | SqlType::BigInt
+            | SqlType::Time => FieldType::Integer,
+            SqlType::Numeric { precision, .. } if precision <= MAX_INTEGER_PRECISION => {
+                FieldType::Integer
+            }
+            SqlType::Numeric { .. } | SqlType::Interval | SqlType::Bytea => FieldType::Bytes,
             SqlType::Real | SqlType::Double => FieldType::Float,
             SqlType::Boolean => FieldType::Boolean,
-            SqlType::Text | SqlType::Numeric { .. } => FieldType::Text,
+            SqlType::Text => FieldType::Text,
         }
     }
 
@@ -84,6 +106,7 @@ impl SqlType {
             FieldType::Integer => SqlType::BigInt,
             FieldType::Boolean => SqlType::Boolean,
             FieldType::Text => SqlType::Text,
+            FieldType::Bytes => SqlType::Bytea,
         }
     }
 
@@ -105,6 +128,9 @@ impl SqlType {
             "double precision" => SqlType::Double,
             "boolean" => SqlType::Boolean,
             "text" => SqlType::Text,
+            "time" => SqlType::Time,
+            "interval" => SqlType::Interval,
+            "bytea" => SqlType::Bytea,
             _ => {
                 let inner = s.strip_prefix("numeric(")?.strip_suffix(')')?;
                 let (p, sc) = inner.split_once(',')?;
@@ -127,6 +153,9 @@ impl SqlType {
             }
             D::Datetime(_) => SqlType::Timestamp,
             D::Date => SqlType::Date,
+            D::Time(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => SqlType::Time,
+            D::Interval { fields: None, .. } => SqlType::Interval,
+            D::Bytea => SqlType::Bytea,
             D::SmallInt(_) | D::Int2(_) => SqlType::SmallInt,
             D::Int(_) | D::Integer(_) | D::Int4(_) => SqlType::Integer,
             D::BigInt(_) | D::Int8(_) => SqlType::BigInt,
@@ -178,6 +207,7 @@ impl SqlType {
                     "float4" => SqlType::Real,
                     "float8" => SqlType::Double,
                     "bool" => SqlType::Boolean,
+                    "bytea" => SqlType::Bytea,
                     _ => return Err(unsupported()),
                 }
             }
@@ -200,6 +230,9 @@ impl fmt::Display for SqlType {
             SqlType::Boolean => f.write_str("boolean"),
             SqlType::Text => f.write_str("text"),
             SqlType::Numeric { precision, scale } => write!(f, "numeric({precision},{scale})"),
+            SqlType::Time => f.write_str("time"),
+            SqlType::Interval => f.write_str("interval"),
+            SqlType::Bytea => f.write_str("bytea"),
         }
     }
 }
@@ -225,6 +258,9 @@ mod tests {
                 precision: 12,
                 scale: 3,
             },
+            SqlType::Time,
+            SqlType::Interval,
+            SqlType::Bytea,
         ] {
             assert_eq!(SqlType::parse_canonical(&t.to_string()), Some(t));
         }

@@ -127,7 +127,7 @@ async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
         ("UPDATE cpu SET usage = 1", "0A000"),
         ("DELETE FROM cpu WHERE usage > 1 RETURNING *", "0A000"),
         ("CREATE TABLE t2 (id integer PRIMARY KEY)", "0A000"),
-        ("CREATE TABLE t3 (b bytea)", "0A000"),
+        ("CREATE TABLE t3 (p point)", "0A000"),
         ("SET no_such_parameter = 1", "42704"),
         ("SET statement_timeout = 'soon'", "22023"),
         ("CREATE TABLE t4 (id integer NOT NULL, name text)", ""),

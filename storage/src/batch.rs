@@ -27,7 +27,10 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::codec::buf::{put_str, put_u32, put_u64, put_u8, Reader};
 use crate::codec::ints::{decode_u64_stream, encode_u64_stream};
-use crate::codec::misc::{decode_bits, decode_strings, encode_bits, encode_strings};
+use crate::codec::misc::{
+    decode_bits, decode_byte_strings, decode_strings, encode_bits, encode_byte_strings,
+    encode_strings,
+};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::schema::{FieldType, TableSchema, NULL_TIME};
@@ -45,6 +48,7 @@ pub enum Value<'a> {
     Integer(i64),
     Boolean(bool),
     Text(&'a str),
+    Bytes(&'a [u8]),
 }
 
 impl Value<'_> {
@@ -55,6 +59,7 @@ impl Value<'_> {
             Value::Integer(_) => Some(FieldType::Integer),
             Value::Boolean(_) => Some(FieldType::Boolean),
             Value::Text(_) => Some(FieldType::Text),
+            Value::Bytes(_) => Some(FieldType::Bytes),
         }
     }
 }
@@ -66,6 +71,7 @@ pub(crate) enum FieldData {
     Integer(Vec<i64>),
     Boolean(Vec<bool>),
     Text(Vec<String>),
+    Bytes(Vec<Vec<u8>>),
 }
 
 impl FieldData {
@@ -75,6 +81,7 @@ impl FieldData {
             FieldType::Integer => FieldData::Integer(Vec::with_capacity(rows)),
             FieldType::Boolean => FieldData::Boolean(Vec::with_capacity(rows)),
             FieldType::Text => FieldData::Text(Vec::with_capacity(rows)),
+            FieldType::Bytes => FieldData::Bytes(Vec::with_capacity(rows)),
         }
     }
 }
@@ -194,6 +201,7 @@ impl WriteBatch {
                 FieldData::Integer(v) => v.len() * 8,
                 FieldData::Boolean(v) => v.len(),
                 FieldData::Text(v) => v.iter().map(|s| 24 + s.len()).sum(),
+                FieldData::Bytes(v) => v.iter().map(|s| 24 + s.len()).sum(),
             })
             .sum();
         series + self.row_series.len() * 4 + self.ts.len() * 8 + fields
@@ -297,10 +305,12 @@ impl WriteBatch {
                 (FieldData::Integer(d), Value::Integer(x)) => d.push(*x),
                 (FieldData::Boolean(d), Value::Boolean(x)) => d.push(*x),
                 (FieldData::Text(d), Value::Text(x)) => d.push((*x).to_owned()),
+                (FieldData::Bytes(d), Value::Bytes(x)) => d.push(x.to_vec()),
                 (FieldData::Float(d), _) => d.push(0.0),
                 (FieldData::Integer(d), _) => d.push(0),
                 (FieldData::Boolean(d), _) => d.push(false),
                 (FieldData::Text(d), _) => d.push(String::new()),
+                (FieldData::Bytes(d), _) => d.push(Vec::new()),
             }
             match (&mut col.validity, valid) {
                 (Some(v), _) => v.push(valid),
@@ -382,6 +392,7 @@ impl WriteBatch {
                     .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
                 FieldData::Boolean(d) => encode_bits(d.iter().copied(), &mut out),
                 FieldData::Text(d) => encode_strings(d.iter().map(String::as_str), &mut out),
+                FieldData::Bytes(d) => encode_byte_strings(d.iter().map(Vec::as_slice), &mut out),
             }
         }
         out
@@ -474,6 +485,15 @@ impl WriteBatch {
                                 String::from_utf8_lossy(&bytes[w[0] as usize..w[1] as usize])
                                     .into_owned()
                             })
+                            .collect(),
+                    )
+                }
+                FieldType::Bytes => {
+                    let (bytes, offsets) = decode_byte_strings(&mut r, n)?;
+                    FieldData::Bytes(
+                        offsets
+                            .windows(2)
+                            .map(|w| bytes[w[0] as usize..w[1] as usize].to_vec())
                             .collect(),
                     )
                 }

@@ -152,6 +152,10 @@ fn dump_batch(b: &WriteBatch, table_id: Option<u64>, out: &mut dyn Write) -> std
                     FieldData::Integer(d) => d[row].to_string(),
                     FieldData::Boolean(d) => d[row].to_string(),
                     FieldData::Text(d) => format!("{:?}", d[row]),
+                    FieldData::Bytes(d) => d[row].iter().fold("\\x".to_owned(), |mut s, b| {
+                        s.push_str(&format!("{b:02x}"));
+                        s
+                    }),
                 }
             };
             line.push_str(&format!(" {}={value}", f.name));

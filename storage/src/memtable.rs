@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampNanosecondArray, UInt32Array,
+    ArrayRef, BinaryArray, BooleanArray, DictionaryArray, Float64Array, Int64Array, RecordBatch,
+    StringArray, TimestampNanosecondArray, UInt32Array,
 };
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, UInt32Type};
@@ -62,6 +62,7 @@ impl Memtable {
                         FieldType::Integer => FieldData::Integer(Vec::new()),
                         FieldType::Boolean => FieldData::Boolean(Vec::new()),
                         FieldType::Text => FieldData::Text(Vec::new()),
+                        FieldType::Bytes => FieldData::Bytes(Vec::new()),
                     },
                     validity: Vec::new(),
                 })
@@ -110,6 +111,7 @@ impl Memtable {
             FieldType::Integer => FieldData::Integer(vec![0; n]),
             FieldType::Boolean => FieldData::Boolean(vec![false; n]),
             FieldType::Text => FieldData::Text(vec![String::new(); n]),
+            FieldType::Bytes => FieldData::Bytes(vec![Vec::new(); n]),
         };
         self.bytes += 9 * n;
         self.columns.push(MemColumn {
@@ -193,7 +195,14 @@ impl Memtable {
                 (FieldData::Float(d), _) => d.resize(d.len() + rows.len(), 0.0),
                 (FieldData::Integer(d), _) => d.resize(d.len() + rows.len(), 0),
                 (FieldData::Boolean(d), _) => d.resize(d.len() + rows.len(), false),
+                (FieldData::Bytes(d), Some(FieldData::Bytes(s))) => {
+                    for &r in rows {
+                        self.bytes += s[r].len() + 24;
+                        d.push(s[r].clone());
+                    }
+                }
                 (FieldData::Text(d), _) => d.resize(d.len() + rows.len(), String::new()),
+                (FieldData::Bytes(d), _) => d.resize(d.len() + rows.len(), Vec::new()),
             }
         }
         self.bytes - before
@@ -408,6 +417,14 @@ fn column_array(c: &MemColumn, rows: &[u32]) -> ArrayRef {
                 rows.iter()
                     .map(|&r| valid(r).then(|| d[r as usize].as_str()))
                     .collect::<StringArray>(),
+            )
+        }
+        FieldData::Bytes(d) => {
+            let valid = |r: u32| c.validity[r as usize];
+            Arc::new(
+                rows.iter()
+                    .map(|&r| valid(r).then(|| d[r as usize].as_slice()))
+                    .collect::<BinaryArray>(),
             )
         }
     }

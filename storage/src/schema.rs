@@ -29,6 +29,9 @@ pub enum FieldType {
     Integer,
     Boolean,
     Text,
+    /// Arbitrary bytes (Arrow `Binary`): `bytea`, and the SQL layer's fixed-width
+    /// encodings of `uuid`, `interval` and wide `numeric`.
+    Bytes,
 }
 
 impl FieldType {
@@ -39,6 +42,7 @@ impl FieldType {
             FieldType::Integer => DataType::Int64,
             FieldType::Boolean => DataType::Boolean,
             FieldType::Text => DataType::Utf8,
+            FieldType::Bytes => DataType::Binary,
         }
     }
 
@@ -48,6 +52,7 @@ impl FieldType {
             FieldType::Integer => 3,
             FieldType::Boolean => 4,
             FieldType::Text => 5,
+            FieldType::Bytes => 6,
         }
     }
 
@@ -57,6 +62,7 @@ impl FieldType {
             3 => FieldType::Integer,
             4 => FieldType::Boolean,
             5 => FieldType::Text,
+            6 => FieldType::Bytes,
             _ => return None,
         })
     }
@@ -69,6 +75,7 @@ impl std::fmt::Display for FieldType {
             FieldType::Integer => "integer",
             FieldType::Boolean => "boolean",
             FieldType::Text => "text",
+            FieldType::Bytes => "bytes",
         })
     }
 }

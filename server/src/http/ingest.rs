@@ -620,7 +620,9 @@ fn check_declared(column: &str, sql_type: &str, v: &FieldValue<'_>) -> Result<()
         (Some(i), Some(r)) if !r.contains(&i) => Err(format!(
             "field {column:?}: {i} is out of range for type {sql_type}"
         )),
-        _ if sql_type == "date" || sql_type == "timestamp" || sql_type.starts_with("numeric") => {
+        _ if matches!(sql_type, "date" | "time" | "timestamp")
+            || sql_type.starts_with("numeric") =>
+        {
             Err(format!(
                 "column {column:?} is declared {sql_type}; line protocol cannot write it"
             ))
@@ -635,6 +637,7 @@ fn type_word(t: FieldType) -> &'static str {
         FieldType::Integer => "integer",
         FieldType::Boolean => "boolean",
         FieldType::Text => "string",
+        FieldType::Bytes => "bytes",
     }
 }
 

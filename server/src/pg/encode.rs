@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use bytes::Bytes;
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use pgwire::api::portal::Format;
@@ -170,7 +171,7 @@ pub(crate) fn rows_response<C: ClientInfo>(
         .map(move |b| {
             let rows: Box<
                 dyn Iterator<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send,
-            > = match b.map(|b| pg_text(b, &text_columns, &style)) {
+            > = match b.and_then(|b| pg_text(b, &text_columns, &style)) {
                 Ok(b) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&row_fields), b),
                 Err(e) => Box::new(std::iter::once(Err(error(&e)))),
             };
@@ -182,31 +183,20 @@ pub(crate) fn rows_response<C: ClientInfo>(
     Ok(response)
 }
 
-/// Floats and timestamps in text format as Postgres prints them (`20`, not `20.0`;
-/// `Infinity`; `2024-01-01 00:00:00+00` in the session time zone), by handing the encoder
-/// their text (the column keeps its type in RowDescription).
-fn pg_text(batch: RecordBatch, text: &[bool], style: &TextStyle) -> RecordBatch {
-    use arrow::array::{Array, AsArray, StringArray};
-    use arrow::datatypes::{DataType, Float32Type, Float64Type, TimeUnit, TimestampNanosecondType};
+/// Values in text format as PostgreSQL prints them (`20`, not `20.0`; `Infinity`;
+/// `2024-01-01 00:00:00+00` in the session time zone; intervals in `IntervalStyle`; `bytea`
+/// in `bytea_output`), by handing the encoder their text ([`strata_query::pgtext::column`]);
+/// the column keeps its type in RowDescription.
+fn pg_text(
+    batch: RecordBatch,
+    text: &[bool],
+    style: &TextStyle,
+) -> Result<RecordBatch, QueryError> {
     use strata_query::pgtext;
-    let convertible = |t: &DataType| {
-        matches!(
-            t,
-            DataType::Float32 | DataType::Float64 | DataType::Timestamp(TimeUnit::Nanosecond, _)
-        )
-    };
-    let needs = batch
-        .columns()
-        .iter()
-        .zip(text)
-        .any(|(c, t)| *t && convertible(c.data_type()));
-    if !needs {
-        return batch;
+    let converts = |(c, t): (&arrow::array::ArrayRef, &bool)| *t && pgtext::differs(c.data_type());
+    if !batch.columns().iter().zip(text).any(converts) {
+        return Ok(batch);
     }
-    let strings = |n: usize,
-                   valid: &dyn Fn(usize) -> bool,
-                   f: &dyn Fn(usize) -> String|
-     -> StringArray { (0..n).map(|i| valid(i).then(|| f(i))).collect() };
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
     for ((field, col), t) in batch
@@ -216,49 +206,22 @@ fn pg_text(batch: RecordBatch, text: &[bool], style: &TextStyle) -> RecordBatch 
         .zip(batch.columns())
         .zip(text)
     {
-        let n = col.len();
-        let valid = |i: usize| col.is_valid(i);
-        let converted: Option<StringArray> = match (t, col.data_type()) {
-            (true, DataType::Float64) => {
-                let a = col.as_primitive::<Float64Type>();
-                Some(strings(n, &valid, &|i| {
-                    pgtext::float8(a.value(i), style.extra_float_digits)
-                }))
-            }
-            (true, DataType::Float32) => {
-                let a = col.as_primitive::<Float32Type>();
-                Some(strings(n, &valid, &|i| {
-                    pgtext::float4(a.value(i), style.extra_float_digits)
-                }))
-            }
-            (true, DataType::Timestamp(TimeUnit::Nanosecond, tz)) => {
-                let a = col.as_primitive::<TimestampNanosecondType>();
-                Some(match tz {
-                    Some(_) => strings(n, &valid, &|i| {
-                        pgtext::timestamptz(a.value(i), &style.time_zone)
-                    }),
-                    None => strings(n, &valid, &|i| pgtext::timestamp(a.value(i))),
-                })
-            }
-            _ => None,
-        };
-        match converted {
-            Some(s) => {
-                fields.push(Arc::new(arrow::datatypes::Field::new(
-                    field.name(),
-                    DataType::Utf8,
-                    true,
-                )));
-                columns.push(Arc::new(s) as arrow::array::ArrayRef);
-            }
-            None => {
-                fields.push(Arc::clone(field));
-                columns.push(Arc::clone(col));
-            }
+        if converts((col, t)) {
+            let s = pgtext::column(col, style)
+                .map_err(|e| QueryError::from(DataFusionError::from(e)))?;
+            fields.push(Arc::new(arrow::datatypes::Field::new(
+                field.name(),
+                arrow::datatypes::DataType::Utf8,
+                true,
+            )));
+            columns.push(Arc::new(s) as arrow::array::ArrayRef);
+        } else {
+            fields.push(Arc::clone(field));
+            columns.push(Arc::clone(col));
         }
     }
     let schema = Arc::new(arrow::datatypes::Schema::new(fields));
-    RecordBatch::try_new(schema, columns).unwrap_or(batch)
+    RecordBatch::try_new(schema, columns).map_err(|e| QueryError::from(DataFusionError::from(e)))
 }
 
 /// Sends a COPY TO STDOUT: CopyOutResponse, the data, CopyDone. Returns the row count

@@ -2,6 +2,7 @@
 //!
 //! - **bools**: `ceil(n / 8)` bytes, bit `i` of byte `i / 8` LSB-first (Arrow's layout).
 //! - **strings**: a u64 stream of the `n` byte lengths, then the concatenated UTF-8 bytes.
+//!   Byte strings (`bytes` fields) are laid out the same way, without the UTF-8 check.
 //! - **RLE codes** (tag dictionary codes): `u32 runs`, a u64 stream of run values and a u64
 //!   stream of run lengths. Rows are sorted by series, so tag codes form long runs.
 //! - **validity**: the same layout as bools, 1 = value present.
@@ -30,15 +31,33 @@ pub(crate) fn decode_bits(r: &mut Reader<'_>, n: usize) -> CodecResult<Vec<bool>
 
 /// Appends `values` as lengths + bytes.
 pub(crate) fn encode_strings<'a>(values: impl Iterator<Item = &'a str> + Clone, out: &mut Vec<u8>) {
+    encode_byte_strings(values.map(str::as_bytes), out)
+}
+
+/// Appends byte strings as lengths + bytes (the layout of [`encode_strings`]).
+pub(crate) fn encode_byte_strings<'a>(
+    values: impl Iterator<Item = &'a [u8]> + Clone,
+    out: &mut Vec<u8>,
+) {
     let lens: Vec<u64> = values.clone().map(|s| s.len() as u64).collect();
     encode_u64_stream(&lens, out);
     for s in values {
-        out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(s);
     }
 }
 
 /// Reads `n` strings, returning the concatenated bytes and `n + 1` offsets into them.
 pub(crate) fn decode_strings(r: &mut Reader<'_>, n: usize) -> CodecResult<(Vec<u8>, Vec<i32>)> {
+    let (bytes, offsets) = decode_byte_strings(r, n)?;
+    std::str::from_utf8(&bytes).map_err(|_| CodecError::InvalidUtf8)?;
+    Ok((bytes, offsets))
+}
+
+/// Reads `n` byte strings written by [`encode_byte_strings`].
+pub(crate) fn decode_byte_strings(
+    r: &mut Reader<'_>,
+    n: usize,
+) -> CodecResult<(Vec<u8>, Vec<i32>)> {
     let mut lens = Vec::with_capacity(n);
     decode_u64_stream(r, n, &mut lens)?;
     let mut offsets = Vec::with_capacity(n + 1);
@@ -54,7 +73,6 @@ pub(crate) fn decode_strings(r: &mut Reader<'_>, n: usize) -> CodecResult<(Vec<u
         offsets.push(total as i32);
     }
     let bytes = r.bytes(total as usize)?;
-    std::str::from_utf8(bytes).map_err(|_| CodecError::InvalidUtf8)?;
     Ok((bytes.to_vec(), offsets))
 }
 

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampNanosecondArray,
+    ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray,
+    TimestampNanosecondArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use croaring::{Bitmap, Portable};
@@ -16,7 +17,7 @@ use super::{CHUNK_RAW, CHUNK_ZSTD, END_MAGIC, HEADER_LEN, MAGIC, TRAILER_LEN, VE
 use crate::codec::buf::Reader;
 use crate::codec::floats::decode_f64;
 use crate::codec::ints::{decode_i64, decode_timestamps};
-use crate::codec::misc::{decode_bits, decode_rle, decode_strings};
+use crate::codec::misc::{decode_bits, decode_byte_strings, decode_rle, decode_strings};
 use crate::codec::CodecError;
 use crate::error::{Error, Result};
 use crate::schema::FieldType;
@@ -336,21 +337,7 @@ impl Segment {
             }
             ColumnKind::Field(FieldType::Text) => {
                 let (bytes, offsets) = decode_strings(&mut r, present)?;
-                let (bytes, offsets) = match &nulls {
-                    None => (bytes, offsets),
-                    Some(n) => {
-                        let mut full = Vec::with_capacity(rows + 1);
-                        full.push(0i32);
-                        let mut k = 0;
-                        for i in 0..rows {
-                            if n.is_valid(i) {
-                                k += 1;
-                            }
-                            full.push(offsets.get(k).copied().unwrap_or(0));
-                        }
-                        (bytes, full)
-                    }
-                };
+                let offsets = spread_offsets(offsets, &nulls, rows);
                 Arc::new(
                     StringArray::try_new(
                         OffsetBuffer::new(ScalarBuffer::from(offsets)),
@@ -358,6 +345,20 @@ impl Segment {
                         nulls,
                     )
                     .map_err(|_| CodecError::InvalidUtf8)?,
+                )
+            }
+            ColumnKind::Field(FieldType::Bytes) => {
+                let (bytes, offsets) = decode_byte_strings(&mut r, present)?;
+                let offsets = spread_offsets(offsets, &nulls, rows);
+                Arc::new(
+                    BinaryArray::try_new(
+                        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                        bytes.into(),
+                        nulls,
+                    )
+                    .map_err(|_| CodecError::OutOfRange {
+                        what: "byte string offsets",
+                    })?,
                 )
             }
         };
@@ -368,4 +369,21 @@ impl Segment {
         }
         Ok(array)
     }
+}
+
+/// Offsets of the `present` values spread over `rows` rows: a null row gets an empty slot.
+fn spread_offsets(offsets: Vec<i32>, nulls: &Option<NullBuffer>, rows: usize) -> Vec<i32> {
+    let Some(n) = nulls else {
+        return offsets;
+    };
+    let mut full = Vec::with_capacity(rows + 1);
+    full.push(0i32);
+    let mut k = 0;
+    for i in 0..rows {
+        if n.is_valid(i) {
+            k += 1;
+        }
+        full.push(offsets.get(k).copied().unwrap_or(0));
+    }
+    full
 }

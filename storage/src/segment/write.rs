@@ -16,7 +16,7 @@ use super::{
 use crate::codec::buf::{put_u32, put_u64, put_u8};
 use crate::codec::floats::encode_f64;
 use crate::codec::ints::{encode_i64, encode_timestamps};
-use crate::codec::misc::{encode_bits, encode_rle, encode_strings};
+use crate::codec::misc::{encode_bits, encode_byte_strings, encode_rle, encode_strings};
 use crate::error::{Error, Result};
 use crate::schema::TableSchema;
 
@@ -109,6 +109,12 @@ fn encode_column(
                             .into_iter(),
                         &mut body,
                     );
+                    None
+                }
+                ColumnKind::Field(crate::schema::FieldType::Bytes) => {
+                    let a = slice.as_binary::<i32>();
+                    let values: Vec<&[u8]> = (0..n).filter(valid).map(|i| a.value(i)).collect();
+                    encode_byte_strings(values.iter().copied(), &mut body);
                     None
                 }
                 _ => {

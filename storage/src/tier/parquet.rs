@@ -19,10 +19,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, DictionaryArray, Int32Array, RecordBatch, StringArray,
+    new_null_array, Array, ArrayRef, AsArray, BinaryArray, Decimal128Array, DictionaryArray,
+    Int32Array, RecordBatch, StringArray,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{
+    DataType, Decimal128Type, Field, Int32Type, Int64Type, Schema, SchemaRef,
+    Time64MicrosecondType, TimeUnit,
+};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use parquet::arrow::arrow_reader::{
@@ -78,9 +82,25 @@ fn cold_type(schema: &TableSchema, i: usize) -> DataType {
         (FieldType::Integer, Some("timestamptz")) => {
             DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
         }
+        (FieldType::Integer, Some("time")) => DataType::Time64(TimeUnit::Microsecond),
         (FieldType::Float, Some("real")) => DataType::Float32,
+        (FieldType::Integer | FieldType::Bytes, Some(t)) if t.starts_with("numeric(") => {
+            numeric_type(t).unwrap_or(field.ty.arrow_type())
+        }
         (ty, _) => ty.arrow_type(),
     }
+}
+
+/// `Decimal128(p, s)` of a canonical `numeric(p,s)`.
+fn numeric_type(sql: &str) -> Option<DataType> {
+    let (p, s) = sql
+        .strip_prefix("numeric(")?
+        .strip_suffix(')')?
+        .split_once(',')?;
+    Some(DataType::Decimal128(
+        p.trim().parse().ok()?,
+        s.trim().parse().ok()?,
+    ))
 }
 
 /// The Arrow schema of a table's cold files.
@@ -98,9 +118,30 @@ fn to_cold(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     if array.data_type() == to {
         return Ok(Arc::clone(array));
     }
-    Ok(match to {
+    Ok(match (to, array.data_type()) {
         // Days are stored as i64; DATE is i32 days.
-        DataType::Date32 => cast(&cast(array, &DataType::Int32)?, to)?,
+        (DataType::Date32, _) => cast(&cast(array, &DataType::Int32)?, to)?,
+        // Times of day are stored as microseconds.
+        (DataType::Time64(TimeUnit::Microsecond), DataType::Int64) => Arc::new(
+            array
+                .as_primitive::<Int64Type>()
+                .reinterpret_cast::<Time64MicrosecondType>(),
+        ),
+        // Numerics are stored unscaled: in an i64, or an i128 in 16 little-endian bytes.
+        (DataType::Decimal128(p, s), DataType::Int64) => Arc::new(
+            array
+                .as_primitive::<Int64Type>()
+                .unary::<_, Decimal128Type>(i128::from)
+                .with_precision_and_scale(*p, *s)?,
+        ),
+        (DataType::Decimal128(p, s), DataType::Binary) => Arc::new(
+            array
+                .as_binary::<i32>()
+                .iter()
+                .map(|v| v.and_then(|b| Some(i128::from_le_bytes(b.try_into().ok()?))))
+                .collect::<Decimal128Array>()
+                .with_precision_and_scale(*p, *s)?,
+        ),
         _ => cast(array, to)?,
     })
 }
@@ -110,8 +151,25 @@ fn to_storage(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     if array.data_type() == to {
         return Ok(Arc::clone(array));
     }
-    Ok(match array.data_type() {
-        DataType::Date32 => cast(&cast(array, &DataType::Int32)?, to)?,
+    Ok(match (array.data_type(), to) {
+        (DataType::Date32, _) => cast(&cast(array, &DataType::Int32)?, to)?,
+        (DataType::Time64(TimeUnit::Microsecond), DataType::Int64) => Arc::new(
+            array
+                .as_primitive::<Time64MicrosecondType>()
+                .reinterpret_cast::<Int64Type>(),
+        ),
+        (DataType::Decimal128(..), DataType::Int64) => Arc::new(
+            array
+                .as_primitive::<Decimal128Type>()
+                .unary::<_, Int64Type>(|v| v as i64),
+        ),
+        (DataType::Decimal128(..), DataType::Binary) => Arc::new(
+            array
+                .as_primitive::<Decimal128Type>()
+                .iter()
+                .map(|v| v.map(i128::to_le_bytes))
+                .collect::<BinaryArray>(),
+        ),
         _ => cast(array, to)?,
     })
 }
