@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use arrow::array::timezone::Tz;
 use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder,
     Decimal128Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
@@ -175,7 +176,9 @@ enum Builder {
     F64(Float64Builder),
     Bool(BooleanBuilder),
     Date(Date32Builder),
-    Ts(TimestampNanosecondBuilder, Option<Arc<str>>),
+    /// A timestamp, its Arrow zone label, and the zone text without one is read in
+    /// (`None` for `timestamp`, which ignores zones).
+    Ts(TimestampNanosecondBuilder, Option<Arc<str>>, Option<Tz>),
     Dec(Decimal128Builder, u8, i8),
     Time(Time64MicrosecondBuilder),
     Interval(IntervalMonthDayNanoBuilder),
@@ -183,7 +186,7 @@ enum Builder {
 }
 
 impl Builder {
-    fn new(t: SqlType) -> Builder {
+    fn new(t: SqlType, zone: &Tz) -> Builder {
         match t {
             SqlType::Text => Builder::Text(StringBuilder::new()),
             SqlType::SmallInt => Builder::I16(Int16Builder::new()),
@@ -193,10 +196,12 @@ impl Builder {
             SqlType::Double => Builder::F64(Float64Builder::new()),
             SqlType::Boolean => Builder::Bool(BooleanBuilder::new()),
             SqlType::Date => Builder::Date(Date32Builder::new()),
-            SqlType::Timestamptz => {
-                Builder::Ts(TimestampNanosecondBuilder::new(), Some("UTC".into()))
-            }
-            SqlType::Timestamp => Builder::Ts(TimestampNanosecondBuilder::new(), None),
+            SqlType::Timestamptz => Builder::Ts(
+                TimestampNanosecondBuilder::new(),
+                Some("UTC".into()),
+                Some(*zone),
+            ),
+            SqlType::Timestamp => Builder::Ts(TimestampNanosecondBuilder::new(), None, None),
             SqlType::Numeric { precision, scale } => Builder::Dec(
                 Decimal128Builder::new()
                     .with_precision_and_scale(precision, scale)
@@ -220,7 +225,7 @@ impl Builder {
             Builder::F64(b) => b.append_null(),
             Builder::Bool(b) => b.append_null(),
             Builder::Date(b) => b.append_null(),
-            Builder::Ts(b, _) => b.append_null(),
+            Builder::Ts(b, ..) => b.append_null(),
             Builder::Dec(b, ..) => b.append_null(),
             Builder::Time(b) => b.append_null(),
             Builder::Interval(b) => b.append_null(),
@@ -256,7 +261,9 @@ impl Builder {
                 let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
                 b.append_value((d - epoch).num_days() as i32)
             }
-            Builder::Ts(b, _) => b.append_value(parse_timestamp(s).ok_or_else(syntax)?),
+            Builder::Ts(b, _, zone) => {
+                b.append_value(parse_timestamp(s, zone.as_ref()).ok_or_else(syntax)?)
+            }
             Builder::Dec(b, p, sc) => {
                 let v = arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(
                     s.trim(),
@@ -321,7 +328,7 @@ impl Builder {
                 let days = i32::from_be_bytes(v.try_into().map_err(|_| bad())?);
                 b.append_value(days.checked_add(PG_EPOCH_DAYS).ok_or_else(range)?)
             }
-            Builder::Ts(b, _) => {
+            Builder::Ts(b, ..) => {
                 let us = i64::from_be_bytes(v.try_into().map_err(|_| bad())?);
                 let ns = us
                     .checked_add(PG_EPOCH_US)
@@ -368,7 +375,7 @@ impl Builder {
             Builder::F64(b) => Arc::new(b.finish()),
             Builder::Bool(b) => Arc::new(b.finish()),
             Builder::Date(b) => Arc::new(b.finish()),
-            Builder::Ts(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
+            Builder::Ts(b, tz, _) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
             Builder::Dec(b, p, s) => Arc::new(
                 b.finish()
                     .with_precision_and_scale(*p, *s)
@@ -416,12 +423,16 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Timestamps as PostgreSQL reads them ([`crate::pgtime::parse`], a value without a zone
-/// in UTC), or as RFC 3339.
-pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
-    static UTC: std::sync::LazyLock<arrow::array::timezone::Tz> =
-        std::sync::LazyLock::new(|| "+00:00".parse().expect("a valid offset"));
-    if let Some(v) = crate::pgtime::parse(s, Some(&UTC)) {
+/// UTC as a [`Tz`].
+fn utc() -> Tz {
+    "+00:00".parse().expect("a valid offset")
+}
+
+/// Timestamps as PostgreSQL reads them ([`crate::pgtime::parse`]: a `timestamptz`
+/// (`zone` given) without a zone in `zone`, a `timestamp` ignoring any zone), or as
+/// RFC 3339.
+pub(crate) fn parse_timestamp(s: &str, zone: Option<&Tz>) -> Option<i64> {
+    if let Some(v) = crate::pgtime::parse(s, zone) {
         return Some(v);
     }
     let t = s.trim();
@@ -520,6 +531,8 @@ pub struct CopyIn {
     line: u64,
     ended: bool,
     binary_header_seen: bool,
+    /// The session's `TimeZone`: a `timestamptz` without a zone is read in it.
+    time_zone: Tz,
 }
 
 impl std::fmt::Debug for CopyIn {
@@ -578,10 +591,11 @@ impl CopyIn {
             })?;
             filled[i] = Some(value.cast_to(&c.sql_type.arrow_type())?);
         }
+        let time_zone = utc();
         let builders = def
             .columns
             .iter()
-            .map(|c| Builder::new(c.sql_type))
+            .map(|c| Builder::new(c.sql_type, &time_zone))
             .collect();
         Ok(CopyIn {
             table: def.name().to_owned(),
@@ -597,7 +611,18 @@ impl CopyIn {
             line: 0,
             ended: false,
             binary_header_seen: false,
+            time_zone,
         })
+    }
+
+    /// Reads `timestamptz` text without a zone in `zone` (the session's `TimeZone`, as
+    /// PostgreSQL's COPY does) instead of UTC; an unknown zone leaves UTC.
+    pub fn in_time_zone(mut self, zone: &str) -> CopyIn {
+        if let Ok(z) = zone.parse::<Tz>() {
+            self.time_zone = z;
+            self.discard_partial(0);
+        }
+        self
     }
 
     /// Columns the client sends per row.
@@ -805,7 +830,7 @@ impl CopyIn {
             .def
             .columns
             .iter()
-            .map(|c| Builder::new(c.sql_type))
+            .map(|c| Builder::new(c.sql_type, &self.time_zone))
             .collect();
         self.rows_in_builders = 0;
         self.batches.clear();
@@ -1121,9 +1146,11 @@ impl CopyOut {
         &self.format
     }
 
-    /// The encoded output, one chunk per batch with its row count; the first chunk starts
-    /// with the binary header or CSV header line, the last (binary) ends with the trailer.
-    pub fn into_chunks(self) -> impl futures::Stream<Item = Result<(Vec<u8>, u64)>> + Send {
+    /// The encoded output, one chunk per batch; the first chunk starts with the binary
+    /// header or CSV header line, the last (binary) ends with the trailer. A chunk is sent
+    /// as one CopyData message per row, as PostgreSQL does (psycopg's `Copy.rows()` reads
+    /// one row per message).
+    pub fn into_chunks(self) -> impl futures::Stream<Item = Result<CopyChunk>> + Send {
         let format = self.format;
         let style = Arc::new(self.style);
         let header_done = false;
@@ -1145,6 +1172,7 @@ impl CopyOut {
                         return None;
                     }
                     let mut out = Vec::new();
+                    let mut ends = Vec::new();
                     if !started {
                         started = true;
                         match format.kind {
@@ -1157,6 +1185,7 @@ impl CopyOut {
                                 let fields: Vec<Option<String>> =
                                     names.iter().cloned().map(Some).collect();
                                 write_csv_row(&mut out, &fields, &format);
+                                ends.push(out.len());
                             }
                             _ => {}
                         }
@@ -1164,8 +1193,13 @@ impl CopyOut {
                     match stream.next().await {
                         Some(Ok(batch)) => {
                             let rows = batch.num_rows() as u64;
-                            let r = encode_batch(&batch, &format, &style, &mut out)
-                                .map(|_| (out, rows));
+                            let r = encode_batch(&batch, &format, &style, &mut out, &mut ends).map(
+                                |_| CopyChunk {
+                                    data: out,
+                                    ends,
+                                    rows,
+                                },
+                            );
                             let failed = r.is_err();
                             Some((r, (stream, format, started, header, names, failed)))
                         }
@@ -1177,7 +1211,12 @@ impl CopyOut {
                             if format.kind == CopyKind::Binary {
                                 out.extend_from_slice(&(-1i16).to_be_bytes());
                             }
-                            Some((Ok((out, 0)), (stream, format, started, header, names, true)))
+                            let end = CopyChunk {
+                                data: out,
+                                ends,
+                                rows: 0,
+                            };
+                            Some((Ok(end), (stream, format, started, header, names, true)))
                         }
                     }
                 }
@@ -1186,11 +1225,41 @@ impl CopyOut {
     }
 }
 
+/// Encoded rows of a `COPY ... TO`.
+#[derive(Debug)]
+pub struct CopyChunk {
+    pub data: Vec<u8>,
+    /// Where each row's message ends in `data`; bytes after the last end (the binary
+    /// trailer, or a header with no rows) are a message of their own.
+    pub ends: Vec<usize>,
+    pub rows: u64,
+}
+
+impl CopyChunk {
+    /// Where the chunk's CopyData messages lie in `data`.
+    pub fn messages(&self) -> Vec<std::ops::Range<usize>> {
+        let mut start = 0;
+        let last = self.ends.last().copied().unwrap_or(0);
+        let tail = (last < self.data.len()).then_some(self.data.len());
+        self.ends
+            .iter()
+            .copied()
+            .chain(tail)
+            .map(|end| {
+                let m = start..end;
+                start = end;
+                m
+            })
+            .collect()
+    }
+}
+
 fn encode_batch(
     batch: &RecordBatch,
     format: &CopyFormat,
     style: &crate::pgtext::TextStyle,
     out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
 ) -> Result<()> {
     let n = batch.num_rows();
     match format.kind {
@@ -1200,6 +1269,7 @@ fn encode_batch(
                 for col in batch.columns() {
                     encode_binary(col, row, out)?;
                 }
+                ends.push(out.len());
             }
         }
         _ => {
@@ -1218,6 +1288,7 @@ fn encode_batch(
                 } else {
                     write_text_row(out, &fields, format);
                 }
+                ends.push(out.len());
             }
         }
     }
@@ -1332,13 +1403,12 @@ fn encode_binary(a: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<()> {
             .value(row)
             .to_be_bytes()),
         DataType::Interval(IntervalUnit::MonthDayNano) => {
-            // PostgreSQL's interval: i64 microseconds, i32 days, i32 months.
             let v = a.as_primitive::<IntervalMonthDayNanoType>().value(row);
-            let mut b = Vec::with_capacity(16);
-            b.extend_from_slice(&(v.nanoseconds / 1_000).to_be_bytes());
-            b.extend_from_slice(&v.days.to_be_bytes());
-            b.extend_from_slice(&v.months.to_be_bytes());
-            put(&b)
+            put(&crate::pgvalue::interval_binary(
+                v.months,
+                v.days,
+                v.nanoseconds,
+            ))
         }
         other => {
             let t = arrow::compute::cast(a, &DataType::Utf8)
@@ -1350,7 +1420,7 @@ fn encode_binary(a: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<()> {
 }
 
 /// A decimal (`v * 10^-scale`) in Postgres binary numeric form.
-fn numeric_binary(v: i128, scale: i8) -> Vec<u8> {
+pub fn numeric_binary(v: i128, scale: i8) -> Vec<u8> {
     let scale = scale.max(0) as u32;
     let neg = v < 0;
     let mut abs = v.unsigned_abs();
@@ -1451,6 +1521,27 @@ mod tests {
     }
 
     #[test]
+    fn copy_out_sends_a_message_per_row() {
+        let chunk = CopyChunk {
+            data: b"hdr\na\nb\ntrailer".to_vec(),
+            ends: vec![4, 6, 8],
+            rows: 2,
+        };
+        let messages: Vec<&[u8]> = chunk
+            .messages()
+            .into_iter()
+            .map(|r| &chunk.data[r])
+            .collect();
+        assert_eq!(messages, [&b"hdr\n"[..], b"a\n", b"b\n", b"trailer"]);
+        let empty = CopyChunk {
+            data: Vec::new(),
+            ends: Vec::new(),
+            rows: 0,
+        };
+        assert!(empty.messages().is_empty());
+    }
+
+    #[test]
     fn numeric_binary_round_trips() {
         for (v, s) in [
             (123_456i128, 2i8),
@@ -1471,11 +1562,17 @@ mod tests {
 
     #[test]
     fn postgres_timestamp_text_parses() {
-        let a = parse_timestamp("2024-01-02 03:04:05+00").unwrap();
-        let b = parse_timestamp("2024-01-02T03:04:05Z").unwrap();
-        let c = parse_timestamp("2024-01-02 05:04:05+02").unwrap();
+        let utc = Some(utc());
+        let a = parse_timestamp("2024-01-02 03:04:05+00", utc.as_ref()).unwrap();
+        let b = parse_timestamp("2024-01-02T03:04:05Z", utc.as_ref()).unwrap();
+        let c = parse_timestamp("2024-01-02 05:04:05+02", utc.as_ref()).unwrap();
         assert_eq!(a, b);
         assert_eq!(a, c);
-        assert!(parse_timestamp("yesterday-ish").is_none());
+        assert!(parse_timestamp("yesterday-ish", utc.as_ref()).is_none());
+        // A `timestamp` ignores the zone, as PostgreSQL does.
+        assert_eq!(
+            parse_timestamp("2024-01-02 05:04:05+02", None),
+            parse_timestamp("2024-01-02 05:04:05", utc.as_ref())
+        );
     }
 }

@@ -39,6 +39,12 @@ pub fn parse(text: &str, zone: Option<&Tz>) -> Option<i64> {
     if t.eq_ignore_ascii_case("epoch") {
         return Some(0);
     }
+    if let Some(ns) = special(t, zone) {
+        return Some(ns);
+    }
+    if let Some(iso) = with_month_name(t) {
+        return parse(&iso, zone);
+    }
     let (date, rest) = t.split_at(t.find([' ', 'T', 't']).unwrap_or(t.len()));
     let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
     let rest = rest.get(1..).unwrap_or("").trim_start();
@@ -70,6 +76,102 @@ pub fn parse(text: &str, zone: Option<&Tz>) -> Option<i64> {
         z => zone_named(z)?.from_local_datetime(&local).earliest()?,
     };
     instant.naive_utc().and_utc().timestamp_nanos_opt()
+}
+
+/// `now`, `today`, `tomorrow` and `yesterday` (midnight in `zone`, the session's
+/// `TimeZone`, for a `timestamptz`; in UTC for a `timestamp`).
+fn special(t: &str, zone: Option<&Tz>) -> Option<i64> {
+    let now = chrono::Utc::now();
+    let days = match t.to_ascii_lowercase().as_str() {
+        "now" => return now.timestamp_nanos_opt(),
+        "today" => 0,
+        "tomorrow" => 1,
+        "yesterday" => -1,
+        _ => return None,
+    };
+    let local_today = match zone {
+        Some(z) => now.with_timezone(z).date_naive(),
+        None => now.date_naive(),
+    };
+    let midnight = (local_today + chrono::Duration::days(days)).and_time(NaiveTime::MIN);
+    match zone {
+        Some(z) => z
+            .from_local_datetime(&midnight)
+            .earliest()?
+            .timestamp_nanos_opt(),
+        None => midnight.and_utc().timestamp_nanos_opt(),
+    }
+}
+
+/// A date written with a month name (`Jan 1 2024`, `January 1, 2024 10:00`, `1 Jan 2024`,
+/// `Mon Jan 01 10:00:00 2024 UTC`, `2024-Jan-01`, `01-Jan-2024`) as `2024-01-01 ...`, the
+/// other words (time, zone) kept in order; `None` without a month name.
+fn with_month_name(t: &str) -> Option<String> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let month_of = |w: &str| {
+        let w = w.to_ascii_lowercase();
+        let full = [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ];
+        MONTHS
+            .iter()
+            .position(|m| w == *m)
+            .or_else(|| full.iter().position(|m| w == *m))
+            .or_else(|| (w == "sept").then_some(8))
+    };
+    let is_weekday = |w: &str| {
+        let w = w.to_ascii_lowercase();
+        w.len() >= 3 && WEEKDAYS.iter().any(|d| w.starts_with(d))
+    };
+    // Words: spaces and commas separate; `2024-Jan-01` splits on its dashes.
+    let mut words: Vec<String> = Vec::new();
+    for w in t.split([' ', ',']).filter(|w| !w.is_empty()) {
+        let parts: Vec<&str> = w.split('-').collect();
+        if parts.len() == 3 && parts.iter().any(|p| month_of(p).is_some()) {
+            words.extend(parts.iter().map(|p| p.to_string()));
+        } else {
+            words.push(w.to_owned());
+        }
+    }
+    let m = words.iter().position(|w| month_of(w).is_some())?;
+    let month = month_of(&words[m])? + 1;
+    let mut day = None;
+    let mut year = None;
+    let mut rest = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if i == m || (i < m && is_weekday(w)) || (i == 0 && is_weekday(w)) {
+            continue;
+        }
+        let digits = w.bytes().all(|b| b.is_ascii_digit());
+        if digits && w.len() <= 2 && day.is_none() {
+            day = Some(w.parse::<u32>().ok()?);
+        } else if digits && w.len() >= 3 && year.is_none() {
+            year = Some(w.parse::<i32>().ok()?);
+        } else {
+            rest.push(w.as_str());
+        }
+    }
+    let date = NaiveDate::from_ymd_opt(year?, month as u32, day?)?;
+    let mut out = date.format("%Y-%m-%d").to_string();
+    for w in rest {
+        out.push(' ');
+        out.push_str(w);
+    }
+    Some(out)
 }
 
 /// PostgreSQL's error for timestamp text it cannot read (22007).
@@ -394,6 +496,21 @@ mod tests {
         assert_eq!(utc("2024-01-01 01:00:00.123456789"), Some(h1 + 123_456_789));
         assert_eq!(utc("2024-01-01"), Some(h1 - 3_600_000_000_000));
         assert_eq!(utc("epoch"), Some(0));
+        // Month names, in PostgreSQL's orders.
+        assert_eq!(utc("Jan 1 2024 01:00"), Some(h1));
+        assert_eq!(utc("January 1, 2024 01:00:00"), Some(h1));
+        assert_eq!(utc("1 Jan 2024 01:00"), Some(h1));
+        assert_eq!(utc("Mon Jan 01 01:00:00 2024 UTC"), Some(h1));
+        assert_eq!(utc("2024-Jan-01 01:00"), Some(h1));
+        assert_eq!(utc("01-jan-2024 02:00+01"), Some(h1));
+        // `today` is midnight; `now` is close to the clock.
+        let day = 86_400_000_000_000;
+        let today = utc("today").unwrap();
+        assert_eq!(today % day, 0);
+        assert_eq!(utc("tomorrow").unwrap() - today, day);
+        assert_eq!(today - utc("yesterday").unwrap(), day);
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+        assert!((utc("now").unwrap() - now).abs() < 60 * 1_000_000_000);
         let berlin = Tz::from_str("Europe/Berlin").unwrap();
         assert_eq!(parse("2024-01-01 02:00", Some(&berlin)), Some(h1));
         // A timestamp ignores the zone.

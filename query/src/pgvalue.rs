@@ -479,6 +479,15 @@ fn append_seconds(out: &mut String, sec: i64, fsec: i64, fill: bool) {
     }
 }
 
+/// PostgreSQL's binary `interval`: i64 microseconds, i32 days, i32 months, big-endian.
+pub fn interval_binary(months: i32, days: i32, nanos: i64) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&(nanos / US).to_be_bytes());
+    b[8..12].copy_from_slice(&days.to_be_bytes());
+    b[12..].copy_from_slice(&months.to_be_bytes());
+    b
+}
+
 /// `time` text input: `hh:mm[:ss[.frac]]` with an optional `am`/`pm`, `24:00:00`, or
 /// `allballs`; microseconds since midnight. Errors as PostgreSQL's: 22007 for text that is
 /// not a time, 22008 for fields out of range.

@@ -1129,7 +1129,9 @@ impl Session {
                 match (to, target) {
                     (false, ast::CopyTarget::Stdin) => {
                         self.check_writable("COPY FROM")?;
-                        let copy = copy_in_target(&engine, &db, &self.ctx.state(), source, format)?;
+                        let zone = self.settings.read().time_zone().to_owned();
+                        let copy = copy_in_target(&engine, &db, &self.ctx.state(), source, format)?
+                            .in_time_zone(&zone);
                         Ok(Output::CopyIn(Box::new(copy)))
                     }
                     (true, ast::CopyTarget::Stdout) => {

@@ -461,3 +461,79 @@ fn to_physical(a: &ArrayRef, t: SqlType, stored: FieldType) -> Result<ArrayRef> 
     };
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Decimal128Array;
+    use strata_storage::SqlColumn;
+
+    /// A table with one numeric column stored as `stored`.
+    fn numeric_table(precision: u8, stored: FieldType) -> TableDef {
+        let mut s = TableSchema::new("t", "ts", Vec::<String>::new(), [("n", stored)]);
+        s.sql_columns.insert(
+            "n".into(),
+            SqlColumn {
+                sql_type: format!("numeric({precision},2)"),
+                not_null: false,
+                default: None,
+            },
+        );
+        TableDef::new(s).unwrap()
+    }
+
+    /// Writes the values through the physical form the table stores and reads them back.
+    fn round_trip(def: &TableDef, values: &[Option<i128>], precision: u8) -> Vec<Option<i128>> {
+        let decimals: ArrayRef = Arc::new(
+            values
+                .iter()
+                .copied()
+                .collect::<Decimal128Array>()
+                .with_precision_and_scale(precision, 2)
+                .unwrap(),
+        );
+        let Role::Field(stored) = def.columns[1].role else {
+            panic!("a field")
+        };
+        let physical = to_physical(&decimals, def.columns[1].sql_type, stored).unwrap();
+        assert_eq!(physical.data_type(), &stored.arrow_type());
+        let back = to_declared(&physical, def.columns[1].sql_type).unwrap();
+        back.as_primitive::<Decimal128Type>().iter().collect()
+    }
+
+    #[test]
+    fn numerics_round_trip_in_every_stored_form() {
+        let values = [Some(12345), None, Some(-1), Some(0)];
+        // New tables: an unscaled integer up to 18 digits, 16 bytes beyond.
+        let narrow = numeric_table(
+            10,
+            SqlType::Numeric {
+                precision: 10,
+                scale: 2,
+            }
+            .field_type(),
+        );
+        assert!(matches!(
+            narrow.columns[1].role,
+            Role::Field(FieldType::Integer)
+        ));
+        assert_eq!(round_trip(&narrow, &values, 10), values);
+        let wide = numeric_table(
+            30,
+            SqlType::Numeric {
+                precision: 30,
+                scale: 2,
+            }
+            .field_type(),
+        );
+        assert!(matches!(
+            wide.columns[1].role,
+            Role::Field(FieldType::Bytes)
+        ));
+        let big = [Some(10i128.pow(29) - 1), Some(-(10i128.pow(29) - 1)), None];
+        assert_eq!(round_trip(&wide, &big, 30), big);
+        // Tables made before numerics were decimals keep their text field.
+        let old = numeric_table(10, FieldType::Text);
+        assert_eq!(round_trip(&old, &values, 10), values);
+    }
+}

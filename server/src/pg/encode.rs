@@ -186,17 +186,29 @@ pub(crate) fn rows_response<C: ClientInfo>(
 /// Values in text format as PostgreSQL prints them (`20`, not `20.0`; `Infinity`;
 /// `2024-01-01 00:00:00+00` in the session time zone; intervals in `IntervalStyle`; `bytea`
 /// in `bytea_output`), by handing the encoder their text ([`strata_query::pgtext::column`]);
-/// the column keeps its type in RowDescription.
+/// intervals and numerics in binary format as their PostgreSQL binary bytes. The column
+/// keeps its type in RowDescription.
 fn pg_text(
     batch: RecordBatch,
     text: &[bool],
     style: &TextStyle,
 ) -> Result<RecordBatch, QueryError> {
+    use arrow::datatypes::DataType;
     use strata_query::pgtext;
-    let converts = |(c, t): (&arrow::array::ArrayRef, &bool)| *t && pgtext::differs(c.data_type());
+    let converts = |(c, t): (&arrow::array::ArrayRef, &bool)| {
+        if *t {
+            pgtext::differs(c.data_type())
+        } else {
+            matches!(
+                c.data_type(),
+                DataType::Interval(_) | DataType::Decimal128(..)
+            )
+        }
+    };
     if !batch.columns().iter().zip(text).any(converts) {
         return Ok(batch);
     }
+    let arrow_error = |e| QueryError::from(DataFusionError::from(e));
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
     for ((field, col), t) in batch
@@ -207,21 +219,54 @@ fn pg_text(
         .zip(text)
     {
         if converts((col, t)) {
-            let s = pgtext::column(col, style)
-                .map_err(|e| QueryError::from(DataFusionError::from(e)))?;
+            let (data_type, values): (DataType, arrow::array::ArrayRef) = if *t {
+                let s = pgtext::column(col, style).map_err(arrow_error)?;
+                (DataType::Utf8, Arc::new(s))
+            } else {
+                let b = binary_form(col).map_err(arrow_error)?;
+                (DataType::Binary, Arc::new(b))
+            };
             fields.push(Arc::new(arrow::datatypes::Field::new(
                 field.name(),
-                arrow::datatypes::DataType::Utf8,
+                data_type,
                 true,
             )));
-            columns.push(Arc::new(s) as arrow::array::ArrayRef);
+            columns.push(values);
         } else {
             fields.push(Arc::clone(field));
             columns.push(Arc::clone(col));
         }
     }
     let schema = Arc::new(arrow::datatypes::Schema::new(fields));
-    RecordBatch::try_new(schema, columns).map_err(|e| QueryError::from(DataFusionError::from(e)))
+    RecordBatch::try_new(schema, columns).map_err(arrow_error)
+}
+
+/// PostgreSQL's binary form of each interval or numeric of `a`: arrow-pg sends a NULL
+/// interval as zero and fails on a numeric of more than 28 digits.
+fn binary_form(
+    a: &arrow::array::ArrayRef,
+) -> Result<arrow::array::BinaryArray, arrow::error::ArrowError> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Decimal128Type, IntervalMonthDayNanoType, IntervalUnit};
+    Ok(match a.data_type() {
+        DataType::Decimal128(_, scale) => a
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .map(|v| v.map(|v| strata_query::copy::numeric_binary(v, *scale)))
+            .collect(),
+        _ => {
+            let mdn = DataType::Interval(IntervalUnit::MonthDayNano);
+            let iv = arrow::compute::cast(a, &mdn)?;
+            iv.as_primitive::<IntervalMonthDayNanoType>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        strata_query::pgvalue::interval_binary(v.months, v.days, v.nanoseconds)
+                    })
+                })
+                .collect()
+        }
+    })
 }
 
 /// Sends a COPY TO STDOUT: CopyOutResponse, the data, CopyDone. Returns the row count
@@ -260,13 +305,15 @@ where
         match next {
             None => break,
             Some(Err(e)) => return Err(error(&e)),
-            Some(Ok((data, n))) => {
-                rows += n;
-                if !data.is_empty() {
+            Some(Ok(chunk)) => {
+                rows += chunk.rows;
+                let messages = chunk.messages();
+                let data = Bytes::from(chunk.data);
+                for range in messages {
                     client
-                        .feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(
-                            data,
-                        ))))
+                        .feed(PgWireBackendMessage::CopyData(CopyData::new(
+                            data.slice(range),
+                        )))
                         .await?;
                 }
             }

@@ -7,6 +7,7 @@ Each check prints its name; any failure raises and exits non-zero.
 import asyncio
 import datetime as dt
 import sys
+from decimal import Decimal
 
 import asyncpg
 import psycopg
@@ -373,6 +374,103 @@ def cursor_checks():
     asyncio.run(main())
 
 
+TYPE_ROWS = [
+    # (interval, time, bytea, numeric(12,4), numeric(30,5))
+    (dt.timedelta(days=1, hours=2, microseconds=500000), dt.time(12, 0, 1, 500000),
+     b"\xde\xad\x00\xff", Decimal("123.4500"), Decimal("12345678901234567890.12345")),
+    (dt.timedelta(days=-1, hours=2), dt.time(0, 0), b"", Decimal("-0.0001"), Decimal("-1.00000")),
+    (None, None, None, None, None),
+]
+
+
+def type_rows_equal(got, want=TYPE_ROWS):
+    got = sorted(got, key=lambda r: (r[3] is None, r[3]))
+    want = sorted(want, key=lambda r: (r[3] is None, r[3]))
+    assert [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in got] == want, got
+
+
+@check("psycopg, psycopg2, asyncpg: interval, time, bytea and numeric in text, binary, parameters and COPY")
+def type_checks():
+    cols = "k, iv, t, b, n, w"
+    create = ("CREATE TABLE {} (ts timestamptz NOT NULL, k text, iv interval, t time, b bytea, "
+              "n numeric(12,4), w numeric(30,5))")
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(create.format("py_ty"))
+        with conn.cursor() as cur:
+            # Parameters (psycopg 3 sends them typed, in text or binary as it chooses).
+            for i, row in enumerate(TYPE_ROWS):
+                cur.execute(f"INSERT INTO py_ty (ts, {cols}) VALUES (%s, 'p', %s, %s, %s, %s, %s)",
+                            (dt.datetime(2024, 1, 1, i, tzinfo=dt.timezone.utc), *row))
+            cur.execute("SELECT iv, t, b, n, w FROM py_ty WHERE k = 'p'")
+            type_rows_equal(cur.fetchall())
+            # Binary parameters and results.
+            for i, row in enumerate(TYPE_ROWS):
+                cur.execute(f"INSERT INTO py_ty (ts, {cols}) VALUES (%b, 'b', %b, %b, %b, %b, %b)",
+                            (dt.datetime(2024, 1, 2, i, tzinfo=dt.timezone.utc), *row))
+        with conn.cursor(binary=True) as cur:
+            cur.execute("SELECT iv, t, b, n, w FROM py_ty WHERE k = 'b'")
+            type_rows_equal(cur.fetchall())
+            cur.execute("SELECT iv, t, b, n, w FROM py_ty WHERE b = %b", (b"\xde\xad\x00\xff",))
+            assert len(cur.fetchall()) == 2
+        with conn.cursor() as cur:
+            # COPY in text and in binary, and out again in both.
+            with cur.copy(f"COPY py_ty (ts, {cols}) FROM STDIN") as copy:
+                for i, row in enumerate(TYPE_ROWS):
+                    copy.write_row((dt.datetime(2024, 1, 3, i, tzinfo=dt.timezone.utc), "c", *row))
+            with cur.copy(f"COPY py_ty (ts, {cols}) FROM STDIN (FORMAT binary)") as copy:
+                copy.set_types(["timestamptz", "text", "interval", "time", "bytea", "numeric", "numeric"])
+                for i, row in enumerate(TYPE_ROWS):
+                    copy.write_row((dt.datetime(2024, 1, 4, i, tzinfo=dt.timezone.utc), "cb", *row))
+            for k in ("c", "cb"):
+                cur.execute("SELECT iv, t, b, n, w FROM py_ty WHERE k = %s", (k,))
+                type_rows_equal(cur.fetchall())
+            for fmt in ("", " (FORMAT binary)"):
+                with cur.copy(f"COPY (SELECT iv, t, b, n, w FROM py_ty WHERE k = 'p') TO STDOUT{fmt}") as copy:
+                    copy.set_types(["interval", "time", "bytea", "numeric", "numeric"])
+                    type_rows_equal(list(copy.rows()))
+    # COPY reads a timestamptz without a zone in the session's TimeZone, month names too.
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'Europe/Berlin'")
+        with conn.cursor() as cur:
+            with cur.copy("COPY py_ty (ts, k) FROM STDIN") as copy:
+                copy.write(b"2024-06-01 02:00\tberlin\nJun 2 2024 02:00\tberlin\n")
+            cur.execute("SELECT ts FROM py_ty WHERE k = 'berlin' ORDER BY ts")
+            utc = dt.timezone.utc
+            assert [r[0] for r in cur.fetchall()] == [
+                dt.datetime(2024, 6, 1, 0, tzinfo=utc), dt.datetime(2024, 6, 2, 0, tzinfo=utc)]
+    # psycopg2: text results and client-side interpolated parameters.
+    conn2 = psycopg2.connect(DSN)
+    conn2.autocommit = True
+    with conn2.cursor() as cur:
+        for i, row in enumerate(TYPE_ROWS):
+            cur.execute(f"INSERT INTO py_ty (ts, {cols}) VALUES (%s, 'p2', %s, %s, %s, %s, %s)",
+                        (dt.datetime(2024, 1, 5, i, tzinfo=dt.timezone.utc),
+                         *[psycopg2.Binary(v) if isinstance(v, bytes) else v for v in row]))
+        cur.execute("SELECT iv, t, b, n, w FROM py_ty WHERE k = 'p2'")
+        type_rows_equal(cur.fetchall())
+    conn2.close()
+
+    # asyncpg: binary everywhere, and binary COPY from records.
+    async def main():
+        conn = await asyncpg.connect(DSN)
+        try:
+            await conn.executemany(
+                f"INSERT INTO py_ty (ts, {cols}) VALUES ($1, 'a', $2, $3, $4, $5, $6)",
+                [(dt.datetime(2024, 1, 6, i, tzinfo=dt.timezone.utc), *row) for i, row in enumerate(TYPE_ROWS)])
+            await conn.copy_records_to_table(
+                "py_ty", columns=["ts", "k", "iv", "t", "b", "n", "w"],
+                records=[(dt.datetime(2024, 1, 7, i, tzinfo=dt.timezone.utc), "ac", *row)
+                         for i, row in enumerate(TYPE_ROWS)])
+            for k in ("a", "ac", "p"):
+                rows = await conn.fetch("SELECT iv, t, b, n, w FROM py_ty WHERE k = $1", k)
+                type_rows_equal([tuple(r) for r in rows])
+            assert await conn.fetchval("SELECT count(*) FROM py_ty WHERE iv > $1",
+                                       dt.timedelta(hours=1)) == 7
+        finally:
+            await conn.close()
+    asyncio.run(main())
+
+
 if __name__ == "__main__":
     psycopg_checks()
     psycopg_transaction_checks()
@@ -380,4 +478,5 @@ if __name__ == "__main__":
     asyncpg_transaction_checks()
     sqlalchemy_checks()
     cursor_checks()
+    type_checks()
     print("all client checks passed", flush=True)
