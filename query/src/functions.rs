@@ -654,6 +654,35 @@ pub fn pg_tablespace_location() -> ScalarUDF {
     )
 }
 
+/// `pg_get_userbyid(oid)`: the role's name, or PostgreSQL's `unknown (OID=n)`.
+pub fn pg_get_userbyid(roles: crate::pg_catalog::roles::Roles) -> ScalarUDF {
+    create_udf(
+        "pg_get_userbyid",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+            let oids = args[0].to_array(1)?;
+            let oids = arrow::compute::cast(&oids, &DataType::Int32)?;
+            let oids = oids.as_primitive::<arrow::datatypes::Int32Type>();
+            let names = roles.names();
+            let out: StringArray = oids
+                .iter()
+                .map(|o| {
+                    o.map(|o| {
+                        names
+                            .get(&o)
+                            .cloned()
+                            .unwrap_or_else(|| format!("unknown (OID={o})"))
+                    })
+                })
+                .collect();
+            crate::arithmetic::shaped_like_inputs(scalar, Arc::new(out))
+        }),
+    )
+}
+
 #[cfg(test)]
 mod size_tests {
     use super::size_pretty;

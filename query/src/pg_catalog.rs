@@ -4,9 +4,11 @@
 //! Replaced so far: `pg_views` (Strata's views, with their definitions); added:
 //! `pg_indexes`; extended with Strata's indexes, keys, comments and defaults: `pg_class`,
 //! `pg_index`, `pg_constraint`, `pg_description`, `pg_attribute`, `pg_attrdef`
-//! ([`relations`]); `pg_database` lists only the database there is.
+//! ([`relations`]); `pg_database` lists only the database there is; `pg_roles`, `pg_user`
+//! and `pg_authid` list the configured users ([`roles`]).
 
 pub(crate) mod relations;
+pub mod roles;
 
 use std::sync::Arc;
 
@@ -38,6 +40,7 @@ pub struct PgCatalogOverlay {
     inner: Arc<dyn SchemaProvider>,
     catalogs: Arc<dyn CatalogProviderList>,
     engine: Arc<Engine>,
+    roles: roles::Roles,
 }
 
 impl PgCatalogOverlay {
@@ -45,11 +48,13 @@ impl PgCatalogOverlay {
         inner: Arc<dyn SchemaProvider>,
         catalogs: Arc<dyn CatalogProviderList>,
         engine: Arc<Engine>,
+        roles: roles::Roles,
     ) -> Self {
         PgCatalogOverlay {
             inner,
             catalogs,
             engine,
+            roles,
         }
     }
 }
@@ -59,6 +64,7 @@ impl SchemaProvider for PgCatalogOverlay {
     fn table_names(&self) -> Vec<String> {
         let mut names = self.inner.table_names();
         names.push("pg_indexes".into());
+        names.push("pg_user".into());
         names
     }
 
@@ -66,6 +72,7 @@ impl SchemaProvider for PgCatalogOverlay {
         match name {
             "pg_views" => pg_views(self.catalogs.as_ref()).await.map(Some),
             "pg_indexes" => relations::pg_indexes(&self.engine).map(Some),
+            _ if roles::TABLES.contains(&name) => self.roles.table(name),
             _ => match EXTENDED.iter().find(|n| **n == name) {
                 Some(name) => {
                     let Some(inner) = self.inner.table(name).await? else {
@@ -85,7 +92,7 @@ impl SchemaProvider for PgCatalogOverlay {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == "pg_indexes" || self.inner.table_exist(name)
+        name == "pg_indexes" || name == "pg_user" || self.inner.table_exist(name)
     }
 }
 

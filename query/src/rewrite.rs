@@ -111,7 +111,8 @@ fn plain_decimal(n: &str) -> Option<String> {
 }
 
 /// `pg_catalog` tables Strata adds, which `datafusion-pg-catalog` does not know to qualify:
-/// `pg_indexes` means `pg_catalog.pg_indexes`, as `pg_catalog` is searched first.
+/// `pg_indexes` means `pg_catalog.pg_indexes` (and `pg_user` `pg_catalog.pg_user`), as
+/// `pg_catalog` is searched first.
 struct StrataCatalogTables;
 
 impl VisitorMut for StrataCatalogTables {
@@ -121,7 +122,8 @@ impl VisitorMut for StrataCatalogTables {
         use datafusion::sql::sqlparser::ast::ObjectNamePart;
         if let TableFactor::Table { name, .. } = table {
             let bare = matches!(name.0.as_slice(), [ObjectNamePart::Identifier(i)]
-                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("pg_indexes"));
+                if i.quote_style.is_none()
+                    && ["pg_indexes", "pg_user"].iter().any(|t| i.value.eq_ignore_ascii_case(t)));
             if bare {
                 name.0
                     .insert(0, ObjectNamePart::Identifier(Ident::new("pg_catalog")));

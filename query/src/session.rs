@@ -213,6 +213,7 @@ pub struct QueryEngine {
     engine: Arc<Engine>,
     database: String,
     base: Arc<SessionState>,
+    roles: crate::pg_catalog::roles::Roles,
 }
 
 impl QueryEngine {
@@ -254,6 +255,7 @@ impl QueryEngine {
             ))),
         )?;
         ctx.register_catalog(database, Arc::new(catalog));
+        let roles = crate::pg_catalog::roles::Roles::default();
         datafusion_pg_catalog::setup_pg_catalog(&ctx, database, EmptyContextProvider)
             .map_err(|e| QueryError::from(*e))?;
         if let Some(catalog) = ctx.catalog(database) {
@@ -264,6 +266,7 @@ impl QueryEngine {
                         pg,
                         Arc::clone(ctx.state().catalog_list()),
                         Arc::clone(&engine),
+                        roles.clone(),
                     )),
                 )?;
             }
@@ -280,6 +283,7 @@ impl QueryEngine {
         ctx.register_udf(functions::pg_typeof());
         ctx.register_udf(functions::pg_type_is_visible());
         ctx.register_udf(functions::pg_tablespace_location());
+        ctx.register_udf(functions::pg_get_userbyid(roles.clone()));
         for f in functions::definitions(Arc::clone(&engine)) {
             ctx.register_udf(f);
         }
@@ -289,7 +293,14 @@ impl QueryEngine {
             engine,
             database: database.to_owned(),
             base,
+            roles,
         }))
+    }
+
+    /// The roles `pg_roles`, `pg_user`, `pg_authid` and `pg_get_userbyid` show: the users
+    /// the server was configured with.
+    pub fn set_roles(&self, roles: Vec<crate::pg_catalog::roles::RoleInfo>) {
+        self.roles.set(roles);
     }
 
     pub fn engine(&self) -> &Arc<Engine> {

@@ -71,6 +71,16 @@ pub async fn run(config: Config, ready: impl FnOnce(Listening)) -> Result<()> {
     let engine = Arc::new(engine);
     let query = strata_query::QueryEngine::new(Arc::clone(&engine), &config.database)
         .context("setting up the SQL catalog")?;
+    query.set_roles(
+        config
+            .users
+            .iter()
+            .map(|u| strata_query::pg_catalog::roles::RoleInfo {
+                name: u.name.clone(),
+                superuser: u.superuser,
+            })
+            .collect(),
+    );
     let tls = if config.tls.enabled {
         let (cert, key) = tls::ensure_certificate(&config.tls, &config.data_dir)?;
         Some(tls::acceptor(&cert, &key)?)

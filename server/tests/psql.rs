@@ -97,6 +97,10 @@ fn psql_quick_start_and_meta_commands() {
 
     let out = psql(&s, "disable", "\\dt\n");
     assert!(out.contains("cpu"), "\\dt:\n{out}");
+    // The configured user owns what there is and is listed as a role.
+    assert!(out.contains("| cpu  | table | strata"), "\\dt:\n{out}");
+    let out = psql(&s, "disable", "\\du\n");
+    assert!(out.contains(" strata    | Superuser"), "\\du:\n{out}");
     let out = psql(&s, "disable", "\\d cpu\n");
     for col in [
         "time",

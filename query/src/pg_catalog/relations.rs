@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::catalog::SchemaProvider;
 use datafusion::common::ScalarValue;
@@ -278,6 +278,7 @@ async fn extended(
             batches = batches
                 .into_iter()
                 .map(|b| with_flag(b, "relhasindex", |oid, _| indexed.contains(&oid)))
+                .map(|b| b.and_then(owned_by_bootstrap))
                 .collect::<DfResult<_>>()?;
             for i in &indexes {
                 let Some((_, namespace)) = table_oid(&i.table) else {
@@ -491,6 +492,20 @@ fn defaults(engine: &Engine) -> Vec<(String, i16, String)> {
 /// Rows of `pg_class` (keyed by `oid`) or `pg_attribute` (by `attrelid` and `attnum`) with
 /// the boolean column `flag` also set where `set(oid, attnum)` says: `relhasindex` (psql's
 /// `\d` lists a table's indexes only then), `atthasdef` (and its defaults).
+/// Every relation owned by the bootstrap superuser ([`super::roles::BOOTSTRAP_OID`]):
+/// Strata has no owners of its own, and `datafusion-pg-catalog` leaves `relowner` 0.
+fn owned_by_bootstrap(batch: RecordBatch) -> DfResult<RecordBatch> {
+    let schema = batch.schema();
+    let Ok(at) = schema.index_of("relowner") else {
+        return Ok(batch);
+    };
+    let owners = Int32Array::from(vec![super::roles::BOOTSTRAP_OID; batch.num_rows()]);
+    let owners = arrow::compute::cast(&owners, schema.field(at).data_type())?;
+    let mut columns = batch.columns().to_vec();
+    columns[at] = owners;
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
 fn with_flag(
     batch: RecordBatch,
     flag: &str,
