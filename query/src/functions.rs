@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, AsArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::datatypes::{DataType, Float64Type};
 use async_trait::async_trait;
 use datafusion::common::ScalarValue;
@@ -34,6 +34,50 @@ pub fn version() -> ScalarUDF {
         Volatility::Stable,
         Arc::new(move |_args: &[ColumnarValue]| {
             Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))
+        }),
+    )
+}
+
+/// `current_schemas(include_implicit)` over one session's `search_path`: the schemas on it
+/// that exist, in order, with `pg_catalog` first when `include_implicit` is true and the
+/// path does not name it (PostgreSQL searches it first then).
+pub fn current_schemas(settings: Arc<RwLock<Settings>>) -> ScalarUDF {
+    const SCHEMAS: [&str; 4] = ["public", "system", "information_schema", "pg_catalog"];
+    create_udf(
+        "current_schemas",
+        vec![DataType::Boolean],
+        DataType::List(Arc::new(arrow::datatypes::Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        ))),
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let scalar = matches!(args[0], ColumnarValue::Scalar(_));
+            let implicit = args[0].to_array(1)?;
+            let implicit = implicit.as_boolean();
+            // `$user` names no schema Strata has: an empty name drops it.
+            let path: Vec<String> = settings
+                .read()
+                .search_path("")
+                .into_iter()
+                .filter(|s| SCHEMAS.contains(&s.as_str()))
+                .collect();
+            let mut b = arrow::array::ListBuilder::new(arrow::array::StringBuilder::new());
+            for i in 0..implicit.len() {
+                if !implicit.is_valid(i) {
+                    b.append_null();
+                    continue;
+                }
+                if implicit.value(i) && !path.iter().any(|s| s == "pg_catalog") {
+                    b.values().append_value("pg_catalog");
+                }
+                for s in &path {
+                    b.values().append_value(s);
+                }
+                b.append(true);
+            }
+            crate::arithmetic::shaped_like_inputs(scalar, Arc::new(b.finish()))
         }),
     )
 }

@@ -5,10 +5,12 @@
 //! `pg_indexes`; extended with Strata's indexes, keys, comments and defaults: `pg_class`,
 //! `pg_index`, `pg_constraint`, `pg_description`, `pg_attribute`, `pg_attrdef`
 //! ([`relations`]); `pg_database` lists only the database there is; `pg_roles`, `pg_user`
-//! and `pg_authid` list the configured users ([`roles`]).
+//! and `pg_authid` list the configured users ([`roles`]); `pg_settings` the reading
+//! session's parameters ([`settings`]).
 
 pub(crate) mod relations;
 pub mod roles;
+pub(crate) mod settings;
 
 use std::sync::Arc;
 
@@ -73,6 +75,7 @@ impl SchemaProvider for PgCatalogOverlay {
             "pg_views" => pg_views(self.catalogs.as_ref()).await.map(Some),
             "pg_indexes" => relations::pg_indexes(&self.engine).map(Some),
             _ if roles::TABLES.contains(&name) => self.roles.table(name),
+            "pg_settings" => Ok(Some(Arc::new(settings::PgSettings::new()))),
             _ => match EXTENDED.iter().find(|n| **n == name) {
                 Some(name) => {
                     let Some(inner) = self.inner.table(name).await? else {

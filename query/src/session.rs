@@ -354,7 +354,9 @@ fn build_context(
         .config()
         .clone()
         .with_extension(Arc::clone(flags))
-        .with_extension(Arc::clone(txn));
+        .with_extension(Arc::clone(txn))
+        // `pg_settings` reads the session's parameters from here.
+        .with_extension(Arc::clone(settings));
     // Timestamp text is read under this session's `TimeZone` when a statement runs.
     let mut analyzer = base.analyzer().rules.clone();
     analyzer.insert(0, Arc::new(crate::pgvalue::casts::UntypedLiterals));
@@ -378,6 +380,7 @@ fn build_context(
     }
     let ctx = SessionContext::new_with_state(builder.build());
     ctx.register_udf(functions::current_setting(Arc::clone(settings)));
+    ctx.register_udf(functions::current_schemas(Arc::clone(settings)));
     ctx.register_udf(functions::pg_table_is_visible(Arc::clone(hidden)));
     ctx
 }

@@ -116,6 +116,16 @@ impl Settings {
             .ok_or(QueryError::UnknownSetting(name))
     }
 
+    /// A known parameter's default (`None` for custom ones).
+    pub fn default_of(name: &str) -> Option<&'static str> {
+        DEFAULTS.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+
+    /// True for parameters a session cannot change (`server_version`, ...).
+    pub fn is_read_only(name: &str) -> bool {
+        READ_ONLY.contains(&name)
+    }
+
     /// Every parameter, sorted by name.
     pub fn all(&self) -> impl Iterator<Item = (&str, &str)> {
         self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
