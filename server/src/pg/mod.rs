@@ -9,6 +9,7 @@
 mod auth;
 mod cancel;
 mod encode;
+mod params;
 mod portal;
 
 use std::fmt::Debug;
@@ -713,19 +714,7 @@ impl Connection {
         let params = if stored.param_types.is_empty() && portal.parameters.is_empty() {
             None
         } else {
-            let inferred: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
-                stored.param_types.iter().map(Option::as_ref).collect();
-            let declared: Vec<Option<&Type>> = portal
-                .statement
-                .parameter_types
-                .iter()
-                .map(Option::as_ref)
-                .collect();
-            Some(
-                arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
-                    portal, &inferred, &declared,
-                )?,
-            )
+            Some(params::decode(portal)?)
         };
         self.run(
             client,

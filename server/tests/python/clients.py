@@ -11,6 +11,8 @@ from decimal import Decimal
 
 import asyncpg
 import psycopg
+import pg8000.dbapi
+import pg8000.native
 import psycopg2
 import sqlalchemy as sa
 
@@ -471,6 +473,36 @@ def type_checks():
     asyncio.run(main())
 
 
+@check("pg8000: parameters of every type, NULLs, errors, transactions")
+def pg8000_checks():
+    c = pg8000.native.Connection("strata", password="strata", host=HOST, port=PORT, database="strata")
+    c.run("CREATE TABLE p8 (ts timestamptz NOT NULL, host text, v double precision, n numeric(10,2), "
+          "iv interval, b bytea, t time, ok boolean)")
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    row = (t0, "a", 1.5, Decimal("12.34"), dt.timedelta(days=1, hours=2), b"\x00\xff", dt.time(1, 2, 3), True)
+    c.run("INSERT INTO p8 VALUES (:ts, :h, :v, :n, :iv, :b, :t, :ok)",
+          ts=row[0], h=row[1], v=row[2], n=row[3], iv=row[4], b=row[5], t=row[6], ok=row[7])
+    c.run("INSERT INTO p8 VALUES (:ts, :h, NULL, NULL, NULL, NULL, NULL, NULL)",
+          ts=t0 + dt.timedelta(seconds=1), h="b")
+    rows = c.run("SELECT ts, host, v, n, iv, b, t, ok FROM p8 ORDER BY ts")
+    assert rows == [list(row), [t0 + dt.timedelta(seconds=1), "b"] + [None] * 6], rows
+    assert c.run("SELECT count(*) FROM p8 WHERE iv > :iv", iv=dt.timedelta(hours=1)) == [[1]]
+    c.close()
+    conn = pg8000.dbapi.connect("strata", password="strata", host=HOST, port=PORT, database="strata")
+    cur = conn.cursor()
+    cur.execute("SELECT host, n FROM p8 WHERE ts >= %s ORDER BY host", (t0,))
+    assert cur.fetchall() == (["a", Decimal("12.34")], ["b", None])
+    try:
+        cur.execute("SELECT nope FROM p8")
+        raise AssertionError("expected an error")
+    except pg8000.dbapi.DatabaseError as e:
+        assert e.args[0]["C"] == "42703", e
+    conn.rollback()
+    cur.execute("SELECT 1")
+    assert cur.fetchall() == ([1],)
+    conn.close()
+
+
 if __name__ == "__main__":
     psycopg_checks()
     psycopg_transaction_checks()
@@ -479,4 +511,5 @@ if __name__ == "__main__":
     sqlalchemy_checks()
     cursor_checks()
     type_checks()
+    pg8000_checks()
     print("all client checks passed", flush=True)
