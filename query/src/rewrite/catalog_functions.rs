@@ -131,19 +131,18 @@ fn rewritten(expr: &Expr) -> Option<Expr> {
         ("pg_database_size", [_]) => parse_expr(
             "(SELECT CAST(COALESCE(sum(strata_p.bytes), 0) AS BIGINT) FROM system.partitions AS strata_p)",
         ),
-        ("pg_get_viewdef", [view, ..]) => {
-            let by = match view {
-                Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => {
-                    format!("strata_v.viewname = {view}")
-                }
-                _ => format!(
-                    "strata_v.viewname = (SELECT max(strata_c.relname) FROM pg_catalog.pg_class AS strata_c WHERE strata_c.oid = ({view}) AND strata_c.relkind = 'v')"
-                ),
-            };
-            parse_expr(&format!(
-                "(SELECT max(strata_v.definition) FROM pg_catalog.pg_views AS strata_v WHERE {by})"
-            ))
-        }
+        // One level of subquery: DataFusion does not resolve an outer column two levels
+        // down (SQLAlchemy's `pg_get_viewdef(pg_class.oid)`).
+        ("pg_get_viewdef", [view, ..]) => match view {
+            Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => parse_expr(&format!(
+                "(SELECT max(strata_v.definition) FROM pg_catalog.pg_views AS strata_v WHERE strata_v.viewname = {view})"
+            )),
+            _ => parse_expr(&format!(
+                "(SELECT max(strata_v.definition) FROM pg_catalog.pg_views AS strata_v \
+                 JOIN pg_catalog.pg_class AS strata_c ON strata_c.relname = strata_v.viewname \
+                 WHERE strata_c.oid = ({view}) AND strata_c.relkind = 'v')"
+            )),
+        },
         _ => None,
 
     }

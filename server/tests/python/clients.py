@@ -256,7 +256,8 @@ def sqlalchemy_checks():
     insp = sa.inspect(engine)
     assert insp.get_view_names() == ["sa_heavy"], insp.get_view_names()
     assert "sa_heavy" not in insp.get_table_names()
-    # get_view_definition() calls pg_get_viewdef(), which does not exist yet.
+    view_sql = insp.get_view_definition("sa_heavy")
+    assert view_sql.strip() == "SELECT name FROM sa_devices WHERE weight > 1", view_sql
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT name FROM sa_heavy")).scalars().all() == ["probe"]
 
