@@ -183,6 +183,8 @@ enum Builder {
     Time(Time64MicrosecondBuilder),
     Interval(IntervalMonthDayNanoBuilder),
     Bytes(BinaryBuilder),
+    /// `uuid`s, as their canonical text.
+    Uuid(StringBuilder),
 }
 
 impl Builder {
@@ -212,6 +214,7 @@ impl Builder {
             SqlType::Time => Builder::Time(Time64MicrosecondBuilder::new()),
             SqlType::Interval => Builder::Interval(IntervalMonthDayNanoBuilder::new()),
             SqlType::Bytea => Builder::Bytes(BinaryBuilder::new()),
+            SqlType::Uuid => Builder::Uuid(StringBuilder::new()),
         }
     }
 
@@ -230,6 +233,7 @@ impl Builder {
             Builder::Time(b) => b.append_null(),
             Builder::Interval(b) => b.append_null(),
             Builder::Bytes(b) => b.append_null(),
+            Builder::Uuid(b) => b.append_null(),
         }
     }
 
@@ -279,6 +283,9 @@ impl Builder {
                 b.append_value(IntervalMonthDayNano::new(v.months, v.days, v.nanos))
             }
             Builder::Bytes(b) => b.append_value(crate::pgvalue::bytea_in(s)?),
+            Builder::Uuid(b) => {
+                b.append_value(crate::pgvalue::uuid_out(&crate::pgvalue::uuid_in(s)?))
+            }
         }
         Ok(())
     }
@@ -361,6 +368,10 @@ impl Builder {
                 b.append_value(IntervalMonthDayNano::new(months, days, ns))
             }
             Builder::Bytes(b) => b.append_value(v),
+            Builder::Uuid(b) => {
+                let v: [u8; 16] = v.try_into().map_err(|_| bad())?;
+                b.append_value(crate::pgvalue::uuid_out(&v))
+            }
         }
         Ok(())
     }
@@ -384,6 +395,7 @@ impl Builder {
             Builder::Time(b) => Arc::new(b.finish()),
             Builder::Interval(b) => Arc::new(b.finish()),
             Builder::Bytes(b) => Arc::new(b.finish()),
+            Builder::Uuid(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -1264,10 +1276,28 @@ fn encode_batch(
     let n = batch.num_rows();
     match format.kind {
         CopyKind::Binary => {
+            // `uuid` columns (text in Arrow) go out as their 16 bytes.
+            let schema = batch.schema();
+            let uuid_text: Vec<Option<ArrayRef>> = schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(f, c)| {
+                    crate::types::is_uuid(f)
+                        .then(|| arrow::compute::cast(c, &DataType::Utf8))
+                        .transpose()
+                })
+                .collect::<std::result::Result<_, _>>()?;
             for row in 0..n {
                 out.extend_from_slice(&(batch.num_columns() as i16).to_be_bytes());
-                for col in batch.columns() {
-                    encode_binary(col, row, out)?;
+                for (i, col) in batch.columns().iter().enumerate() {
+                    if let Some(text) = uuid_text[i].as_ref().filter(|t| t.is_valid(row)) {
+                        let v = crate::pgvalue::uuid_in(text.as_string::<i32>().value(row))?;
+                        out.extend_from_slice(&16i32.to_be_bytes());
+                        out.extend_from_slice(&v);
+                    } else {
+                        encode_binary(col, row, out)?;
+                    }
                 }
                 ends.push(out.len());
             }

@@ -356,7 +356,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
 
     let text: Vec<String> = cols
         .iter()
-        .filter(|c| c.1 == SqlType::Text)
+        .filter(|c| c.1.is_text_like())
         .map(|c| c.0.clone())
         .collect();
     let key_tags =
@@ -372,7 +372,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
                 let c = find(t).ok_or_else(|| {
                     QueryError::InvalidDefinition(format!("tag \"{t}\" is not a column"))
                 })?;
-                if c.1 != SqlType::Text {
+                if !c.1.is_text_like() {
                     return Err(QueryError::InvalidDefinition(format!(
                         "tag \"{t}\" must be a text column, not {}",
                         c.1
@@ -383,7 +383,7 @@ pub fn schema_for_create(ct: &CreateTable, database: &str) -> Result<TableSchema
         }
         None => cols
             .iter()
-            .filter(|c| c.1 == SqlType::Text)
+            .filter(|c| c.1.is_text_like())
             .map(|c| c.0.clone())
             .collect(),
     };
@@ -579,7 +579,7 @@ pub fn alter_table(engine: &Engine, alter: &ast::AlterTable, database: &str) -> 
                 column: col,
             });
         }
-        let new = if ty == SqlType::Text && !schema.hidden_time {
+        let new = if ty.is_text_like() && !schema.hidden_time {
             NewColumn::Tag(col.clone())
         } else {
             NewColumn::Field(FieldDef {

@@ -793,7 +793,13 @@ impl ScalarUDFImpl for PgTypeof {
                     .to_owned(),
             }
         }
-        let text = ScalarValue::Utf8(Some(name(&args.arg_fields[0].data_type().clone())));
+        let field = &args.arg_fields[0];
+        let type_name = if crate::types::is_uuid(field) {
+            "uuid".to_owned()
+        } else {
+            name(field.data_type())
+        };
+        let text = ScalarValue::Utf8(Some(type_name));
         Ok(match &args.args[0] {
             ColumnarValue::Scalar(_) => ColumnarValue::Scalar(text),
             ColumnarValue::Array(a) => ColumnarValue::Array(text.to_array_of_size(a.len())?),

@@ -184,6 +184,18 @@ pub struct PgColumnType {
 }
 
 impl PgColumnType {
+    /// The type of a column, `uuid` where the field's metadata says so.
+    pub fn of_field(f: &Field) -> PgColumnType {
+        if crate::types::is_uuid(f) {
+            return PgColumnType {
+                data_type: "uuid",
+                udt_name: "uuid".into(),
+                ..Default::default()
+            };
+        }
+        PgColumnType::of(f.data_type())
+    }
+
     pub fn of(t: &DataType) -> PgColumnType {
         let num = |data_type, udt: &str, bits| PgColumnType {
             data_type,
@@ -290,7 +302,7 @@ impl TableProvider for Columns {
                     };
                     let strata = table.downcast_ref::<crate::provider::StrataTable>();
                     for (i, field) in table.schema().fields().iter().enumerate() {
-                        let t = PgColumnType::of(field.data_type());
+                        let t = PgColumnType::of_field(field);
                         for (b, v) in [
                             (0, catalog_name.as_str()),
                             (1, &schema_name),

@@ -16,7 +16,9 @@
 //!   [`information_schema`] wraps DataFusion's with Postgres
 //!   type names; [`functions`] adds the Postgres functions clients call.
 //! - [`arithmetic`]: integer `+ - *` that fail on overflow, as PostgreSQL's do;
-//!   [`pgtime`]: timestamp text read as PostgreSQL reads it, in the session's `TimeZone`.
+//!   [`pgtime`]: timestamp text read as PostgreSQL reads it, in the session's `TimeZone`;
+//!   [`pgvalue`]: PostgreSQL's text of `interval`, `time`, `bytea` and `uuid`, and the casts
+//!   that use it; [`pgtext`]: the text results are sent in.
 //! - [`rewrite`]: AST rewrites of Postgres syntax DataFusion does not plan.
 //! - [`types`]: SQL types and how they are stored; [`table`]: the conversions.
 //! - [`error`]: [`QueryError`] and the one mapping of every error to a SQLSTATE;

@@ -117,13 +117,32 @@ fn expr_name(e: &Expr) -> String {
     match e {
         Expr::Identifier(i) => ident_name(i),
         Expr::CompoundIdentifier(parts) => parts.last().map(ident_name).unwrap_or_default(),
-        Expr::Function(f) => f
-            .name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(|i| i.value.to_lowercase())
-            .unwrap_or_else(|| "?column?".into()),
+        Expr::Function(f) => {
+            let name = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase())
+                .unwrap_or_else(|| "?column?".into());
+            // `x::uuid`, rewritten to a call (`rewrite.rs`), is named as the cast.
+            if name == "strata_uuid_in" {
+                return match &f.args {
+                    datafusion::sql::sqlparser::ast::FunctionArguments::List(l) => {
+                        match l.args.first() {
+                            Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                                datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(
+                                    e @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_)),
+                                ),
+                            )) => expr_name(e),
+                            _ => "uuid".into(),
+                        }
+                    }
+                    _ => "uuid".into(),
+                };
+            }
+            name
+        }
         Expr::Cast {
             expr, data_type, ..
         } => match expr.as_ref() {
@@ -160,6 +179,7 @@ fn type_name(sql: &str) -> String {
         "time" | "time without time zone" => "time",
         "interval" => "interval",
         "bytea" => "bytea",
+        "uuid" => "uuid",
         _ => "?column?",
     }
     .into()

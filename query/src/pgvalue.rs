@@ -393,7 +393,8 @@ pub fn interval_out(v: Interval, style: IntervalStyle) -> String {
             let has_positive = all.iter().any(|&x| x > 0);
             let has_year_month = year != 0 || mon != 0;
             let has_day_time = mday != 0 || time != 0;
-            let standard = !(has_negative && has_positive) && !(has_year_month && has_day_time);
+            // PostgreSQL's `sql_standard_value`: one sign, and not both year-month and day-time.
+            let standard = !(has_negative && has_positive || has_year_month && has_day_time);
             if has_negative && standard {
                 out.push('-');
                 year = -year;
@@ -554,6 +555,55 @@ pub fn time_out(us: i64) -> String {
     out
 }
 
+/// `uuid` text input as PostgreSQL reads it: 32 hex digits, optionally in braces, with
+/// hyphens between groups of four (`a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11`,
+/// `{A0EEBC999C0B4EF8BB6D6BB9BD380A11}`); the canonical lower-case hyphenated text, or
+/// 22P02.
+pub fn uuid_in(text: &str) -> Result<[u8; 16], QueryError> {
+    let bad = || QueryError::InvalidText(format!("invalid input syntax for type uuid: \"{text}\""));
+    let t = text.trim();
+    let t = match t.strip_prefix('{') {
+        Some(inner) => inner.strip_suffix('}').ok_or_else(bad)?,
+        None => t,
+    };
+    let mut out = [0u8; 16];
+    let mut digits = 0;
+    let mut prev_hyphen = true;
+    for c in t.chars() {
+        if c == '-' {
+            // Hyphens only after a group of four digits, never doubled or at the end.
+            if prev_hyphen || digits % 4 != 0 {
+                return Err(bad());
+            }
+            prev_hyphen = true;
+            continue;
+        }
+        let d = c.to_digit(16).ok_or_else(bad)? as u8;
+        if digits == 32 {
+            return Err(bad());
+        }
+        out[digits / 2] |= if digits % 2 == 0 { d << 4 } else { d };
+        digits += 1;
+        prev_hyphen = false;
+    }
+    if digits != 32 || prev_hyphen {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// `uuid` text output: lower-case, hyphenated 8-4-4-4-12.
+pub fn uuid_out(v: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(36);
+    for (i, b) in v.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 /// `bytea` text input: hex (`\x0102ff`, whitespace between digit pairs allowed) or the
 /// escape format (`\\` for a backslash, `\ooo` octal, any other byte as itself). Errors
 /// are PostgreSQL's: 22023 for bad hex, 22P02 for a bad escape.
@@ -569,7 +619,7 @@ pub fn bytea_in(text: &str) -> Result<Vec<u8>, QueryError> {
                 ))
             })
         };
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err(QueryError::InvalidParameterValue(
                 "invalid hexadecimal data: odd number of digits".into(),
             ));

@@ -51,7 +51,44 @@ pub fn rewrite(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut catalog_functions::CatalogFunctions);
     let _ = VisitMut::visit(&mut statement, &mut StrataCatalogTables);
     let _ = VisitMut::visit(&mut statement, &mut ExponentLiterals);
+    let _ = VisitMut::visit(&mut statement, &mut UuidCasts);
     statement
+}
+
+/// `x::uuid`, `CAST(x AS uuid)` and `uuid '...'` as `strata_uuid_in(x)`: DataFusion has no
+/// `uuid` type; Strata's is checked text (see `types.rs`).
+struct UuidCasts;
+
+impl VisitorMut for UuidCasts {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::DataType;
+        let inner = match expr {
+            Expr::Cast {
+                expr: inner,
+                data_type: DataType::Uuid,
+                ..
+            } => inner.as_ref().clone(),
+            Expr::TypedString(t) if t.data_type == DataType::Uuid => Expr::Value(t.value.clone()),
+            _ => return ControlFlow::Continue(()),
+        };
+        if let Some(call) = parse_expr("strata_uuid_in(NULL)") {
+            let mut call = call;
+            if let Expr::Function(f) = &mut call {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    if let Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                        datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(arg),
+                    )) = list.args.first_mut()
+                    {
+                        *arg = inner;
+                    }
+                }
+            }
+            *expr = call;
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Numbers in exponent form written out as plain decimals.

@@ -160,6 +160,28 @@ impl Prepared {
         Ok(out)
     }
 
+    /// Per parameter (`$1` first), whether it stands for a `uuid` (compared with or stored
+    /// into a `uuid` column), so clients are told its type.
+    pub fn uuid_params(&self) -> Result<Vec<bool>> {
+        let Prepared::Plan { plan, .. } = self else {
+            return Ok(vec![]);
+        };
+        let mut out = Vec::new();
+        for (id, field) in plan.get_parameter_fields()? {
+            let Ok(i) = id.trim_start_matches('$').parse::<usize>() else {
+                continue;
+            };
+            if i == 0 {
+                continue;
+            }
+            if out.len() < i {
+                out.resize(i, false);
+            }
+            out[i - 1] = field.is_some_and(|f| crate::types::is_uuid(&f));
+        }
+        Ok(out)
+    }
+
     /// The schema of the rows it returns, or `None` for a command.
     pub fn result_schema(&self) -> Option<SchemaRef> {
         match self {
@@ -284,6 +306,7 @@ impl QueryEngine {
         ctx.register_udf(functions::pg_type_is_visible());
         ctx.register_udf(functions::pg_tablespace_location());
         ctx.register_udf(functions::pg_get_userbyid(roles.clone()));
+        ctx.register_udf(crate::pgvalue::casts::UuidIn::udf());
         for f in functions::definitions(Arc::clone(&engine)) {
             ctx.register_udf(f);
         }

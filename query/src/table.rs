@@ -10,9 +10,9 @@ use arrow::array::{
 use arrow::buffer::NullBuffer;
 use arrow::compute::{cast, CastOptions};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Field, Float64Type, Int32Type, Int64Type,
-    IntervalMonthDayNano, IntervalMonthDayNanoType, Schema, SchemaRef, Time64MicrosecondType,
-    TimeUnit, TimestampNanosecondType,
+    DataType, Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type, IntervalMonthDayNano,
+    IntervalMonthDayNanoType, Schema, SchemaRef, Time64MicrosecondType, TimeUnit,
+    TimestampNanosecondType,
 };
 use arrow::util::display::FormatOptions;
 use strata_storage::{FieldType, TableSchema, Value, WriteBatch, NULL_TIME};
@@ -113,7 +113,7 @@ impl TableDef {
         let arrow = Arc::new(Schema::new(
             columns
                 .iter()
-                .map(|c| Field::new(&c.name, c.sql_type.arrow_type(), !c.not_null))
+                .map(|c| c.sql_type.arrow_field(&c.name, !c.not_null))
                 .collect::<Vec<_>>(),
         ));
         let writable = Arc::new(Schema::new(
@@ -212,7 +212,10 @@ impl TableDef {
                         .iter()
                         .position(|t| *t == c.name)
                         .expect("tag of this table");
-                    tags[i] = Some(cast_checked(a, &DataType::Utf8)?);
+                    tags[i] = Some(match c.sql_type {
+                        SqlType::Uuid => canonical_uuids(a)?,
+                        _ => cast_checked(a, &DataType::Utf8)?,
+                    });
                 }
                 Role::Field(ty) => {
                     let i = self
@@ -360,6 +363,20 @@ fn to_declared(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
     Ok(out)
 }
 
+/// Text that must be `uuid`s in their canonical spelling (22P02 for one that is not).
+fn canonical_uuids(a: &ArrayRef) -> Result<ArrayRef> {
+    let text = cast_checked(a, &DataType::Utf8)?;
+    let out = text
+        .as_string::<i32>()
+        .iter()
+        .map(|v| {
+            v.map(|s| crate::pgvalue::uuid_in(s).map(|u| crate::pgvalue::uuid_out(&u)))
+                .transpose()
+        })
+        .collect::<Result<arrow::array::StringArray>>()?;
+    Ok(Arc::new(out))
+}
+
 /// The values of a `Binary` array of fixed-width values, each read by `f`; a value of
 /// another width is corruption.
 fn fixed_width<const N: usize, T>(
@@ -447,6 +464,7 @@ fn to_physical(a: &ArrayRef, t: SqlType, stored: FieldType) -> Result<ArrayRef> 
         SqlType::Real | SqlType::Double => cast_checked(a, &DataType::Float64)?,
         SqlType::Boolean => cast_checked(a, &DataType::Boolean)?,
         SqlType::Text => cast_checked(a, &DataType::Utf8)?,
+        SqlType::Uuid => canonical_uuids(a)?,
         SqlType::Numeric { .. } => {
             // Stored exactly, as the decimal's text.
             let d = cast_checked(a, &t.arrow_type())?;

@@ -14,7 +14,8 @@
 //! | `smallint`, `integer`, `bigint`     | integer            | `Int16`, `Int32`, `Int64`|
 //! | `real`, `double precision`          | float              | `Float32`, `Float64`     |
 //! | `boolean`                           | boolean            | `Boolean`                |
-//! | `text`, `varchar(n)`, `char(n)`, `json`, `jsonb`, `uuid` | tag or text | `Utf8`  |
+//! | `text`, `varchar(n)`, `char(n)`, `json`, `jsonb` | tag or text  | `Utf8`         |
+//! | `uuid`                              | tag or text        | `Utf8` + [`PG_TYPE_KEY`] |
 //! | `numeric(p,s)`, p <= 18             | integer (unscaled) | `Decimal128(p,s)`        |
 //! | `numeric(p,s)`, p > 18              | bytes (i128 LE)    | `Decimal128(p,s)`        |
 //! | `time`                              | integer (us)       | `Time64(us)`             |
@@ -24,7 +25,9 @@
 //! `numeric` without a precision is `numeric(38,10)`: Arrow decimals have a fixed scale.
 //! Tables created before numerics were stored as decimals keep theirs as text (the stored
 //! field type says which); both read back the same. An interval is stored as Arrow keeps
-//! it: i32 months, i32 days, i64 nanoseconds, little-endian.
+//! it: i32 months, i32 days, i64 nanoseconds, little-endian. A `uuid` is its canonical
+//! text (checked on the way in), so it compares with string literals and can be a tag;
+//! the Arrow field says `uuid` in its metadata, and clients see PostgreSQL's `uuid` type.
 
 use std::fmt;
 
@@ -55,6 +58,19 @@ pub enum SqlType {
     Time,
     Interval,
     Bytea,
+    Uuid,
+}
+
+/// Field metadata naming the PostgreSQL type of a column whose Arrow type does not say
+/// (`uuid` on `Utf8`).
+pub const PG_TYPE_KEY: &str = "strata.pg_type";
+
+/// True if `field` holds `uuid` values.
+pub fn is_uuid(field: &arrow::datatypes::Field) -> bool {
+    field
+        .metadata()
+        .get(PG_TYPE_KEY)
+        .is_some_and(|t| t == "uuid")
 }
 
 impl SqlType {
@@ -75,6 +91,21 @@ impl SqlType {
             SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
             SqlType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
             SqlType::Bytea => DataType::Binary,
+            SqlType::Uuid => DataType::Utf8,
+        }
+    }
+
+    /// The Arrow field of a column of this type (with [`PG_TYPE_KEY`] where the Arrow type
+    /// does not say).
+    pub fn arrow_field(self, name: &str, nullable: bool) -> arrow::datatypes::Field {
+        let field = arrow::datatypes::Field::new(name, self.arrow_type(), nullable);
+        match self {
+            SqlType::Uuid => field.with_metadata(
+                [(PG_TYPE_KEY.to_owned(), "uuid".to_owned())]
+                    .into_iter()
+                    .collect(),
+            ),
+            _ => field,
         }
     }
 
@@ -94,7 +125,7 @@ impl SqlType {
             SqlType::Numeric { .. } | SqlType::Interval | SqlType::Bytea => FieldType::Bytes,
             SqlType::Real | SqlType::Double => FieldType::Float,
             SqlType::Boolean => FieldType::Boolean,
-            SqlType::Text => FieldType::Text,
+            SqlType::Text | SqlType::Uuid => FieldType::Text,
         }
     }
 
@@ -108,6 +139,11 @@ impl SqlType {
             FieldType::Text => SqlType::Text,
             FieldType::Bytes => SqlType::Bytea,
         }
+    }
+
+    /// True for the types stored as text, which may be tags (`text` and its kin, `uuid`).
+    pub fn is_text_like(self) -> bool {
+        matches!(self, SqlType::Text | SqlType::Uuid)
     }
 
     /// True for the types a time column may have.
@@ -131,6 +167,7 @@ impl SqlType {
             "time" => SqlType::Time,
             "interval" => SqlType::Interval,
             "bytea" => SqlType::Bytea,
+            "uuid" => SqlType::Uuid,
             _ => {
                 let inner = s.strip_prefix("numeric(")?.strip_suffix(')')?;
                 let (p, sc) = inner.split_once(',')?;
@@ -156,6 +193,7 @@ impl SqlType {
             D::Time(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => SqlType::Time,
             D::Interval { fields: None, .. } => SqlType::Interval,
             D::Bytea => SqlType::Bytea,
+            D::Uuid => SqlType::Uuid,
             D::SmallInt(_) | D::Int2(_) => SqlType::SmallInt,
             D::Int(_) | D::Integer(_) | D::Int4(_) => SqlType::Integer,
             D::BigInt(_) | D::Int8(_) => SqlType::BigInt,
@@ -176,7 +214,6 @@ impl SqlType {
             | D::CharacterVarying(_)
             | D::Char(_)
             | D::Character(_)
-            | D::Uuid
             | D::JSON
             | D::JSONB => SqlType::Text,
             D::Numeric(info) | D::Decimal(info) | D::Dec(info) => {
@@ -198,9 +235,8 @@ impl SqlType {
             D::Custom(name, args) if args.is_empty() => {
                 match name.to_string().to_ascii_lowercase().as_str() {
                     "timestamptz" => SqlType::Timestamptz,
-                    "text" | "varchar" | "uuid" | "json" | "jsonb" | "citext" | "name" => {
-                        SqlType::Text
-                    }
+                    "uuid" => SqlType::Uuid,
+                    "text" | "varchar" | "json" | "jsonb" | "citext" | "name" => SqlType::Text,
                     "int2" => SqlType::SmallInt,
                     "int4" => SqlType::Integer,
                     "int8" => SqlType::BigInt,
@@ -233,6 +269,7 @@ impl fmt::Display for SqlType {
             SqlType::Time => f.write_str("time"),
             SqlType::Interval => f.write_str("interval"),
             SqlType::Bytea => f.write_str("bytea"),
+            SqlType::Uuid => f.write_str("uuid"),
         }
     }
 }
@@ -261,6 +298,7 @@ mod tests {
             SqlType::Time,
             SqlType::Interval,
             SqlType::Bytea,
+            SqlType::Uuid,
         ] {
             assert_eq!(SqlType::parse_canonical(&t.to_string()), Some(t));
         }

@@ -389,6 +389,10 @@ async fn extended(
                 .into_iter()
                 .filter_map(|(t, attnum, _)| table_oid(&t).map(|(oid, _)| (oid, attnum)))
                 .collect();
+            let uuids: HashSet<(i32, i16)> = uuid_columns(engine)
+                .into_iter()
+                .filter_map(|(t, attnum)| table_oid(&t).map(|(oid, _)| (oid, attnum)))
+                .collect();
             batches = batches
                 .into_iter()
                 .map(|b| {
@@ -396,6 +400,7 @@ async fn extended(
                         defaults.contains(&(oid, attnum.unwrap_or(0)))
                     })
                 })
+                .map(|b| b.and_then(|b| with_uuid_types(b, &uuids)))
                 .collect::<DfResult<_>>()?;
         }
         "pg_attrdef" => {
@@ -470,6 +475,62 @@ fn access_method_oid(method: &str) -> i32 {
 }
 
 /// Every column default: table, `attnum`, the expression's SQL text.
+/// `(table, attnum)` of every `uuid` column (text to Arrow, so `datafusion-pg-catalog`
+/// types it `text`).
+fn uuid_columns(engine: &Engine) -> Vec<(String, i16)> {
+    let mut out = Vec::new();
+    for table in engine.table_names() {
+        let Ok(schema) = engine.table_schema(&table) else {
+            continue;
+        };
+        for (p, column) in visible_columns(&schema).iter().enumerate() {
+            if schema
+                .sql_columns
+                .get(column)
+                .is_some_and(|c| c.sql_type == "uuid")
+            {
+                out.push((table.clone(), (p + 1) as i16));
+            }
+        }
+    }
+    out
+}
+
+/// `pg_attribute` rows of `uuid` columns typed `uuid` (OID 2950).
+fn with_uuid_types(batch: RecordBatch, uuids: &HashSet<(i32, i16)>) -> DfResult<RecordBatch> {
+    const UUID_OID: i32 = 2950;
+    let schema = batch.schema();
+    let (Ok(rel_at), Ok(num_at), Ok(type_at)) = (
+        schema.index_of("attrelid"),
+        schema.index_of("attnum"),
+        schema.index_of("atttypid"),
+    ) else {
+        return Ok(batch);
+    };
+    if uuids.is_empty() {
+        return Ok(batch);
+    }
+    let rels = arrow::compute::cast(batch.column(rel_at), &DataType::Int32)?;
+    let rels = rels.as_primitive::<Int32Type>();
+    let nums = arrow::compute::cast(batch.column(num_at), &DataType::Int16)?;
+    let nums = nums.as_primitive::<arrow::datatypes::Int16Type>();
+    let types = arrow::compute::cast(batch.column(type_at), &DataType::Int32)?;
+    let types = types.as_primitive::<Int32Type>();
+    let patched: Int32Array = (0..batch.num_rows())
+        .map(|i| {
+            if uuids.contains(&(rels.value(i), nums.value(i))) {
+                Some(UUID_OID)
+            } else {
+                types.is_valid(i).then(|| types.value(i))
+            }
+        })
+        .collect();
+    let patched = arrow::compute::cast(&patched, schema.field(type_at).data_type())?;
+    let mut columns = batch.columns().to_vec();
+    columns[type_at] = patched;
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
 fn defaults(engine: &Engine) -> Vec<(String, i16, String)> {
     let mut out = Vec::new();
     for table in engine.table_names() {
@@ -489,9 +550,6 @@ fn defaults(engine: &Engine) -> Vec<(String, i16, String)> {
     out
 }
 
-/// Rows of `pg_class` (keyed by `oid`) or `pg_attribute` (by `attrelid` and `attnum`) with
-/// the boolean column `flag` also set where `set(oid, attnum)` says: `relhasindex` (psql's
-/// `\d` lists a table's indexes only then), `atthasdef` (and its defaults).
 /// Every relation owned by the bootstrap superuser ([`super::roles::BOOTSTRAP_OID`]):
 /// Strata has no owners of its own, and `datafusion-pg-catalog` leaves `relowner` 0.
 fn owned_by_bootstrap(batch: RecordBatch) -> DfResult<RecordBatch> {
@@ -506,6 +564,9 @@ fn owned_by_bootstrap(batch: RecordBatch) -> DfResult<RecordBatch> {
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
+/// Rows of `pg_class` (keyed by `oid`) or `pg_attribute` (by `attrelid` and `attnum`) with
+/// the boolean column `flag` also set where `set(oid, attnum)` says: `relhasindex` (psql's
+/// `\d` lists a table's indexes only then), `atthasdef` (and its defaults).
 fn with_flag(
     batch: RecordBatch,
     flag: &str,

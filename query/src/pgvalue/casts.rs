@@ -293,3 +293,57 @@ impl datafusion::optimizer::AnalyzerRule for UntypedLiterals {
         })
     }
 }
+
+/// `strata_uuid_in(text)`: what `x::uuid` becomes (see `rewrite.rs`): the canonical text of
+/// a `uuid`, 22P02 for text that is not one; its result field says `uuid`, so clients see
+/// the type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct UuidIn {
+    signature: Signature,
+}
+
+impl UuidIn {
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(UuidIn {
+            signature: Signature::any(1, Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for UuidIn {
+    fn name(&self) -> &str {
+        "strata_uuid_in"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(
+        &self,
+        _: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> DfResult<arrow::datatypes::FieldRef> {
+        Ok(Arc::new(
+            crate::types::SqlType::Uuid.arrow_field(self.name(), true),
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let values = args.args[0].clone().into_array(args.number_rows.max(1))?;
+        let text = arrow::compute::cast(&values, &DataType::Utf8)?;
+        let out = text
+            .as_string::<i32>()
+            .iter()
+            .map(|v| {
+                v.map(|s| super::uuid_in(s).map(|u| super::uuid_out(&u)))
+                    .transpose()
+            })
+            .collect::<Result<arrow::array::StringArray, QueryError>>()?;
+        crate::arithmetic::shaped_like_inputs(scalar, Arc::new(out))
+    }
+}

@@ -174,3 +174,31 @@ fn bytea_matches_postgres() {
     assert_eq!(bytea_in("\\xzz").unwrap_err().sqlstate(), "22023");
     assert_eq!(bytea_in("a\\9").unwrap_err().sqlstate(), "22P02");
 }
+
+#[test]
+fn uuid_matches_postgres() {
+    let canonical = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+    for input in [
+        canonical,
+        "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+        "{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}",
+        "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+        "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11",
+        "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+    ] {
+        assert_eq!(uuid_out(&uuid_in(input).unwrap()), canonical, "{input}");
+    }
+    for bad in [
+        "",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111",
+        "a0eebc99--9c0b-4ef8-bb6d-6bb9bd380a11",
+        "a0eeb-c99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "-a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11-",
+        "g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+    ] {
+        assert_eq!(uuid_in(bad).unwrap_err().sqlstate(), "22P02", "{bad:?}");
+    }
+}

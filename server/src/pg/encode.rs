@@ -120,6 +120,34 @@ pub(crate) fn format_options(settings: &Settings) -> Arc<FormatOptions> {
     Arc::new(f)
 }
 
+/// RowDescription fields of `schema` in `format`: `arrow-pg`'s, with `uuid` columns (text
+/// in Arrow, marked by field metadata) typed `uuid`.
+pub(crate) fn pg_fields(
+    schema: &arrow::datatypes::Schema,
+    format: &Format,
+    options: Option<Arc<FormatOptions>>,
+) -> PgWireResult<Vec<pgwire::api::results::FieldInfo>> {
+    let fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, options)?;
+    Ok(fields
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(info, field)| {
+            if !strata_query::types::is_uuid(field) {
+                return info;
+            }
+            let options = Arc::clone(info.format_options());
+            pgwire::api::results::FieldInfo::new(
+                info.name().to_owned(),
+                info.table_id(),
+                info.column_id(),
+                pgwire::api::Type::UUID,
+                info.format(),
+            )
+            .with_format_options(options)
+        })
+        .collect())
+}
+
 /// A result stream that stops with 57014 when the statement is cancelled or times out.
 pub(crate) fn guarded(
     stream: SendableRecordBatchStream,
@@ -157,21 +185,22 @@ pub(crate) fn rows_response<C: ClientInfo>(
     tag: &str,
     _client: &C,
 ) -> PgWireResult<QueryResponse> {
-    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(
-        schema,
-        format,
-        Some(format_options(settings)),
-    )?);
+    let fields = Arc::new(pg_fields(schema, format, Some(format_options(settings)))?);
     let row_fields = Arc::clone(&fields);
     let text_columns: Vec<bool> = (0..schema.fields().len())
         .map(|i| format.format_for(i) == pgwire::api::results::FieldFormat::Text)
+        .collect();
+    let uuid_columns: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| strata_query::types::is_uuid(f))
         .collect();
     let style = TextStyle::of(settings);
     let rows = batches
         .map(move |b| {
             let rows: Box<
                 dyn Iterator<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send,
-            > = match b.and_then(|b| pg_text(b, &text_columns, &style)) {
+            > = match b.and_then(|b| pg_text(b, &text_columns, &uuid_columns, &style)) {
                 Ok(b) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&row_fields), b),
                 Err(e) => Box::new(std::iter::once(Err(error(&e)))),
             };
@@ -191,37 +220,47 @@ pub(crate) fn rows_response<C: ClientInfo>(
 fn pg_text(
     batch: RecordBatch,
     text: &[bool],
+    uuid: &[bool],
     style: &TextStyle,
 ) -> Result<RecordBatch, QueryError> {
     use arrow::datatypes::DataType;
     use strata_query::pgtext;
-    let converts = |(c, t): (&arrow::array::ArrayRef, &bool)| {
-        if *t {
+    let is_uuid = |i: usize| uuid.get(i).copied().unwrap_or(false);
+    let converts = |i: usize, c: &arrow::array::ArrayRef| {
+        if text[i] {
             pgtext::differs(c.data_type())
         } else {
-            matches!(
-                c.data_type(),
-                DataType::Interval(_) | DataType::Decimal128(..)
-            )
+            is_uuid(i)
+                || matches!(
+                    c.data_type(),
+                    DataType::Interval(_) | DataType::Decimal128(..)
+                )
         }
     };
-    if !batch.columns().iter().zip(text).any(converts) {
+    if !batch
+        .columns()
+        .iter()
+        .enumerate()
+        .any(|(i, c)| converts(i, c))
+    {
         return Ok(batch);
     }
     let arrow_error = |e| QueryError::from(DataFusionError::from(e));
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
-    for ((field, col), t) in batch
+    for (i, (field, col)) in batch
         .schema()
         .fields()
         .iter()
         .zip(batch.columns())
-        .zip(text)
+        .enumerate()
     {
-        if converts((col, t)) {
-            let (data_type, values): (DataType, arrow::array::ArrayRef) = if *t {
+        if converts(i, col) {
+            let (data_type, values): (DataType, arrow::array::ArrayRef) = if text[i] {
                 let s = pgtext::column(col, style).map_err(arrow_error)?;
                 (DataType::Utf8, Arc::new(s))
+            } else if is_uuid(i) {
+                (DataType::Binary, Arc::new(uuid_binary(col)?))
             } else {
                 let b = binary_form(col).map_err(arrow_error)?;
                 (DataType::Binary, Arc::new(b))
@@ -239,6 +278,17 @@ fn pg_text(
     }
     let schema = Arc::new(arrow::datatypes::Schema::new(fields));
     RecordBatch::try_new(schema, columns).map_err(arrow_error)
+}
+
+/// The 16 bytes of each `uuid` (stored as its canonical text).
+fn uuid_binary(a: &arrow::array::ArrayRef) -> Result<arrow::array::BinaryArray, QueryError> {
+    use arrow::array::AsArray;
+    let text = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8)
+        .map_err(|e| QueryError::from(DataFusionError::from(e)))?;
+    text.as_string::<i32>()
+        .iter()
+        .map(|v| v.map(strata_query::pgvalue::uuid_in).transpose())
+        .collect()
 }
 
 /// PostgreSQL's binary form of each interval or numeric of `a`: arrow-pg sends a NULL

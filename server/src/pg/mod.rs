@@ -513,6 +513,8 @@ fn check_size(query: &str, limit: usize) -> PgWireResult<()> {
 pub struct Stored {
     prepared: Arc<Prepared>,
     param_types: Vec<Option<datafusion::arrow::datatypes::DataType>>,
+    /// Per parameter: it stands for a `uuid` (text to Arrow, `uuid` to the client).
+    param_uuid: Vec<bool>,
 }
 
 /// Parses and plans for the extended protocol.
@@ -554,16 +556,20 @@ impl QueryParser for Parser {
             .await
             .map_err(|e| encode::error_in(&e, sql))?;
         let param_types = prepared.param_types().map_err(|e| error(&e))?;
+        let param_uuid = prepared.uuid_params().map_err(|e| error(&e))?;
         Ok(Some(Stored {
             prepared: Arc::new(prepared),
             param_types,
+            param_uuid,
         }))
     }
 
     fn get_parameter_types(&self, stmt: &Stored) -> PgWireResult<Vec<Type>> {
         stmt.param_types
             .iter()
-            .map(|t| match t {
+            .enumerate()
+            .map(|(i, t)| match t {
+                _ if stmt.param_uuid.get(i).copied().unwrap_or(false) => Ok(Type::UUID),
                 Some(t) => arrow_pg::datatypes::into_pg_type(t),
                 None => Ok(Type::TEXT),
             })
@@ -577,11 +583,9 @@ impl QueryParser for Parser {
     ) -> PgWireResult<Vec<FieldInfo>> {
         match stmt.prepared.result_schema() {
             None => Ok(vec![]),
-            Some(schema) => arrow_pg::datatypes::arrow_schema_to_pg_fields(
-                &schema,
-                format.unwrap_or(&Format::UnifiedText),
-                None,
-            ),
+            Some(schema) => {
+                encode::pg_fields(&schema, format.unwrap_or(&Format::UnifiedText), None)
+            }
         }
     }
 }
@@ -619,11 +623,7 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Some(schema) = self.cursor_portal(client, message.target_type, &message.name) {
-            let fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(
-                &schema,
-                &Format::UnifiedText,
-                None,
-            )?;
+            let fields = encode::pg_fields(&schema, &Format::UnifiedText, None)?;
             let response = pgwire::api::results::DescribePortalResponse::new(fields);
             pgwire::api::query::send_describe_response(client, &response).await?;
             return Ok(());

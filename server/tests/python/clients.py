@@ -7,6 +7,7 @@ Each check prints its name; any failure raises and exits non-zero.
 import asyncio
 import datetime as dt
 import sys
+import uuid
 from decimal import Decimal
 
 import asyncpg
@@ -504,6 +505,58 @@ def pg8000_checks():
     conn.close()
 
 
+@check("psycopg, asyncpg, psycopg2, pg8000: uuid as a uuid (objects, binary, COPY, a uuid tag)")
+def uuid_checks():
+    import psycopg2.extras
+    u1 = uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+    u2 = uuid.UUID("6f1c0b8e-2d3a-4c5b-9e7f-0a1b2c3d4e5f")
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    with psycopg.connect(DSN, autocommit=True) as c:
+        c.execute("CREATE TABLE py_uuid (ts timestamptz NOT NULL, id uuid, dev uuid, k text) WITH (tags = 'dev')")
+        c.execute("INSERT INTO py_uuid VALUES (%s, %s, %s, 'text')", (t0, u1, u2))
+        c.execute("INSERT INTO py_uuid VALUES (%s, %b, %b, 'binary')", (t0 + dt.timedelta(seconds=1), u1, u2))
+        for binary in (False, True):
+            cur = c.cursor(binary=binary)
+            cur.execute("SELECT id, dev FROM py_uuid WHERE id = %s ORDER BY ts", (u1,))
+            assert cur.fetchall() == [(u1, u2), (u1, u2)]
+        with c.cursor() as cur:
+            with cur.copy("COPY py_uuid (ts, id, dev, k) FROM STDIN (FORMAT binary)") as cp:
+                cp.set_types(["timestamptz", "uuid", "uuid", "text"])
+                cp.write_row((t0 + dt.timedelta(seconds=2), u1, u2, "copy"))
+            with cur.copy("COPY (SELECT id, dev FROM py_uuid WHERE k = 'copy') TO STDOUT (FORMAT binary)") as cp:
+                cp.set_types(["uuid", "uuid"])
+                assert list(cp.rows()) == [(u1, u2)]
+        try:
+            c.execute("INSERT INTO py_uuid VALUES (%s, 'not-a-uuid', NULL, 'bad')", (t0,))
+            raise AssertionError("expected an error")
+        except psycopg.errors.InvalidTextRepresentation:
+            pass
+
+    async def main():
+        conn = await asyncpg.connect(DSN)
+        try:
+            await conn.execute("INSERT INTO py_uuid VALUES ($1, $2, $3, 'asyncpg')",
+                               t0 + dt.timedelta(seconds=3), u1, u2)
+            rows = await conn.fetch("SELECT id, dev FROM py_uuid WHERE id = $1 AND k = 'asyncpg'", u1)
+            assert [tuple(r) for r in rows] == [(u1, u2)], rows
+            await conn.copy_records_to_table(
+                "py_uuid", columns=["ts", "id", "dev", "k"],
+                records=[(t0 + dt.timedelta(seconds=4), u2, u1, "acopy")])
+            assert await conn.fetchval("SELECT id FROM py_uuid WHERE k = 'acopy'") == u2
+        finally:
+            await conn.close()
+    asyncio.run(main())
+    psycopg2.extras.register_uuid()
+    conn2 = psycopg2.connect(DSN)
+    with conn2.cursor() as cur:
+        cur.execute("SELECT id FROM py_uuid WHERE id = %s LIMIT 1", (u1,))
+        assert cur.fetchone() == (u1,)
+    conn2.close()
+    p = pg8000.native.Connection("strata", password="strata", host=HOST, port=PORT, database="strata")
+    assert p.run("SELECT id FROM py_uuid WHERE id = :u LIMIT 1", u=u1) == [[u1]]
+    p.close()
+
+
 if __name__ == "__main__":
     psycopg_checks()
     psycopg_transaction_checks()
@@ -513,4 +566,5 @@ if __name__ == "__main__":
     cursor_checks()
     type_checks()
     pg8000_checks()
+    uuid_checks()
     print("all client checks passed", flush=True)
