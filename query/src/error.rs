@@ -130,6 +130,9 @@ pub enum QueryError {
     /// A transaction's uncommitted writes would pass their bound (53200).
     #[error("transaction holds more than {limit} bytes of uncommitted writes (max_transaction_bytes); COMMIT more often or write outside a transaction block")]
     TransactionTooLarge { limit: usize },
+    /// A division by zero Strata computes itself (22012).
+    #[error("division by zero")]
+    DivisionByZero,
     /// A date or time field out of its range (22008).
     #[error("{0}")]
     DatetimeOverflow(String),
@@ -374,6 +377,7 @@ impl QueryError {
             QueryError::CursorForwardOnly | QueryError::CursorFailed(_) => "55000",
             QueryError::DataCorrupted(_) => "XX001",
             QueryError::DatetimeOverflow(_) => "22008",
+            QueryError::DivisionByZero => "22012",
             QueryError::CursorTooLarge { .. } => "54000",
             QueryError::TransactionTooLarge { .. } => "53200",
             QueryError::Canceled | QueryError::StatementTimeout => "57014",

@@ -480,6 +480,39 @@ fn append_seconds(out: &mut String, sec: i64, fsec: i64, fill: bool) {
     }
 }
 
+/// `interval * factor` as PostgreSQL's `interval_mul`: each field scaled, a month's
+/// fraction cascading into days (30 per month) and a day's into time; `None` if a field
+/// overflows.
+pub fn interval_mul(v: Interval, factor: f64) -> Option<Interval> {
+    let round_us = |x: f64| (x * 1e6).round() / 1e6;
+    let orig_month = f64::from(v.months) * factor;
+    let orig_day = f64::from(v.days) * factor;
+    let fits = |x: f64| x.is_finite() && x.abs() < f64::from(i32::MAX);
+    if !fits(orig_month) || !fits(orig_day) {
+        return None;
+    }
+    let month = orig_month.trunc();
+    let mut day = orig_day.trunc();
+    let month_remainder_days = round_us((orig_month - month) * 30.0);
+    let mut sec_remainder =
+        round_us((orig_day - day + month_remainder_days - month_remainder_days.trunc()) * 86_400.0);
+    if sec_remainder.abs() >= 86_400.0 {
+        let whole = (sec_remainder / 86_400.0).trunc();
+        day += whole;
+        sec_remainder -= whole * 86_400.0;
+    }
+    day += month_remainder_days.trunc();
+    let us = ((v.nanos / US) as f64 * factor + sec_remainder * 1e6).round();
+    if !fits(day) || !us.is_finite() || us.abs() > (i64::MAX / 1_000) as f64 {
+        return None;
+    }
+    Some(Interval {
+        months: month as i32,
+        days: day as i32,
+        nanos: us as i64 * US,
+    })
+}
+
 /// PostgreSQL's binary `interval`: i64 microseconds, i32 days, i32 months, big-endian.
 pub fn interval_binary(months: i32, days: i32, nanos: i64) -> [u8; 16] {
     let mut b = [0u8; 16];
@@ -675,6 +708,7 @@ pub fn bytea_out(v: &[u8], escape: bool) -> String {
     out
 }
 
+pub mod arithmetic;
 pub mod casts;
 #[cfg(test)]
 mod tests;

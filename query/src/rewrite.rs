@@ -52,7 +52,54 @@ pub fn rewrite(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut StrataCatalogTables);
     let _ = VisitMut::visit(&mut statement, &mut ExponentLiterals);
     let _ = VisitMut::visit(&mut statement, &mut UuidCasts);
+    let _ = VisitMut::visit(&mut statement, &mut IntervalLiterals);
     statement
+}
+
+/// `interval '...'` that DataFusion's interval parser refuses (PostgreSQL's `'1 day 02:00'`,
+/// `'@ 2 hours ago'`, `'P1DT2H'`) as `CAST('...' AS interval)`, which `pgvalue` reads as
+/// PostgreSQL does. Literals DataFusion reads stay literals.
+struct IntervalLiterals;
+
+impl VisitorMut for IntervalLiterals {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use arrow::compute::kernels::cast_utils::IntervalParseConfig;
+        use datafusion::sql::sqlparser::ast::{CastKind, DataType, Value};
+        let Expr::Interval(iv) = expr else {
+            return ControlFlow::Continue(());
+        };
+        if iv.leading_field.is_some() || iv.last_field.is_some() {
+            return ControlFlow::Continue(());
+        }
+        let Expr::Value(v) = iv.value.as_ref() else {
+            return ControlFlow::Continue(());
+        };
+        let Value::SingleQuotedString(text) = &v.value else {
+            return ControlFlow::Continue(());
+        };
+        let config =
+            IntervalParseConfig::new(arrow::compute::kernels::cast_utils::IntervalUnit::Second);
+        let datafusion_reads =
+            arrow::compute::kernels::cast_utils::parse_interval_month_day_nano_config(text, config)
+                .is_ok();
+        // Text neither reads fails in `pgvalue` with PostgreSQL's error (22007).
+        if datafusion_reads {
+            return ControlFlow::Continue(());
+        }
+        *expr = Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(Expr::Value(v.clone())),
+            data_type: DataType::Interval {
+                fields: None,
+                precision: None,
+            },
+            array: false,
+            format: None,
+        };
+        ControlFlow::Continue(())
+    }
 }
 
 /// `x::uuid`, `CAST(x AS uuid)` and `uuid '...'` as `strata_uuid_in(x)`: DataFusion has no

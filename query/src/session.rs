@@ -262,6 +262,11 @@ impl QueryEngine {
             .build();
         // After type coercion: integer `+ - *` fail on overflow (22003) instead of wrapping.
         state.add_analyzer_rule(Arc::new(crate::arithmetic::CheckedArithmetic));
+        // `interval * number` and `interval / number`, which DataFusion does not plan.
+        datafusion::execution::FunctionRegistry::register_expr_planner(
+            &mut state,
+            Arc::new(crate::pgvalue::arithmetic::IntervalArithmetic),
+        )?;
         let ctx = SessionContext::new_with_state(state);
         let catalog = MemoryCatalogProvider::new();
         let views = Arc::new(ViewPlanner::default());

@@ -202,3 +202,21 @@ fn uuid_matches_postgres() {
         assert_eq!(uuid_in(bad).unwrap_err().sqlstate(), "22P02", "{bad:?}");
     }
 }
+
+#[test]
+fn interval_arithmetic_matches_postgres() {
+    let mul = |text: &str, f: f64| {
+        interval_out(
+            interval_mul(interval_in(text).unwrap(), f).unwrap(),
+            IntervalStyle::Postgres,
+        )
+    };
+    assert_eq!(mul("1 day", 2.0), "2 days");
+    assert_eq!(mul("1 mon", 1.5), "1 mon 15 days");
+    assert_eq!(mul("1 day 02:00", 0.5), "13:00:00");
+    assert_eq!(mul("90 min", 2.0), "03:00:00");
+    assert_eq!(mul("1 year", 1.0 / 3.0), "4 mons");
+    assert_eq!(mul("1 mon 1 day", 1.1), "1 mon 4 days 02:24:00");
+    assert_eq!(mul("-1 day", 1.5), "-1 days -12:00:00");
+    assert_eq!(mul("1 hour", 1.0 / 7.0), "00:08:34.285714");
+}
