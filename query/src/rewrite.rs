@@ -507,6 +507,105 @@ fn references_only_outer(e: &Expr, relations: &[Relation]) -> bool {
     refs.columns > 0 && !refs.inner_or_unknown
 }
 
+/// `CREATE TABLE t (a, b) [WITH (...)] AS query`, whose column list the SQL parser does not
+/// take, becomes `CREATE TABLE t [WITH (...)] AS SELECT * FROM (query) AS strata_ctas(a, b)`
+/// before parsing: the query's columns renamed, as PostgreSQL does. Only a query string
+/// that is that one statement is touched.
+pub fn ctas_column_list(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let head = sql.trim_start();
+    if !head
+        .get(..6)
+        .is_some_and(|h| h.eq_ignore_ascii_case("create"))
+    {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let is_kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    let solid: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .collect();
+    let at = |k: usize| solid.get(k).map(|&i| &tokens[i]);
+    // CREATE [OR REPLACE] TABLE [IF NOT EXISTS] name[.name] (
+    let mut k = 1;
+    if at(k).is_some_and(|t| is_kw(t, Keyword::OR)) {
+        k += 2;
+    }
+    if !at(k).is_some_and(|t| is_kw(t, Keyword::TABLE)) {
+        return None;
+    }
+    k += 1;
+    if at(k).is_some_and(|t| is_kw(t, Keyword::IF)) {
+        k += 3;
+    }
+    if !matches!(at(k), Some(Token::Word(_))) {
+        return None;
+    }
+    k += 1;
+    while at(k) == Some(&Token::Period) && matches!(at(k + 1), Some(Token::Word(_))) {
+        k += 2;
+    }
+    if at(k) != Some(&Token::LParen) {
+        return None;
+    }
+    let open = k;
+    let mut names = Vec::new();
+    k += 1;
+    loop {
+        match at(k)? {
+            Token::Word(w) => names.push(w.to_string()),
+            _ => return None,
+        }
+        k += 1;
+        match at(k)? {
+            Token::Comma => k += 1,
+            Token::RParen => break,
+            _ => return None,
+        }
+    }
+    let close = k;
+    k += 1;
+    // [WITH ( ... )] AS
+    if at(k).is_some_and(|t| is_kw(t, Keyword::WITH)) && at(k + 1) == Some(&Token::LParen) {
+        let mut depth = 0;
+        k += 1;
+        loop {
+            match at(k)? {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                _ => {}
+            }
+            k += 1;
+            if depth == 0 {
+                break;
+            }
+        }
+    }
+    if !at(k).is_some_and(|t| is_kw(t, Keyword::AS)) {
+        return None;
+    }
+    let as_at = k;
+    // One statement: a semicolon only at the end.
+    let mut end = tokens.len();
+    while end > 0 && matches!(tokens[end - 1], Token::Whitespace(_) | Token::SemiColon) {
+        end -= 1;
+    }
+    if tokens[..end].contains(&Token::SemiColon) {
+        return None;
+    }
+    let text = |range: std::ops::Range<usize>| -> String {
+        tokens[range].iter().map(ToString::to_string).collect()
+    };
+    Some(format!(
+        "{}{} SELECT * FROM ({}) AS strata_ctas({})",
+        text(0..solid[open]),
+        text(solid[close] + 1..solid[as_at] + 1),
+        text(solid[as_at] + 1..end),
+        names.join(", ")
+    ))
+}
+
 /// `ALTER TABLE t RESET (a, b)`, PostgreSQL's way to reset storage parameters, which the SQL
 /// parser does not know, becomes `ALTER TABLE t SET (a = DEFAULT, b = DEFAULT)` before
 /// parsing (`crate::ddl` reads `DEFAULT` as "reset"). Only a query string that is a single
@@ -636,6 +735,28 @@ mod tests {
             .and_then(|mut p| p.parse_statement())
             .expect("parses");
         rewrite(stmt).to_string()
+    }
+
+    #[test]
+    fn ctas_column_lists_rename_the_query_columns() {
+        assert_eq!(
+            ctas_column_list("CREATE TABLE t (a, \"B\") AS SELECT 1, 2;").as_deref(),
+            Some("CREATE TABLE t  AS SELECT * FROM ( SELECT 1, 2) AS strata_ctas(a, \"B\")")
+        );
+        assert_eq!(
+            ctas_column_list("create table if not exists s.t (x) with (tags = 'x') as select 'h'")
+                .as_deref(),
+            Some("create table if not exists s.t  with (tags = 'x') as SELECT * FROM ( select 'h') AS strata_ctas(x)")
+        );
+        for untouched in [
+            "CREATE TABLE t (a int) AS SELECT 1",
+            "CREATE TABLE t AS SELECT 1",
+            "CREATE TABLE t (a int, b text)",
+            "CREATE TABLE t (a) AS SELECT 1; SELECT 2",
+            "SELECT 1",
+        ] {
+            assert_eq!(ctas_column_list(untouched), None, "{untouched}");
+        }
     }
 
     #[test]

@@ -498,7 +498,12 @@ impl Session {
         }
         let reset = crate::rewrite::alter_table_reset(sql);
         let erase = crate::rewrite::erase_subject(sql);
-        let sql = reset.as_deref().or(erase.as_deref()).unwrap_or(sql);
+        let ctas = crate::rewrite::ctas_column_list(sql);
+        let sql = reset
+            .as_deref()
+            .or(erase.as_deref())
+            .or(ctas.as_deref())
+            .unwrap_or(sql);
         let statements = match self.parser.parse(sql) {
             Ok(statements) => with_spans(&self.parser, sql, statements),
             // The compatibility parser parses tokens without their places; sqlparser's own
