@@ -74,10 +74,8 @@ pub fn distinct_names(statement: &Statement) -> Option<Statement> {
             .as_ref()
             .is_some_and(|n| names[..i].iter().flatten().any(|m| m == n))
     };
-    let unnamed_repeats: Vec<usize> = (0..names.len())
-        .filter(|&i| repeated(i) && matches!(select.projection[i], SelectItem::UnnamedExpr(_)))
-        .collect();
-    if unnamed_repeats.is_empty() {
+    let repeats: Vec<usize> = (0..names.len()).filter(|&i| repeated(i)).collect();
+    if repeats.is_empty() {
         return None;
     }
     let mut out = statement.clone();
@@ -87,16 +85,15 @@ pub fn distinct_names(statement: &Statement) -> Option<Statement> {
     let SetExpr::Select(select) = q.body.as_mut() else {
         return None;
     };
-    for i in unnamed_repeats {
-        if let SelectItem::UnnamedExpr(e) = &select.projection[i] {
-            select.projection[i] = SelectItem::ExprWithAlias {
-                expr: e.clone(),
-                alias: datafusion::sql::sqlparser::ast::Ident::new(format!(
-                    "strata_column_{}",
-                    i + 1
-                )),
-            };
-        }
+    for i in repeats {
+        let expr = match &select.projection[i] {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+            _ => continue,
+        };
+        select.projection[i] = SelectItem::ExprWithAlias {
+            expr,
+            alias: datafusion::sql::sqlparser::ast::Ident::new(format!("strata_column_{}", i + 1)),
+        };
     }
     Some(out)
 }

@@ -65,8 +65,8 @@ impl TextStyle {
     }
 }
 
-/// True for the Arrow types whose values [`column`] prints differently from Arrow's and
-/// `arrow-pg`'s text.
+/// True for the Arrow types whose values [`column`] prints differently from `arrow-pg`'s
+/// text (booleans it prints as PostgreSQL does, `t`/`f`).
 pub fn differs(t: &DataType) -> bool {
     matches!(
         t,
@@ -77,7 +77,6 @@ pub fn differs(t: &DataType) -> bool {
             | DataType::Time64(_)
             | DataType::Binary
             | DataType::LargeBinary
-            | DataType::Boolean
     )
 }
 
