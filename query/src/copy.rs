@@ -1276,27 +1276,26 @@ fn encode_batch(
     let n = batch.num_rows();
     match format.kind {
         CopyKind::Binary => {
-            // `uuid` columns (text in Arrow) go out as their 16 bytes.
+            // Numerics, intervals and `uuid`s as PostgreSQL's binary forms, made once per
+            // column; every other type row by row.
             let schema = batch.schema();
-            let uuid_text: Vec<Option<ArrayRef>> = schema
+            let forms: Vec<Option<arrow::array::BinaryArray>> = schema
                 .fields()
                 .iter()
                 .zip(batch.columns())
-                .map(|(f, c)| {
-                    crate::types::is_uuid(f)
-                        .then(|| arrow::compute::cast(c, &DataType::Utf8))
-                        .transpose()
-                })
-                .collect::<std::result::Result<_, _>>()?;
+                .map(|(f, c)| binary_column(c, crate::types::is_uuid(f)))
+                .collect::<Result<_>>()?;
             for row in 0..n {
                 out.extend_from_slice(&(batch.num_columns() as i16).to_be_bytes());
-                for (i, col) in batch.columns().iter().enumerate() {
-                    if let Some(text) = uuid_text[i].as_ref().filter(|t| t.is_valid(row)) {
-                        let v = crate::pgvalue::uuid_in(text.as_string::<i32>().value(row))?;
-                        out.extend_from_slice(&16i32.to_be_bytes());
-                        out.extend_from_slice(&v);
-                    } else {
-                        encode_binary(col, row, out)?;
+                for (col, form) in batch.columns().iter().zip(&forms) {
+                    match form {
+                        Some(b) if b.is_valid(row) => {
+                            let v = b.value(row);
+                            out.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                            out.extend_from_slice(v);
+                        }
+                        Some(_) => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                        None => encode_binary(col, row, out)?,
                     }
                 }
                 ends.push(out.len());
@@ -1423,23 +1422,11 @@ fn encode_binary(a: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<()> {
             let ns = a.as_primitive::<TimestampNanosecondType>().value(row);
             put(&(ns.div_euclid(1_000) - PG_EPOCH_US).to_be_bytes())
         }
-        DataType::Decimal128(_, scale) => {
-            let v = a.as_primitive::<Decimal128Type>().value(row);
-            put(&numeric_binary(v, *scale))
-        }
         DataType::Binary => put(a.as_binary::<i32>().value(row)),
         DataType::Time64(TimeUnit::Microsecond) => put(&a
             .as_primitive::<Time64MicrosecondType>()
             .value(row)
             .to_be_bytes()),
-        DataType::Interval(IntervalUnit::MonthDayNano) => {
-            let v = a.as_primitive::<IntervalMonthDayNanoType>().value(row);
-            put(&crate::pgvalue::interval_binary(
-                v.months,
-                v.days,
-                v.nanoseconds,
-            ))
-        }
         other => {
             let t = arrow::compute::cast(a, &DataType::Utf8)
                 .map_err(|_| QueryError::Unsupported(format!("binary COPY of {other} values")))?;
@@ -1447,6 +1434,37 @@ fn encode_binary(a: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// PostgreSQL's binary form of each value of a column whose Arrow form differs from it and
+/// from what `arrow-pg` sends (a NULL interval as zero, a numeric of more than 28 digits
+/// refused): numerics, intervals, and `uuid`s (`is_uuid`: text in Arrow, 16 bytes on the
+/// wire). `None` for other columns. Binary results and binary `COPY ... TO` both use it.
+pub fn binary_column(a: &ArrayRef, is_uuid: bool) -> Result<Option<arrow::array::BinaryArray>> {
+    Ok(Some(match a.data_type() {
+        _ if is_uuid => {
+            let text = arrow::compute::cast(a, &DataType::Utf8)?;
+            text.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(crate::pgvalue::uuid_in).transpose())
+                .collect::<Result<_>>()?
+        }
+        DataType::Decimal128(_, scale) => a
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .map(|v| v.map(|v| numeric_binary(v, *scale)))
+            .collect(),
+        DataType::Interval(_) => {
+            let mdn = arrow::compute::cast(a, &DataType::Interval(IntervalUnit::MonthDayNano))?;
+            mdn.as_primitive::<IntervalMonthDayNanoType>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| crate::pgvalue::interval_binary(v.months, v.days, v.nanoseconds))
+                })
+                .collect()
+        }
+        _ => return Ok(None),
+    }))
 }
 
 /// A decimal (`v * 10^-scale`) in Postgres binary numeric form.

@@ -124,17 +124,8 @@ fn expr_name(e: &Expr) -> String {
                 .unwrap_or_else(|| "?column?".into());
             // `x::uuid`, rewritten to a call (`rewrite.rs`), is named as the cast.
             if name == "strata_uuid_in" {
-                return match &f.args {
-                    datafusion::sql::sqlparser::ast::FunctionArguments::List(l) => {
-                        match l.args.first() {
-                            Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
-                                datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(
-                                    e @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_)),
-                                ),
-                            )) => expr_name(e),
-                            _ => "uuid".into(),
-                        }
-                    }
+                return match crate::rewrite::positional_args(f).as_deref() {
+                    Some([e @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))]) => expr_name(e),
                     _ => "uuid".into(),
                 };
             }

@@ -120,18 +120,7 @@ impl VisitorMut for UuidCasts {
             Expr::TypedString(t) if t.data_type == DataType::Uuid => Expr::Value(t.value.clone()),
             _ => return ControlFlow::Continue(()),
         };
-        if let Some(call) = parse_expr("strata_uuid_in(NULL)") {
-            let mut call = call;
-            if let Expr::Function(f) = &mut call {
-                if let FunctionArguments::List(list) = &mut f.args {
-                    if let Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
-                        datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(arg),
-                    )) = list.args.first_mut()
-                    {
-                        *arg = inner;
-                    }
-                }
-            }
+        if let Some(call) = parse_expr(&format!("strata_uuid_in({inner})")) {
             *expr = call;
         }
         ControlFlow::Continue(())
@@ -361,6 +350,21 @@ fn aggregated_catalog_subquery(q: &Query) -> Option<Expr> {
     parse_expr(&format!("CASE WHEN {} THEN {sub} END", outer.join(" AND ")))
 }
 
+/// The arguments of a call that passes each by position, or `None` for any other call.
+pub(crate) fn positional_args(f: &datafusion::sql::sqlparser::ast::Function) -> Option<Vec<&Expr>> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr};
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
 fn parse_expr(sql: &str) -> Option<Expr> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
@@ -507,25 +511,40 @@ fn references_only_outer(e: &Expr, relations: &[Relation]) -> bool {
     refs.columns > 0 && !refs.inner_or_unknown
 }
 
+/// The tokens of a query string that starts with the word `first` (any case), with the
+/// indices of those that are not whitespace; `None` for any other text (not tokenized).
+/// The text rewrites below re-emit the tokens, so quoting is kept.
+fn statement_tokens(
+    sql: &str,
+    first: &str,
+) -> Option<(
+    Vec<datafusion::sql::sqlparser::tokenizer::Token>,
+    Vec<usize>,
+)> {
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let starts = sql
+        .trim_start()
+        .get(..first.len())
+        .is_some_and(|h| h.eq_ignore_ascii_case(first));
+    if !starts {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let solid = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .collect();
+    Some((tokens, solid))
+}
+
 /// `CREATE TABLE t (a, b) [WITH (...)] AS query`, whose column list the SQL parser does not
 /// take, becomes `CREATE TABLE t [WITH (...)] AS SELECT * FROM (query) AS strata_ctas(a, b)`
 /// before parsing: the query's columns renamed, as PostgreSQL does. Only a query string
 /// that is that one statement is touched.
 pub fn ctas_column_list(sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::keywords::Keyword;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    let head = sql.trim_start();
-    if !head
-        .get(..6)
-        .is_some_and(|h| h.eq_ignore_ascii_case("create"))
-    {
-        return None;
-    }
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let (tokens, solid) = statement_tokens(sql, "create")?;
     let is_kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
-    let solid: Vec<usize> = (0..tokens.len())
-        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
-        .collect();
     let at = |k: usize| solid.get(k).map(|&i| &tokens[i]);
     // CREATE [OR REPLACE] TABLE [IF NOT EXISTS] name[.name] (
     let mut k = 1;
@@ -612,19 +631,9 @@ pub fn ctas_column_list(sql: &str) -> Option<String> {
 /// `ALTER TABLE` is touched; quoting is kept because the text is re-emitted token by token.
 pub fn alter_table_reset(sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::keywords::Keyword;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    let head = sql.trim_start();
-    if !head
-        .get(..5)
-        .is_some_and(|h| h.eq_ignore_ascii_case("alter"))
-    {
-        return None;
-    }
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let (tokens, solid) = statement_tokens(sql, "alter")?;
     let is_kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
-    let solid: Vec<usize> = (0..tokens.len())
-        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
-        .collect();
     if solid.len() < 2
         || !is_kw(&tokens[solid[0]], Keyword::ALTER)
         || !is_kw(&tokens[solid[1]], Keyword::TABLE)
@@ -670,19 +679,9 @@ pub fn alter_table_reset(sql: &str) -> Option<String> {
 /// does not know) as `CALL strata.erase_subject(<value>[, 't1', 't2'])`; `None` for any
 /// other text.
 pub fn erase_subject(sql: &str) -> Option<String> {
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    let head = sql.trim_start();
-    if !head
-        .get(..5)
-        .is_some_and(|h| h.eq_ignore_ascii_case("erase"))
-    {
-        return None;
-    }
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
-    let solid: Vec<&Token> = tokens
-        .iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_)))
-        .collect();
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let (tokens, solid) = statement_tokens(sql, "erase")?;
+    let solid: Vec<&Token> = solid.iter().map(|&i| &tokens[i]).collect();
     let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
     let [erase, subject, value, rest @ ..] = solid.as_slice() else {
         return None;

@@ -133,31 +133,20 @@ impl Prepared {
         let Prepared::Plan { plan, .. } = self else {
             return Ok(vec![]);
         };
-        let mut types = plan.get_parameter_types()?;
+        let mut types: Vec<Option<DataType>> = parameter_fields(plan)?
+            .into_iter()
+            .map(|f| f.map(|f| f.data_type().clone()))
+            .collect();
         // `$1::bigint` leaves the placeholder itself untyped; the cast says what it is.
-        if types.values().any(Option::is_none) {
+        if types.iter().any(Option::is_none) {
             for (id, t) in cast_placeholder_types(plan) {
-                if let Some(slot @ None) = types.get_mut(&id) {
+                let slot = parameter_index(&id).and_then(|i| types.get_mut(i));
+                if let Some(slot @ None) = slot {
                     *slot = Some(t);
                 }
             }
         }
-        let mut entries: Vec<(usize, Option<DataType>)> = types
-            .into_iter()
-            .filter_map(|(k, v)| {
-                k.trim_start_matches('$')
-                    .parse::<usize>()
-                    .ok()
-                    .map(|i| (i, v))
-            })
-            .collect();
-        entries.sort_by_key(|(i, _)| *i);
-        let n = entries.last().map_or(0, |(i, _)| *i);
-        let mut out = vec![None; n];
-        for (i, t) in entries {
-            out[i - 1] = t;
-        }
-        Ok(out)
+        Ok(types)
     }
 
     /// Per parameter (`$1` first), whether it stands for a `uuid` (compared with or stored
@@ -166,20 +155,10 @@ impl Prepared {
         let Prepared::Plan { plan, .. } = self else {
             return Ok(vec![]);
         };
-        let mut out = Vec::new();
-        for (id, field) in plan.get_parameter_fields()? {
-            let Ok(i) = id.trim_start_matches('$').parse::<usize>() else {
-                continue;
-            };
-            if i == 0 {
-                continue;
-            }
-            if out.len() < i {
-                out.resize(i, false);
-            }
-            out[i - 1] = field.is_some_and(|f| crate::types::is_uuid(&f));
-        }
-        Ok(out)
+        Ok(parameter_fields(plan)?
+            .iter()
+            .map(|f| f.as_deref().is_some_and(crate::types::is_uuid))
+            .collect())
     }
 
     /// The schema of the rows it returns, or `None` for a command.
@@ -206,6 +185,30 @@ impl Prepared {
             Prepared::Fetch { schema, .. } => schema.clone(),
         }
     }
+}
+
+/// The 0-based index of placeholder `$n`.
+fn parameter_index(id: &str) -> Option<usize> {
+    id.trim_start_matches('$')
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+}
+
+/// A plan's parameters in `$1, $2, ...` order, each with the field its use gives it (type
+/// and metadata, such as a `uuid` column's), `None` where nothing constrains one.
+fn parameter_fields(plan: &LogicalPlan) -> Result<Vec<Option<arrow::datatypes::FieldRef>>> {
+    let mut out = Vec::new();
+    for (id, field) in plan.get_parameter_fields()? {
+        let Some(i) = parameter_index(&id) else {
+            continue;
+        };
+        if out.len() <= i {
+            out.resize(i + 1, None);
+        }
+        out[i] = field;
+    }
+    Ok(out)
 }
 
 /// `CAST($n AS t)` anywhere in a plan: placeholder id to `t`.

@@ -474,26 +474,13 @@ fn access_method_oid(method: &str) -> i32 {
     }
 }
 
-/// Every column default: table, `attnum`, the expression's SQL text.
 /// `(table, attnum)` of every `uuid` column (text to Arrow, so `datafusion-pg-catalog`
 /// types it `text`).
 fn uuid_columns(engine: &Engine) -> Vec<(String, i16)> {
-    let mut out = Vec::new();
-    for table in engine.table_names() {
-        let Ok(schema) = engine.table_schema(&table) else {
-            continue;
-        };
-        for (p, column) in visible_columns(&schema).iter().enumerate() {
-            if schema
-                .sql_columns
-                .get(column)
-                .is_some_and(|c| c.sql_type == "uuid")
-            {
-                out.push((table.clone(), (p + 1) as i16));
-            }
-        }
-    }
-    out
+    declared_columns(engine, |c| (c.sql_type == "uuid").then_some(()))
+        .into_iter()
+        .map(|(table, attnum, ())| (table, attnum))
+        .collect()
 }
 
 /// `pg_attribute` rows of `uuid` columns typed `uuid` (OID 2950).
@@ -531,19 +518,25 @@ fn with_uuid_types(batch: RecordBatch, uuids: &HashSet<(i32, i16)>) -> DfResult<
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
+/// Every column default: table, `attnum`, the expression's SQL text.
 fn defaults(engine: &Engine) -> Vec<(String, i16, String)> {
+    declared_columns(engine, |c| c.default.clone())
+}
+
+/// What `pick` says of each column's SQL declaration, where it says something: table,
+/// `attnum`, the answer.
+fn declared_columns<T>(
+    engine: &Engine,
+    pick: impl Fn(&strata_storage::SqlColumn) -> Option<T>,
+) -> Vec<(String, i16, T)> {
     let mut out = Vec::new();
     for table in engine.table_names() {
         let Ok(schema) = engine.table_schema(&table) else {
             continue;
         };
         for (p, column) in visible_columns(&schema).iter().enumerate() {
-            if let Some(d) = schema
-                .sql_columns
-                .get(column)
-                .and_then(|c| c.default.clone())
-            {
-                out.push((table.clone(), (p + 1) as i16, d));
+            if let Some(v) = schema.sql_columns.get(column).and_then(&pick) {
+                out.push((table.clone(), (p + 1) as i16, v));
             }
         }
     }

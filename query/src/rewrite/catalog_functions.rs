@@ -11,9 +11,7 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArguments, Ident, Query, SelectItem, SetExpr, VisitorMut,
-};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, VisitorMut};
 
 use super::parse_expr;
 
@@ -71,22 +69,12 @@ impl VisitorMut for CatalogFunctions {
 /// The subquery a call of one of the functions above becomes, if `expr` is one with
 /// arguments of the shape PostgreSQL takes.
 fn rewritten(expr: &Expr) -> Option<Expr> {
-    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, Value};
+    use datafusion::sql::sqlparser::ast::Value;
     let Expr::Function(f) = expr else {
         return None;
     };
     let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
-    let FunctionArguments::List(list) = &f.args else {
-        return None;
-    };
-    let args: Vec<&Expr> = list
-        .args
-        .iter()
-        .map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
+    let args = super::positional_args(f)?;
     let catalog_oid = |e: &Expr| -> Option<i32> {
         let Expr::Value(v) = e else { return None };
         let Value::SingleQuotedString(name) = &v.value else {

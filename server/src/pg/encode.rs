@@ -255,68 +255,32 @@ fn pg_text(
         .zip(batch.columns())
         .enumerate()
     {
-        if converts(i, col) {
-            let (data_type, values): (DataType, arrow::array::ArrayRef) = if text[i] {
-                let s = pgtext::column(col, style).map_err(arrow_error)?;
-                (DataType::Utf8, Arc::new(s))
-            } else if is_uuid(i) {
-                (DataType::Binary, Arc::new(uuid_binary(col)?))
-            } else {
-                let b = binary_form(col).map_err(arrow_error)?;
-                (DataType::Binary, Arc::new(b))
-            };
-            fields.push(Arc::new(arrow::datatypes::Field::new(
-                field.name(),
-                data_type,
-                true,
-            )));
-            columns.push(values);
+        let converted: Option<(DataType, arrow::array::ArrayRef)> = if !converts(i, col) {
+            None
+        } else if text[i] {
+            let s = pgtext::column(col, style).map_err(arrow_error)?;
+            Some((DataType::Utf8, Arc::new(s)))
         } else {
-            fields.push(Arc::clone(field));
-            columns.push(Arc::clone(col));
+            strata_query::copy::binary_column(col, is_uuid(i))?
+                .map(|b| (DataType::Binary, Arc::new(b) as arrow::array::ArrayRef))
+        };
+        match converted {
+            Some((data_type, values)) => {
+                fields.push(Arc::new(arrow::datatypes::Field::new(
+                    field.name(),
+                    data_type,
+                    true,
+                )));
+                columns.push(values);
+            }
+            None => {
+                fields.push(Arc::clone(field));
+                columns.push(Arc::clone(col));
+            }
         }
     }
     let schema = Arc::new(arrow::datatypes::Schema::new(fields));
     RecordBatch::try_new(schema, columns).map_err(arrow_error)
-}
-
-/// The 16 bytes of each `uuid` (stored as its canonical text).
-fn uuid_binary(a: &arrow::array::ArrayRef) -> Result<arrow::array::BinaryArray, QueryError> {
-    use arrow::array::AsArray;
-    let text = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8)
-        .map_err(|e| QueryError::from(DataFusionError::from(e)))?;
-    text.as_string::<i32>()
-        .iter()
-        .map(|v| v.map(strata_query::pgvalue::uuid_in).transpose())
-        .collect()
-}
-
-/// PostgreSQL's binary form of each interval or numeric of `a`: arrow-pg sends a NULL
-/// interval as zero and fails on a numeric of more than 28 digits.
-fn binary_form(
-    a: &arrow::array::ArrayRef,
-) -> Result<arrow::array::BinaryArray, arrow::error::ArrowError> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::{DataType, Decimal128Type, IntervalMonthDayNanoType, IntervalUnit};
-    Ok(match a.data_type() {
-        DataType::Decimal128(_, scale) => a
-            .as_primitive::<Decimal128Type>()
-            .iter()
-            .map(|v| v.map(|v| strata_query::copy::numeric_binary(v, *scale)))
-            .collect(),
-        _ => {
-            let mdn = DataType::Interval(IntervalUnit::MonthDayNano);
-            let iv = arrow::compute::cast(a, &mdn)?;
-            iv.as_primitive::<IntervalMonthDayNanoType>()
-                .iter()
-                .map(|v| {
-                    v.map(|v| {
-                        strata_query::pgvalue::interval_binary(v.months, v.days, v.nanoseconds)
-                    })
-                })
-                .collect()
-        }
-    })
 }
 
 /// Sends a COPY TO STDOUT: CopyOutResponse, the data, CopyDone. Returns the row count
