@@ -495,7 +495,8 @@ pub fn subject_hash(engine: Arc<strata_storage::Engine>) -> ScalarUDF {
 
 /// `pg_get_indexdef(oid [, column, pretty])` and `pg_get_constraintdef(oid [, pretty])`:
 /// the text of Strata's indexes and keys (see [`crate::pg_catalog::relations`]), NULL
-/// for an OID that is none of them.
+/// for an OID that is none of them. With a `column` above 0, `pg_get_indexdef` gives that
+/// index column's name (quoted where PostgreSQL quotes), as PostgreSQL does.
 pub fn definitions(engine: Arc<strata_storage::Engine>) -> [ScalarUDF; 2] {
     let make = |name: &'static str, constraint: bool| {
         ScalarUDF::new_from_impl(DefinitionOf {
@@ -552,20 +553,44 @@ impl ScalarUDFImpl for DefinitionOf {
         };
         let scalar = matches!(first, ColumnarValue::Scalar(_));
         let oids = arrow::compute::cast(&first.to_array(args.number_rows)?, &DataType::Int32)?;
-        let mut texts = std::collections::HashMap::new();
+        let columns = match (self.constraint, args.args.get(1)) {
+            (false, Some(c)) => Some(arrow::compute::cast(
+                &c.to_array(args.number_rows)?,
+                &DataType::Int32,
+            )?),
+            _ => None,
+        };
+        let columns = columns
+            .as_ref()
+            .map(|c| c.as_primitive::<arrow::datatypes::Int32Type>());
+        let mut rows = std::collections::HashMap::new();
         for i in crate::pg_catalog::relations::indexes(&self.engine) {
-            if self.constraint {
-                if i.key {
-                    texts.insert(i.constraint_oid(), i.constraint_definition());
+            let oid = if self.constraint {
+                if !i.key {
+                    continue;
                 }
+                i.constraint_oid()
             } else {
-                texts.insert(i.oid(), i.definition());
-            }
+                i.oid()
+            };
+            rows.insert(oid, i);
         }
         let out: arrow::array::StringArray = oids
             .as_primitive::<arrow::datatypes::Int32Type>()
             .iter()
-            .map(|oid| oid.and_then(|o| texts.get(&o).cloned()))
+            .enumerate()
+            .map(|(n, oid)| {
+                let row = rows.get(&oid?)?;
+                let column = columns.map_or(Some(0), |c| c.is_valid(n).then(|| c.value(n)));
+                match column? {
+                    _ if self.constraint => Some(row.constraint_definition()),
+                    0 => Some(row.definition()),
+                    c => row
+                        .columns
+                        .get(usize::try_from(c).ok()? - 1)
+                        .map(|name| crate::pg_catalog::relations::quote(name)),
+                }
+            })
             .collect();
         crate::arithmetic::shaped_like_inputs(scalar, Arc::new(out))
     }

@@ -169,6 +169,32 @@ pub fn column(a: &ArrayRef, style: &TextStyle) -> Result<StringArray, ArrowError
     })
 }
 
+/// `int2vector` / `oidvector` text of each list of `a` (`pg_index.indkey`): the numbers,
+/// space-separated.
+pub fn vector(a: &ArrayRef) -> Result<StringArray, ArrowError> {
+    let lists = a
+        .as_list_opt::<i32>()
+        .ok_or_else(|| ArrowError::CastError("a vector that is not a list".into()))?;
+    Ok(lists
+        .iter()
+        .map(|l| {
+            l.map(|l| {
+                let text = arrow::compute::cast(&l, &DataType::Utf8)?;
+                Ok::<_, ArrowError>(
+                    text.as_string::<i32>()
+                        .iter()
+                        .map(|v| v.unwrap_or("0"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )
+            })
+            .transpose()
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .collect())
+}
+
 /// `double precision` text.
 pub fn float8(v: f64, extra_float_digits: i32) -> String {
     format_float(v, extra_float_digits, 15, |d| format!("{d:e}"))

@@ -36,12 +36,63 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 mod catalog_functions;
 
-/// Only the rewrite of correlated scalar subqueries over catalog tables, which must run
-/// before `datafusion-pg-catalog`'s own rules (they replace such a subquery in a select
-/// list by NULL).
-pub(crate) fn catalog_subqueries(mut statement: Statement) -> Statement {
+/// The rewrites that must run before `datafusion-pg-catalog`'s own rules: correlated
+/// scalar subqueries over catalog tables (those rules replace such a subquery in a select
+/// list by NULL), and names cast to `regclass` and `regproc` ([`RegCasts`]).
+pub(crate) fn before_compatibility_rules(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut CatalogSubquery);
+    let _ = VisitMut::visit(&mut statement, &mut RegCasts);
     statement
+}
+
+/// - `'pg_class'::regclass` as `'pg_catalog.pg_class'::regclass`: PostgreSQL looks in
+///   `pg_catalog` before the search path, so a system catalog's bare name means it
+///   (`datafusion-pg-catalog`'s rules look in the current schema only).
+/// - `'pg_catalog.array_in'::regproc` as the text `'array_in'`: the `regproc` columns
+///   clients compare such a cast with (`pg_type.typinput`, as pgJDBC's type cache does)
+///   hold function names in `datafusion-pg-catalog`, not OIDs.
+struct RegCasts;
+
+impl VisitorMut for RegCasts {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{DataType, Value};
+        let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+        else {
+            return ControlFlow::Continue(());
+        };
+        let type_name = match data_type {
+            DataType::Regclass => Some("regclass".to_owned()),
+            DataType::Custom(name, args) if args.is_empty() => name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase()),
+            _ => None,
+        };
+        let Expr::Value(v) = inner.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let Value::SingleQuotedString(name) = &mut v.value else {
+            return ControlFlow::Continue(());
+        };
+        match type_name.as_deref() {
+            Some("regclass") if crate::pg_catalog::relations::system_oid(name).is_some() => {
+                *name = format!("pg_catalog.{name}");
+            }
+            Some("regproc") => {
+                let function = name.strip_prefix("pg_catalog.").unwrap_or(name).to_owned();
+                *expr = Expr::Value(Value::SingleQuotedString(function).into());
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Applies every rewrite to a statement.
@@ -53,7 +104,113 @@ pub fn rewrite(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut ExponentLiterals);
     let _ = VisitMut::visit(&mut statement, &mut UuidCasts);
     let _ = VisitMut::visit(&mut statement, &mut IntervalLiterals);
+    let mut arrays = ArraySets::default();
+    let _ = VisitMut::visit(&mut statement, &mut arrays);
     statement
+}
+
+/// PostgreSQL's set-returning functions over arrays that catalog queries use, as
+/// DataFusion's `unnest` (several `unnest`s in one select list run in step, as
+/// PostgreSQL's set-returning functions do):
+/// - `generate_subscripts(a, 1)` (SQLAlchemy's key and index reflection) as
+///   `unnest(range(1, cardinality(a) + 1))`;
+/// - `(information_schema._pg_expandarray(a)).x` as `unnest(a)` and `.n` as the subscripts
+///   (pgJDBC's keys and indexes); `information_schema._pg_expandarray(a) AS k` as
+///   `unnest(a) AS k`, and then `(t.k).x` as `t.k` (the `n` of such a column is not kept).
+#[derive(Default)]
+struct ArraySets {
+    /// Select-list aliases of bare `_pg_expandarray(...)` calls.
+    expanded: Vec<String>,
+}
+
+impl ArraySets {
+    fn subscripts(array: &Expr) -> Option<Expr> {
+        parse_expr(&format!(
+            "CAST(unnest(range(1, CAST(cardinality({array}) AS BIGINT) + 1)) AS INTEGER)"
+        ))
+    }
+
+    /// The (first) argument of a call to `name` (its last part) with one or two arguments
+    /// (the second of `generate_subscripts(a, dim)` is the dimension; catalog arrays have
+    /// one).
+    fn call_of<'a>(e: &'a Expr, name: &str) -> Option<&'a Expr> {
+        let Expr::Function(f) = e else {
+            return None;
+        };
+        let last = f.name.0.last()?.as_ident()?;
+        if !last.value.eq_ignore_ascii_case(name) {
+            return None;
+        }
+        match positional_args(f)?.as_slice() {
+            [a] => Some(*a),
+            [a, _dimension] => Some(*a),
+            _ => None,
+        }
+    }
+}
+
+impl VisitorMut for ArraySets {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_ref() {
+            for item in &select.projection {
+                if let SelectItem::ExprWithAlias { expr, alias } = item {
+                    if Self::call_of(expr, "_pg_expandarray").is_some() {
+                        self.expanded.push(alias.value.to_lowercase());
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::AccessExpr;
+        let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+            return ControlFlow::Continue(());
+        };
+        let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else {
+            return ControlFlow::Continue(());
+        };
+        let field = field.value.to_lowercase();
+        let inner = match root.as_ref() {
+            Expr::Nested(inner) => inner.as_ref(),
+            other => other,
+        };
+        let replacement = if let Some(array) = Self::call_of(inner, "_pg_expandarray") {
+            match field.as_str() {
+                "x" => parse_expr(&format!("unnest({array})")),
+                "n" => Self::subscripts(array),
+                _ => None,
+            }
+        } else {
+            let alias = match inner {
+                Expr::Identifier(i) => Some(&i.value),
+                Expr::CompoundIdentifier(parts) => parts.last().map(|i| &i.value),
+                _ => None,
+            };
+            alias
+                .filter(|a| field == "x" && self.expanded.contains(&a.to_lowercase()))
+                .map(|_| inner.clone())
+        };
+        if let Some(r) = replacement {
+            *expr = r;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let replacement = if let Some(array) = Self::call_of(expr, "generate_subscripts") {
+            Self::subscripts(array)
+        } else {
+            Self::call_of(expr, "_pg_expandarray").and_then(|a| parse_expr(&format!("unnest({a})")))
+        };
+        if let Some(r) = replacement {
+            *expr = r;
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// `interval '...'` that DataFusion's interval parser refuses (PostgreSQL's `'1 day 02:00'`,
@@ -756,6 +913,25 @@ mod tests {
         ] {
             assert_eq!(ctas_column_list(untouched), None, "{untouched}");
         }
+    }
+
+    #[test]
+    fn array_set_functions_become_unnest() {
+        assert_eq!(
+            rewritten("SELECT unnest(i.indkey) AS a, generate_subscripts(i.indkey, 1) AS o FROM pg_index i"),
+            "SELECT unnest(i.indkey) AS a, CAST(unnest(range(1, CAST(cardinality(i.indkey) AS BIGINT) + 1)) AS INTEGER) AS o FROM pg_index i"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT r.c FROM (SELECT (information_schema._pg_expandarray(i.indkey)).n AS seq, \
+                 information_schema._pg_expandarray(i.indkey) AS keys, a.attnum AS c FROM pg_index i, pg_attribute a) r \
+                 WHERE r.c = (r.keys).x"
+            ),
+            "SELECT r.c FROM (SELECT CAST(unnest(range(1, CAST(cardinality(i.indkey) AS BIGINT) + 1)) AS INTEGER) AS seq, \
+             unnest(i.indkey) AS keys, a.attnum AS c FROM pg_index i, pg_attribute a) AS r WHERE r.c = r.keys"
+        );
+        // Another column's field access is left alone.
+        assert_eq!(rewritten("SELECT (t.s).x FROM t"), "SELECT (t.s).x FROM t");
     }
 
     #[test]

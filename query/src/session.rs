@@ -1697,7 +1697,7 @@ fn set_value(e: &Expr) -> String {
 /// part in comparing them), that one is used. Where the compatibility parser replaced a
 /// known client query, its statements stand, without places.
 ///
-/// In the first case Strata's catalog-subquery rewrite ([`crate::rewrite::catalog_subqueries`])
+/// In the first case Strata's catalog-subquery rewrite ([`crate::rewrite::before_compatibility_rules`])
 /// runs before the compatibility rules, which replace a correlated subquery in a select list
 /// by NULL: made into a form DataFusion plans first, psql's `\d` reads column defaults.
 fn with_spans(
@@ -1722,7 +1722,7 @@ fn with_spans(
     }
     spanned
         .into_iter()
-        .map(|s| parser.rewrite(crate::rewrite::catalog_subqueries(s)))
+        .map(|s| parser.rewrite(crate::rewrite::before_compatibility_rules(s)))
         .collect()
 }
 

@@ -20,6 +20,7 @@ pub const SERVER_VERSION: &str = "16.4";
 /// Known parameters and their defaults (lower-case names).
 const DEFAULTS: &[(&str, &str)] = &[
     ("application_name", ""),
+    ("block_size", "8192"),
     ("bytea_output", "hex"),
     ("client_encoding", "UTF8"),
     ("client_min_messages", "notice"),
@@ -36,7 +37,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("lc_numeric", "C"),
     ("lc_time", "C"),
     ("lock_timeout", "0"),
+    ("max_function_args", "100"),
     ("max_identifier_length", "63"),
+    ("max_index_keys", "32"),
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
     ("server_version", SERVER_VERSION),
@@ -65,9 +68,12 @@ pub const REPORTED: &[&str] = &[
 
 /// Read-only parameters.
 const READ_ONLY: &[&str] = &[
+    "block_size",
     "integer_datetimes",
     "is_superuser",
+    "max_function_args",
     "max_identifier_length",
+    "max_index_keys",
     "server_encoding",
     "server_version",
     "server_version_num",

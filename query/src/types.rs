@@ -73,6 +73,17 @@ pub fn is_uuid(field: &arrow::datatypes::Field) -> bool {
         .is_some_and(|t| t == "uuid")
 }
 
+/// The type OID of `field` if it is an `int2vector` (22) or `oidvector` (30), as
+/// `pg_index.indkey` and `indclass` are: lists inside queries (`unnest`, subscripts), which
+/// clients receive as PostgreSQL prints them (`1 2`).
+pub fn vector_oid(field: &arrow::datatypes::Field) -> Option<u32> {
+    match field.metadata().get(PG_TYPE_KEY).map(String::as_str) {
+        Some("int2vector") => Some(22),
+        Some("oidvector") => Some(30),
+        _ => None,
+    }
+}
+
 impl SqlType {
     /// The Arrow type queries see.
     pub fn arrow_type(self) -> DataType {

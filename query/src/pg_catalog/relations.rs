@@ -25,6 +25,89 @@ use strata_storage::Engine;
 /// The OID `pg_class` gives to `pg_class` itself: `classoid` of relation comments.
 const PG_CLASS_OID: i32 = 1259;
 
+/// `pg_catalog`'s namespace OID, in PostgreSQL and in `datafusion-pg-catalog`.
+const PG_CATALOG_NAMESPACE: i32 = 11;
+
+/// PostgreSQL 15's fixed OIDs of its system catalogs. `datafusion-pg-catalog` numbers its
+/// `pg_catalog` tables from 16384 up; `pg_class` and `pg_attribute` show these instead, so
+/// that `'pg_class'::regclass` is 1259 (the `classoid` of every comment on a relation, in
+/// `datafusion-pg-catalog`'s `pg_description` as in PostgreSQL) and clients that write
+/// the numbers themselves find the same relations.
+pub(crate) const SYSTEM_OIDS: &[(&str, i32)] = &[
+    ("pg_default_acl", 826),
+    ("pg_tablespace", 1213),
+    ("pg_shdepend", 1214),
+    ("pg_type", 1247),
+    ("pg_attribute", 1249),
+    ("pg_proc", 1255),
+    ("pg_class", 1259),
+    ("pg_authid", 1260),
+    ("pg_auth_members", 1261),
+    ("pg_database", 1262),
+    ("pg_foreign_server", 1417),
+    ("pg_user_mapping", 1418),
+    ("pg_sequence", 2224),
+    ("pg_foreign_data_wrapper", 2328),
+    ("pg_shdescription", 2396),
+    ("pg_aggregate", 2600),
+    ("pg_am", 2601),
+    ("pg_amop", 2602),
+    ("pg_amproc", 2603),
+    ("pg_attrdef", 2604),
+    ("pg_cast", 2605),
+    ("pg_constraint", 2606),
+    ("pg_conversion", 2607),
+    ("pg_depend", 2608),
+    ("pg_description", 2609),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_language", 2612),
+    ("pg_largeobject", 2613),
+    ("pg_namespace", 2615),
+    ("pg_opclass", 2616),
+    ("pg_operator", 2617),
+    ("pg_rewrite", 2618),
+    ("pg_statistic", 2619),
+    ("pg_trigger", 2620),
+    ("pg_opfamily", 2753),
+    ("pg_db_role_setting", 2964),
+    ("pg_largeobject_metadata", 2995),
+    ("pg_extension", 3079),
+    ("pg_foreign_table", 3118),
+    ("pg_policy", 3256),
+    ("pg_partitioned_table", 3350),
+    ("pg_statistic_ext", 3381),
+    ("pg_init_privs", 3394),
+    ("pg_statistic_ext_data", 3429),
+    ("pg_collation", 3456),
+    ("pg_event_trigger", 3466),
+    ("pg_enum", 3501),
+    ("pg_range", 3541),
+    ("pg_transform", 3576),
+    ("pg_shseclabel", 3592),
+    ("pg_seclabel", 3596),
+    ("pg_ts_dict", 3600),
+    ("pg_ts_parser", 3601),
+    ("pg_ts_config", 3602),
+    ("pg_ts_config_map", 3603),
+    ("pg_ts_template", 3764),
+    ("pg_replication_origin", 6000),
+    ("pg_subscription", 6100),
+    ("pg_subscription_rel", 6102),
+    ("pg_publication", 6104),
+    ("pg_publication_rel", 6106),
+    ("pg_publication_namespace", 6237),
+    ("pg_parameter_acl", 6243),
+];
+
+/// PostgreSQL's OID of the system catalog `name`, if it is one.
+pub(crate) fn system_oid(name: &str) -> Option<i32> {
+    SYSTEM_OIDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, oid)| *oid)
+}
+
 /// An index as the catalog lists it: one of `CREATE INDEX`, or a key's.
 #[derive(Debug, Clone)]
 pub(crate) struct IndexRow {
@@ -85,7 +168,7 @@ impl IndexRow {
 }
 
 /// An identifier as PostgreSQL prints it: quoted unless it is lower-case plain.
-fn quote(name: &str) -> String {
+pub(crate) fn quote(name: &str) -> String {
     let plain = name
         .chars()
         .next()
@@ -225,10 +308,111 @@ impl Extended {
     }
 }
 
+/// Columns of `pg_index` and `pg_constraint` that are arrays in PostgreSQL and text in
+/// `datafusion-pg-catalog`: lists here, so that `unnest(indkey)` and `conkey[1]` work as
+/// clients write them. The vectors (`int2vector` `indkey` and `indoption`, `oidvector`
+/// `indclass` and `indcollation`) are printed as PostgreSQL prints them (`1 2`); their
+/// subscripts start at 1 here, at 0 in PostgreSQL. Each: table, column, element type,
+/// vector type.
+const ARRAY_COLUMNS: &[(&str, &str, DataType, Option<&str>)] = &[
+    ("pg_index", "indkey", DataType::Int16, Some("int2vector")),
+    ("pg_index", "indoption", DataType::Int16, Some("int2vector")),
+    ("pg_index", "indclass", DataType::Int32, Some("oidvector")),
+    (
+        "pg_index",
+        "indcollation",
+        DataType::Int32,
+        Some("oidvector"),
+    ),
+    ("pg_constraint", "conkey", DataType::Int16, None),
+    ("pg_constraint", "confkey", DataType::Int16, None),
+];
+
+fn array_column(table: &str, column: &str) -> Option<(&'static DataType, Option<&'static str>)> {
+    ARRAY_COLUMNS
+        .iter()
+        .find(|(t, c, _, _)| *t == table && *c == column)
+        .map(|(_, _, element, vector)| (element, *vector))
+}
+
+/// `inner`'s schema with [`ARRAY_COLUMNS`] as lists, and `pg_class` with `reloptions`
+/// (NULL: Strata has no storage parameters in PostgreSQL's sense).
+fn extended_schema(name: &str, inner: SchemaRef) -> SchemaRef {
+    let add_reloptions = name == "pg_class" && inner.index_of("reloptions").is_err();
+    if !add_reloptions && !ARRAY_COLUMNS.iter().any(|(t, ..)| *t == name) {
+        return inner;
+    }
+    let mut fields: Vec<Field> = inner
+        .fields()
+        .iter()
+        .map(|f| {
+            let Some((element, vector)) = array_column(name, f.name()) else {
+                return f.as_ref().clone();
+            };
+            let item = Arc::new(Field::new("item", element.clone(), true));
+            let list = Field::new(f.name(), DataType::List(item), true);
+            match vector {
+                Some(v) => list
+                    .with_metadata([(crate::types::PG_TYPE_KEY.to_owned(), v.to_owned())].into()),
+                None => list,
+            }
+        })
+        .collect();
+    if add_reloptions {
+        let item = Arc::new(Field::new("item", DataType::Utf8, true));
+        fields.push(Field::new("reloptions", DataType::List(item), true));
+    }
+    Arc::new(Schema::new_with_metadata(fields, inner.metadata().clone()))
+}
+
+/// `batch` (of `inner`'s schema) in `schema`: array columns kept as text read into lists
+/// (`1 2`, `{1,2}` and `[1, 2]` all read), columns it lacks NULL.
+fn with_lists(batch: RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| -> DfResult<ArrayRef> {
+            let Some(c) = batch.column_by_name(f.name()) else {
+                return Ok(arrow::array::new_null_array(
+                    f.data_type(),
+                    batch.num_rows(),
+                ));
+            };
+            if f.data_type() == c.data_type() {
+                return Ok(Arc::clone(c));
+            }
+            let text = arrow::compute::cast(c, &DataType::Utf8)?;
+            let lists = text.as_string::<i32>().iter().map(|v| {
+                v.map(|v| {
+                    v.split(|ch: char| ch.is_whitespace() || ",{}[]".contains(ch))
+                        .filter(|p| !p.is_empty())
+                        .map(|p| p.parse::<i32>().ok())
+                        .collect::<Vec<_>>()
+                })
+            });
+            let lists = arrow::array::ListArray::from_iter_primitive::<Int32Type, _, _>(lists);
+            Ok(arrow::compute::cast(&lists, f.data_type())?)
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// A list of `int2` as a value of [`Row`].
+fn int2_array(values: &[i16]) -> ScalarValue {
+    ScalarValue::List(Arc::new(arrow::array::ListArray::from_iter_primitive::<
+        arrow::datatypes::Int16Type,
+        _,
+        _,
+    >([Some(values.iter().map(|v| Some(*v)))])))
+}
+
 #[async_trait::async_trait]
 impl TableProvider for Extended {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        extended_schema(self.name, self.inner.schema())
     }
 
     fn table_type(&self) -> datafusion::datasource::TableType {
@@ -263,9 +447,33 @@ async fn extended(
     catalog: &dyn SchemaProvider,
     engine: &Engine,
 ) -> DfResult<MemTable> {
-    let schema = inner.schema();
-    let mut batches = scan(inner.as_ref()).await?;
-    let oids = relation_oids(catalog, &batches, name).await?;
+    let schema = extended_schema(name, inner.schema());
+    let mut batches = scan(inner.as_ref())
+        .await?
+        .into_iter()
+        .map(|b| with_lists(b, &schema))
+        .collect::<DfResult<Vec<_>>>()?;
+    let class = if name == "pg_class" {
+        batches.clone()
+    } else {
+        match catalog.table("pg_class").await? {
+            Some(t) => scan(t.as_ref()).await?,
+            None => Vec::new(),
+        }
+    };
+    let oids = relation_oids(catalog, &class).await?;
+    let system = system_oid_map(&class)?;
+    if matches!(name, "pg_class" | "pg_attribute") {
+        let column = if name == "pg_class" {
+            "oid"
+        } else {
+            "attrelid"
+        };
+        batches = batches
+            .into_iter()
+            .map(|b| with_oids_mapped(b, column, &system))
+            .collect::<DfResult<_>>()?;
+    }
     let indexes = indexes(engine);
     let table_oid = |t: &str| oids.get(t).copied();
     let mut rows: Vec<Row> = Vec::new();
@@ -305,7 +513,7 @@ async fn extended(
                     continue;
                 };
                 let n = i.columns.len();
-                let zeros = vec!["0"; n].join(" ");
+                let zeros = vec![0; n];
                 rows.push(vec![
                     ("indexrelid", i.oid().into()),
                     ("indrelid", table.into()),
@@ -317,10 +525,10 @@ async fn extended(
                     ("indisvalid", true.into()),
                     ("indisready", true.into()),
                     ("indislive", true.into()),
-                    ("indkey", int2vector(&i.attnums).into()),
-                    ("indcollation", zeros.clone().into()),
-                    ("indclass", zeros.clone().into()),
-                    ("indoption", zeros.into()),
+                    ("indkey", int2_array(&i.attnums)),
+                    ("indcollation", int2_array(&zeros)),
+                    ("indclass", int2_array(&zeros)),
+                    ("indoption", int2_array(&zeros)),
                 ]);
             }
         }
@@ -329,7 +537,6 @@ async fn extended(
                 let Some((table, namespace)) = table_oid(&i.table) else {
                     continue;
                 };
-                let attnums: Vec<String> = i.attnums.iter().map(i16::to_string).collect();
                 rows.push(vec![
                     ("oid", i.constraint_oid().into()),
                     ("conname", i.name.clone().into()),
@@ -343,7 +550,7 @@ async fn extended(
                     ("confmatchtype", " ".into()),
                     ("conislocal", true.into()),
                     ("connoinherit", true.into()),
-                    ("conkey", format!("{{{}}}", attnums.join(",")).into()),
+                    ("conkey", int2_array(&i.attnums)),
                 ]);
             }
         }
@@ -389,10 +596,11 @@ async fn extended(
                 .into_iter()
                 .filter_map(|(t, attnum, _)| table_oid(&t).map(|(oid, _)| (oid, attnum)))
                 .collect();
-            let uuids: HashSet<(i32, i16)> = uuid_columns(engine)
-                .into_iter()
-                .filter_map(|(t, attnum)| table_oid(&t).map(|(oid, _)| (oid, attnum)))
-                .collect();
+            let declared: HashMap<(i32, i16), DeclaredType> =
+                declared_columns(engine, |c| declared_type(&c.sql_type))
+                    .into_iter()
+                    .filter_map(|(t, attnum, d)| table_oid(&t).map(|(oid, _)| ((oid, attnum), d)))
+                    .collect();
             batches = batches
                 .into_iter()
                 .map(|b| {
@@ -400,7 +608,7 @@ async fn extended(
                         defaults.contains(&(oid, attnum.unwrap_or(0)))
                     })
                 })
-                .map(|b| b.and_then(|b| with_uuid_types(b, &uuids)))
+                .map(|b| b.and_then(|b| with_declared_types(b, &declared)))
                 .collect::<DfResult<_>>()?;
         }
         "pg_attrdef" => {
@@ -453,15 +661,6 @@ fn rows_batch(schema: &SchemaRef, rows: &[Row]) -> DfResult<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
-/// `int2vector`'s text: the numbers, space-separated.
-fn int2vector(values: &[i16]) -> String {
-    values
-        .iter()
-        .map(i16::to_string)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// `pg_am` OIDs of PostgreSQL's access methods (btree for any other name).
 fn access_method_oid(method: &str) -> i32 {
     match method {
@@ -474,47 +673,70 @@ fn access_method_oid(method: &str) -> i32 {
     }
 }
 
-/// `(table, attnum)` of every `uuid` column (text to Arrow, so `datafusion-pg-catalog`
-/// types it `text`).
-fn uuid_columns(engine: &Engine) -> Vec<(String, i16)> {
-    declared_columns(engine, |c| (c.sql_type == "uuid").then_some(()))
-        .into_iter()
-        .map(|(table, attnum, ())| (table, attnum))
-        .collect()
+/// What `pg_attribute` says of a declared column that `datafusion-pg-catalog` cannot tell
+/// from its Arrow type: the type of a `uuid` (text to Arrow), and the type modifier of a
+/// `numeric(p,s)` (`((p << 16) | s) + 4`, as PostgreSQL stores it; drivers read precision
+/// and scale from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DeclaredType {
+    typid: Option<i32>,
+    typmod: Option<i32>,
 }
 
-/// `pg_attribute` rows of `uuid` columns typed `uuid` (OID 2950).
-fn with_uuid_types(batch: RecordBatch, uuids: &HashSet<(i32, i16)>) -> DfResult<RecordBatch> {
+fn declared_type(sql_type: &str) -> Option<DeclaredType> {
     const UUID_OID: i32 = 2950;
+    if sql_type == "uuid" {
+        return Some(DeclaredType {
+            typid: Some(UUID_OID),
+            typmod: None,
+        });
+    }
+    let args = sql_type.strip_prefix("numeric(")?.strip_suffix(')')?;
+    let (p, s) = args.split_once(',').unwrap_or((args, "0"));
+    let (p, s): (i32, i32) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
+    Some(DeclaredType {
+        typid: None,
+        typmod: Some(((p << 16) | (s & 0xffff)) + 4),
+    })
+}
+
+/// `pg_attribute` rows with the declared types ([`DeclaredType`]) of `(attrelid, attnum)`.
+fn with_declared_types(
+    batch: RecordBatch,
+    declared: &HashMap<(i32, i16), DeclaredType>,
+) -> DfResult<RecordBatch> {
     let schema = batch.schema();
-    let (Ok(rel_at), Ok(num_at), Ok(type_at)) = (
+    let (Ok(rel_at), Ok(num_at), Ok(type_at), Ok(mod_at)) = (
         schema.index_of("attrelid"),
         schema.index_of("attnum"),
         schema.index_of("atttypid"),
+        schema.index_of("atttypmod"),
     ) else {
         return Ok(batch);
     };
-    if uuids.is_empty() {
+    if declared.is_empty() {
         return Ok(batch);
     }
     let rels = arrow::compute::cast(batch.column(rel_at), &DataType::Int32)?;
     let rels = rels.as_primitive::<Int32Type>();
     let nums = arrow::compute::cast(batch.column(num_at), &DataType::Int16)?;
     let nums = nums.as_primitive::<arrow::datatypes::Int16Type>();
-    let types = arrow::compute::cast(batch.column(type_at), &DataType::Int32)?;
-    let types = types.as_primitive::<Int32Type>();
-    let patched: Int32Array = (0..batch.num_rows())
-        .map(|i| {
-            if uuids.contains(&(rels.value(i), nums.value(i))) {
-                Some(UUID_OID)
-            } else {
-                types.is_valid(i).then(|| types.value(i))
-            }
-        })
-        .collect();
-    let patched = arrow::compute::cast(&patched, schema.field(type_at).data_type())?;
+    let patch = |at: usize, pick: &dyn Fn(&DeclaredType) -> Option<i32>| -> DfResult<ArrayRef> {
+        let old = arrow::compute::cast(batch.column(at), &DataType::Int32)?;
+        let old = old.as_primitive::<Int32Type>();
+        let new: Int32Array = (0..batch.num_rows())
+            .map(|i| {
+                declared
+                    .get(&(rels.value(i), nums.value(i)))
+                    .and_then(pick)
+                    .or_else(|| old.is_valid(i).then(|| old.value(i)))
+            })
+            .collect();
+        Ok(arrow::compute::cast(&new, schema.field(at).data_type())?)
+    };
     let mut columns = batch.columns().to_vec();
-    columns[type_at] = patched;
+    columns[type_at] = patch(type_at, &|d| d.typid)?;
+    columns[mod_at] = patch(mod_at, &|d| d.typmod)?;
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
@@ -620,21 +842,62 @@ async fn scan(table: &dyn TableProvider) -> DfResult<Vec<RecordBatch>> {
     datafusion::physical_plan::collect(plan, ctx.task_ctx()).await
 }
 
-/// The OID and namespace OID of each relation of the `public` schema, by name, from
-/// `pg_class` (`batches` when they are `pg_class`'s own).
+/// `datafusion-pg-catalog`'s OID of each system catalog it lists, to PostgreSQL's
+/// ([`SYSTEM_OIDS`]), from the rows of its `pg_class`.
+fn system_oid_map(class: &[RecordBatch]) -> DfResult<HashMap<i32, i32>> {
+    let mut out = HashMap::new();
+    for b in class {
+        let col = |n: &str| b.column_by_name(n).cloned().ok_or_else(missing);
+        let oids = arrow::compute::cast(&col("oid")?, &DataType::Int32)?;
+        let names = arrow::compute::cast(&col("relname")?, &DataType::Utf8)?;
+        let spaces = arrow::compute::cast(&col("relnamespace")?, &DataType::Int32)?;
+        let (oids, names, spaces) = (
+            oids.as_primitive::<Int32Type>(),
+            names.as_string::<i32>(),
+            spaces.as_primitive::<Int32Type>(),
+        );
+        for i in 0..b.num_rows() {
+            if spaces.value(i) != PG_CATALOG_NAMESPACE || !names.is_valid(i) {
+                continue;
+            }
+            if let Some(fixed) = system_oid(names.value(i)) {
+                out.insert(oids.value(i), fixed);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `batch` with the OIDs in `column` replaced where `map` has them.
+fn with_oids_mapped(
+    batch: RecordBatch,
+    column: &str,
+    map: &HashMap<i32, i32>,
+) -> DfResult<RecordBatch> {
+    let schema = batch.schema();
+    let Ok(at) = schema.index_of(column) else {
+        return Ok(batch);
+    };
+    if map.is_empty() {
+        return Ok(batch);
+    }
+    let oids = arrow::compute::cast(batch.column(at), &DataType::Int32)?;
+    let mapped: Int32Array = oids
+        .as_primitive::<Int32Type>()
+        .iter()
+        .map(|o| o.map(|o| map.get(&o).copied().unwrap_or(o)))
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    columns[at] = arrow::compute::cast(&mapped, schema.field(at).data_type())?;
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// The OID and namespace OID of each relation of the `public` schema, by name, from the
+/// rows of `pg_class`.
 async fn relation_oids(
     catalog: &dyn SchemaProvider,
-    batches: &[RecordBatch],
-    name: &str,
+    class: &[RecordBatch],
 ) -> DfResult<HashMap<String, (i32, i32)>> {
-    let class = if name == "pg_class" {
-        batches.to_vec()
-    } else {
-        match catalog.table("pg_class").await? {
-            Some(t) => scan(t.as_ref()).await?,
-            None => return Ok(HashMap::new()),
-        }
-    };
     let mut public = None;
     if let Some(ns) = catalog.table("pg_namespace").await? {
         for b in scan(ns.as_ref()).await? {
@@ -655,7 +918,7 @@ async fn relation_oids(
         }
     }
     let mut out = HashMap::new();
-    for b in &class {
+    for b in class {
         let col = |n: &str| b.column_by_name(n).cloned().ok_or_else(missing);
         let oids = arrow::compute::cast(&col("oid")?, &DataType::Int32)?;
         let names = arrow::compute::cast(&col("relname")?, &DataType::Utf8)?;
@@ -708,6 +971,17 @@ mod tests {
             "CREATE UNIQUE INDEX cpu_pkey ON public.cpu USING btree (host, \"Ts\")"
         );
         assert_eq!(row.constraint_definition(), "PRIMARY KEY (host, \"Ts\")");
-        assert_eq!(int2vector(&row.attnums), "2 1");
+    }
+
+    #[test]
+    fn numeric_type_modifiers_are_postgresqls() {
+        // PostgreSQL 15: atttypmod of numeric(10,2) is 655366, of numeric(5) 327684.
+        assert_eq!(
+            declared_type("numeric(10,2)").unwrap().typmod,
+            Some(655_366)
+        );
+        assert_eq!(declared_type("numeric(5)").unwrap().typmod, Some(327_684));
+        assert_eq!(declared_type("uuid").unwrap().typid, Some(2950));
+        assert_eq!(declared_type("text"), None);
     }
 }

@@ -121,7 +121,8 @@ pub(crate) fn format_options(settings: &Settings) -> Arc<FormatOptions> {
 }
 
 /// RowDescription fields of `schema` in `format`: `arrow-pg`'s, with `uuid` columns (text
-/// in Arrow, marked by field metadata) typed `uuid`.
+/// in Arrow, marked by field metadata) typed `uuid` and `int2vector`/`oidvector` ones
+/// (lists in Arrow) so.
 pub(crate) fn pg_fields(
     schema: &arrow::datatypes::Schema,
     format: &Format,
@@ -132,15 +133,26 @@ pub(crate) fn pg_fields(
         .into_iter()
         .zip(schema.fields())
         .map(|(info, field)| {
-            if !strata_query::types::is_uuid(field) {
+            let pg_type = if strata_query::types::is_uuid(field) {
+                pgwire::api::Type::UUID
+            } else if let Some(oid) = strata_query::types::vector_oid(field) {
+                // A simple type with the vector's OID: pgwire quotes text it sends for
+                // array kinds, and a vector's text (`1 2`) is not quoted.
+                pgwire::api::Type::new(
+                    format!("vector{oid}"),
+                    oid,
+                    postgres_types::Kind::Simple,
+                    "pg_catalog".into(),
+                )
+            } else {
                 return info;
-            }
+            };
             let options = Arc::clone(info.format_options());
             pgwire::api::results::FieldInfo::new(
                 info.name().to_owned(),
                 info.table_id(),
                 info.column_id(),
-                pgwire::api::Type::UUID,
+                pg_type,
                 info.format(),
             )
             .with_format_options(options)
@@ -195,12 +207,19 @@ pub(crate) fn rows_response<C: ClientInfo>(
         .iter()
         .map(|f| strata_query::types::is_uuid(f))
         .collect();
+    let vector_columns: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| strata_query::types::vector_oid(f).is_some())
+        .collect();
     let style = TextStyle::of(settings);
     let rows = batches
         .map(move |b| {
             let rows: Box<
                 dyn Iterator<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send,
-            > = match b.and_then(|b| pg_text(b, &text_columns, &uuid_columns, &style)) {
+            > = match b
+                .and_then(|b| pg_text(b, &text_columns, &uuid_columns, &vector_columns, &style))
+            {
                 Ok(b) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&row_fields), b),
                 Err(e) => Box::new(std::iter::once(Err(error(&e)))),
             };
@@ -215,20 +234,22 @@ pub(crate) fn rows_response<C: ClientInfo>(
 /// Values in text format as PostgreSQL prints them (`20`, not `20.0`; `Infinity`;
 /// `2024-01-01 00:00:00+00` in the session time zone; intervals in `IntervalStyle`; `bytea`
 /// in `bytea_output`), by handing the encoder their text ([`strata_query::pgtext::column`]);
-/// intervals and numerics in binary format as their PostgreSQL binary bytes. The column
-/// keeps its type in RowDescription.
+/// intervals and numerics in binary format as their PostgreSQL binary bytes; `int2vector`s
+/// and `oidvector`s (lists) in text as `1 2`. The column keeps its type in RowDescription.
 fn pg_text(
     batch: RecordBatch,
     text: &[bool],
     uuid: &[bool],
+    vector: &[bool],
     style: &TextStyle,
 ) -> Result<RecordBatch, QueryError> {
     use arrow::datatypes::DataType;
     use strata_query::pgtext;
     let is_uuid = |i: usize| uuid.get(i).copied().unwrap_or(false);
+    let is_vector = |i: usize| vector.get(i).copied().unwrap_or(false);
     let converts = |i: usize, c: &arrow::array::ArrayRef| {
         if text[i] {
-            pgtext::differs(c.data_type())
+            is_vector(i) || pgtext::differs(c.data_type())
         } else {
             is_uuid(i)
                 || matches!(
@@ -257,6 +278,9 @@ fn pg_text(
     {
         let converted: Option<(DataType, arrow::array::ArrayRef)> = if !converts(i, col) {
             None
+        } else if text[i] && is_vector(i) {
+            let s = pgtext::vector(col).map_err(arrow_error)?;
+            Some((DataType::Utf8, Arc::new(s)))
         } else if text[i] {
             let s = pgtext::column(col, style).map_err(arrow_error)?;
             Some((DataType::Utf8, Arc::new(s)))

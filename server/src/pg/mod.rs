@@ -30,14 +30,16 @@ use pgwire::api::query::{
 };
 use pgwire::api::results::{CopyResponse, FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
-use pgwire::api::store::PortalStore;
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::PgWireConnectionState;
 use pgwire::api::{ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandlers, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{
     Close as PgClose, CloseComplete, Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL,
+    TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
@@ -615,6 +617,10 @@ impl ExtendedQueryHandler for Connection {
 
     /// pgwire's `on_describe`, where a portal may also be a SQL cursor (`DECLARE`): as in
     /// PostgreSQL the two share one namespace, and psycopg describes its named cursors so.
+    /// A statement that returns no rows (an INSERT with parameters, say) is described as
+    /// ParameterDescription then NoData, as PostgreSQL does; pgwire sends an empty
+    /// RowDescription instead whenever there are parameters, which pgJDBC takes for a
+    /// query (its `executeBatch` then counts 0 rows per INSERT).
     async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -627,6 +633,25 @@ impl ExtendedQueryHandler for Connection {
             let response = pgwire::api::results::DescribePortalResponse::new(fields);
             pgwire::api::query::send_describe_response(client, &response).await?;
             return Ok(());
+        }
+        if message.target_type == TARGET_TYPE_BYTE_STATEMENT {
+            let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+            if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name) {
+                if stmt.statement.prepared.result_schema().is_none() {
+                    let described = self.do_describe_statement(client, &stmt).await?;
+                    client
+                        .send(PgWireBackendMessage::ParameterDescription(
+                            ParameterDescription::new(
+                                described.parameters.iter().map(Type::oid).collect(),
+                            ),
+                        ))
+                        .await?;
+                    client
+                        .send(PgWireBackendMessage::NoData(NoData::new()))
+                        .await?;
+                    return Ok(());
+                }
+            }
         }
         self._on_describe(client, message).await
     }

@@ -1,7 +1,9 @@
 //! Bound parameters to values. `arrow-pg` decodes most types; read here are text-format
 //! intervals, with PostgreSQL's interval syntax ([`strata_query::pgvalue::interval_in`],
 //! which drivers use freely: pg8000 sends `1 days 7200 seconds 0 microseconds`, which
-//! `arrow-pg`'s parser refuses), and `uuid`s in either format (checked text to Strata).
+//! `arrow-pg`'s parser refuses), text-format times (`13:14:15.5`, which node-postgres
+//! sends and `arrow-pg` refuses without all six fraction digits), and `uuid`s in either
+//! format (checked text to Strata).
 
 use arrow::datatypes::DataType;
 use datafusion::common::{ParamValues, ScalarValue};
@@ -40,6 +42,13 @@ pub(crate) fn decode(portal: &Portal<Stored>) -> PgWireResult<ParamValues> {
             Some(DataType::Interval(_))
         ),
     };
+    let is_time = |i: usize| match declared_as(i) {
+        Some(t) => *t == Type::TIME,
+        None => matches!(
+            inferred.get(i).copied().flatten(),
+            Some(DataType::Time64(_))
+        ),
+    };
     let is_uuid = |i: usize| match declared_as(i) {
         Some(t) => *t == Type::UUID,
         None => stored.param_uuid.get(i).copied().unwrap_or(false),
@@ -49,10 +58,11 @@ pub(crate) fn decode(portal: &Portal<Stored>) -> PgWireResult<ParamValues> {
         .parameters
         .iter()
         .enumerate()
-        .filter(|(i, _)| is_uuid(*i) || (text(*i) && is_interval(*i)))
+        .filter(|(i, _)| is_uuid(*i) || (text(*i) && (is_interval(*i) || is_time(*i))))
         .map(|(i, v)| {
             let value = match v {
                 None if is_uuid(i) => ScalarValue::Utf8(None),
+                None if is_time(i) => ScalarValue::Time64Microsecond(None),
                 None => ScalarValue::IntervalMonthDayNano(None),
                 Some(bytes) if is_uuid(i) => {
                     let uuid = if text(i) {
@@ -67,6 +77,12 @@ pub(crate) fn decode(portal: &Portal<Stored>) -> PgWireResult<ParamValues> {
                     }
                     .map_err(|e| error(&e))?;
                     ScalarValue::Utf8(Some(pgvalue::uuid_out(&uuid)))
+                }
+                Some(bytes) if is_time(i) => {
+                    let text = std::str::from_utf8(bytes).unwrap_or("");
+                    ScalarValue::Time64Microsecond(Some(
+                        pgvalue::time_in(text).map_err(|e| error(&e))?,
+                    ))
                 }
                 Some(bytes) => {
                     let text = std::str::from_utf8(bytes).unwrap_or("");
