@@ -168,3 +168,50 @@ pub(crate) fn shaped_like_inputs(scalar: bool, result: ArrayRef) -> DfResult<Col
         Ok(ColumnarValue::Array(result))
     }
 }
+
+/// Integer literals typed as PostgreSQL types them: `integer` when the value fits in 32
+/// bits, `bigint` otherwise (DataFusion makes every integer literal `bigint`, so `SELECT 1`
+/// reached clients as `int8`: a string in node-postgres, a `Long` in JDBC). Applied to a
+/// statement's plan as soon as it is planned, before its result schema is read and before
+/// type coercion, which widens the literal wherever the other operand or the function
+/// needs it; `2147483647 + 1` then fails with 22003 "integer out of range", as in
+/// PostgreSQL. LIMIT/OFFSET and VALUES lists keep DataFusion's types (they type their
+/// own literals), and every node's schema is recomputed after. A view's own literals keep
+/// `bigint`: its plan is inlined later, by the analyzer.
+#[derive(Debug, Default)]
+pub struct IntegerLiterals;
+
+impl AnalyzerRule for IntegerLiterals {
+    fn name(&self) -> &str {
+        "strata_integer_literals"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> DfResult<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            if matches!(plan, LogicalPlan::Limit(_) | LogicalPlan::Values(_)) {
+                return Ok(Transformed::no(plan));
+            }
+            let names = NamePreserver::new(&plan);
+            let mapped = plan.map_expressions(|e| {
+                let name = names.save(&e);
+                e.transform_up(|e| match e {
+                    Expr::Literal(ScalarValue::Int64(Some(v)), meta) => match i32::try_from(v) {
+                        Ok(v) => Ok(Transformed::yes(Expr::Literal(
+                            ScalarValue::Int32(Some(v)),
+                            meta,
+                        ))),
+                        Err(_) => Ok(Transformed::no(Expr::Literal(
+                            ScalarValue::Int64(Some(v)),
+                            meta,
+                        ))),
+                    },
+                    other => Ok(Transformed::no(other)),
+                })
+                .map(|t| t.update_data(|e| name.restore(e)))
+            })?;
+            // A node whose own expressions did not change may still read a changed input.
+            mapped.map_data(|p| p.recompute_schema().map(Transformed::yes).map(|t| t.data))
+        })
+        .map(|t| t.data)
+    }
+}

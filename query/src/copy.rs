@@ -190,7 +190,11 @@ enum Builder {
 impl Builder {
     fn new(t: SqlType, zone: &Tz) -> Builder {
         match t {
-            SqlType::Text => Builder::Text(StringBuilder::new()),
+            SqlType::Text
+            | SqlType::Varchar(_)
+            | SqlType::Char(_)
+            | SqlType::Json
+            | SqlType::Jsonb => Builder::Text(StringBuilder::new()),
             SqlType::SmallInt => Builder::I16(Int16Builder::new()),
             SqlType::Integer => Builder::I32(Int32Builder::new()),
             SqlType::BigInt => Builder::I64(Int64Builder::new()),

@@ -46,6 +46,9 @@ pub enum QueryError {
     InvalidSetting { name: String, value: String },
     #[error("{0}")]
     InvalidText(String),
+    /// A value longer than its `varchar(n)` / `char(n)` (22001).
+    #[error("value too long for type {0}")]
+    StringTooLong(String),
     #[error("{0}")]
     DatatypeMismatch(String),
     /// Date or time text PostgreSQL's input rules do not read (22007).
@@ -347,6 +350,7 @@ impl QueryError {
             QueryError::InvalidSetting { .. } => "22023",
             QueryError::ReadOnlySetting(_) => "55P02",
             QueryError::InvalidText(_) => "22P02",
+            QueryError::StringTooLong(_) => "22001",
             QueryError::DatatypeMismatch(_) => "42804",
             QueryError::InvalidDatetimeFormat(_) => "22007",
             QueryError::OutOfRange(_) => "22003",

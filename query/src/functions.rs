@@ -82,6 +82,22 @@ pub fn current_schemas(settings: Arc<RwLock<Settings>>) -> ScalarUDF {
     )
 }
 
+/// `session_user` for one session: its user (`current_user` and `user` are read as
+/// `session_user`; Strata has no `SET ROLE`). Replaces `datafusion-pg-catalog`'s, which
+/// answers `postgres` to everyone.
+pub fn session_user(user: &str) -> ScalarUDF {
+    let user = user.to_owned();
+    create_udf(
+        "session_user",
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(user.clone()))))
+        }),
+    )
+}
+
 /// `current_setting(name)` over one session's parameters.
 pub fn current_setting(settings: Arc<RwLock<Settings>>) -> ScalarUDF {
     create_udf(
@@ -425,6 +441,56 @@ pub fn pg_collation_is_visible() -> ScalarUDF {
             })
         }),
     )
+}
+
+/// `strata_like_pattern(pattern, escape)`: a LIKE pattern written with another escape
+/// character (`LIKE 'pg/_%' ESCAPE '/'`, as SQLAlchemy writes) in backslash form, the only
+/// escape DataFusion's LIKE takes. An empty escape means none (backslashes are literal).
+pub fn like_pattern() -> ScalarUDF {
+    create_udf(
+        "strata_like_pattern",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+            let n = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(a) => Some(a.len()),
+                    ColumnarValue::Scalar(_) => None,
+                })
+                .unwrap_or(1);
+            let patterns = args[0].to_array(n)?;
+            let escapes = args[1].to_array(n)?;
+            let (patterns, escapes) = (patterns.as_string::<i32>(), escapes.as_string::<i32>());
+            let out: arrow::array::StringArray = patterns
+                .iter()
+                .zip(escapes.iter())
+                .map(|(p, e)| Some(backslash_pattern(p?, e?.chars().next())))
+                .collect();
+            crate::arithmetic::shaped_like_inputs(scalar, Arc::new(out))
+        }),
+    )
+}
+
+/// `pattern` with escape character `escape` rewritten to use backslashes.
+fn backslash_pattern(pattern: &str, escape: Option<char>) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            out.push('\\');
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `pg_table_is_visible(oid)` for one session: false for the relations in `hidden`
@@ -819,15 +885,28 @@ impl ScalarUDFImpl for PgTypeof {
             }
         }
         let field = &args.arg_fields[0];
-        let type_name = if crate::types::is_uuid(field) {
-            "uuid".to_owned()
-        } else {
-            name(field.data_type())
+        let type_name = match crate::types::text_type(field) {
+            Some((_, _)) => crate::information_schema::PgColumnType::of_field(field)
+                .data_type
+                .to_owned(),
+            None => name(field.data_type()),
         };
         let text = ScalarValue::Utf8(Some(type_name));
         Ok(match &args.args[0] {
             ColumnarValue::Scalar(_) => ColumnarValue::Scalar(text),
             ColumnarValue::Array(a) => ColumnarValue::Array(text.to_array_of_size(a.len())?),
         })
+    }
+}
+
+#[cfg(test)]
+mod like_tests {
+    use super::backslash_pattern;
+
+    #[test]
+    fn other_escape_characters_become_backslashes() {
+        assert_eq!(backslash_pattern("pg/_%", Some('/')), "pg\\_%");
+        assert_eq!(backslash_pattern("a\\b//c", Some('/')), "a\\\\b\\/c");
+        assert_eq!(backslash_pattern("a\\_b", None), "a\\\\_b");
     }
 }

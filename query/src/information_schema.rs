@@ -176,6 +176,7 @@ fn columns_schema() -> SchemaRef {
 pub struct PgColumnType {
     pub data_type: &'static str,
     pub udt_name: String,
+    pub character_maximum_length: Option<i32>,
     pub character_octet_length: Option<i32>,
     pub numeric_precision: Option<i32>,
     pub numeric_precision_radix: Option<i32>,
@@ -193,7 +194,37 @@ impl PgColumnType {
                 ..Default::default()
             };
         }
+        match crate::types::text_type(f).map(|(oid, _)| oid) {
+            Some(114) => return PgColumnType::plain_type("json"),
+            Some(3802) => return PgColumnType::plain_type("jsonb"),
+            _ => {}
+        }
+        if let Some((oid, length)) = crate::types::character_type(f) {
+            let (data_type, udt) = if oid == 1043 {
+                ("character varying", "varchar")
+            } else {
+                ("character", "bpchar")
+            };
+            let length = length.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+            return PgColumnType {
+                data_type,
+                udt_name: udt.into(),
+                character_maximum_length: length,
+                // UTF-8: up to four bytes a character; unbounded like `text`.
+                character_octet_length: Some(length.map_or(1_073_741_824, |n| n.saturating_mul(4))),
+                ..Default::default()
+            };
+        }
         PgColumnType::of(f.data_type())
+    }
+
+    /// A type whose `data_type` and `udt_name` are its name.
+    fn plain_type(name: &'static str) -> PgColumnType {
+        PgColumnType {
+            data_type: name,
+            udt_name: name.into(),
+            ..Default::default()
+        }
     }
 
     pub fn of(t: &DataType) -> PgColumnType {
@@ -323,7 +354,7 @@ impl TableProvider for Columns {
                         text[14].append_null();
                         ints[0].append_value(i32::try_from(i + 1).unwrap_or(i32::MAX));
                         for (b, v) in [
-                            (1, None),
+                            (1, t.character_maximum_length),
                             (2, t.character_octet_length),
                             (3, t.numeric_precision),
                             (4, t.numeric_precision_radix),

@@ -104,9 +104,186 @@ pub fn rewrite(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut ExponentLiterals);
     let _ = VisitMut::visit(&mut statement, &mut UuidCasts);
     let _ = VisitMut::visit(&mut statement, &mut IntervalLiterals);
+    let _ = VisitMut::visit(&mut statement, &mut LikeEscapes);
+    let _ = VisitMut::visit(&mut statement, &mut RegtypeNames);
+    let _ = VisitMut::visit(&mut statement, &mut FunctionsInFrom);
     let mut arrays = ArraySets::default();
     let _ = VisitMut::visit(&mut statement, &mut arrays);
     statement
+}
+
+/// Functions in FROM as PostgreSQL reads them (Grafana's search-path query uses both):
+/// - a function returning one value (an array: `string_to_array(...) s`) is a one-row
+///   table whose column has the alias's name: `(SELECT string_to_array(...) AS s) AS s`;
+/// - a set-returning function's column takes the alias's name (`generate_series(1, 3) AS
+///   i` has a column `i`; DataFusion calls it `value`).
+///
+/// Also the bare keyword `user`, which is `current_user` in PostgreSQL.
+struct FunctionsInFrom;
+
+/// Functions that return one value, which PostgreSQL allows in FROM.
+const SCALAR_FUNCTIONS_IN_FROM: &[&str] = &[
+    "string_to_array",
+    "regexp_split_to_array",
+    "current_schemas",
+    "parse_ident",
+];
+
+/// Set-returning functions of one column.
+const ONE_COLUMN_TABLE_FUNCTIONS: &[&str] = &["generate_series", "unnest", "range"];
+
+impl VisitorMut for FunctionsInFrom {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, table: &mut TableFactor) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::TableAliasColumnDef;
+        let TableFactor::Table {
+            name,
+            args: Some(args),
+            alias: Some(alias),
+            ..
+        } = table
+        else {
+            return ControlFlow::Continue(());
+        };
+        let Some(function) = name.0.last().and_then(|p| p.as_ident()) else {
+            return ControlFlow::Continue(());
+        };
+        let function = function.value.to_lowercase();
+        if ONE_COLUMN_TABLE_FUNCTIONS.contains(&function.as_str()) {
+            if alias.columns.is_empty() {
+                alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+            }
+            return ControlFlow::Continue(());
+        }
+        if !SCALAR_FUNCTIONS_IN_FROM.contains(&function.as_str()) || !alias.columns.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let call = format!(
+            "{name}({})",
+            args.args
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let sql = format!("SELECT * FROM (SELECT {call} AS {0}) AS {0}", alias.name);
+        let Ok(Statement::Query(q)) = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&sql)
+            .and_then(|mut p| p.parse_statement())
+        else {
+            return ControlFlow::Continue(());
+        };
+        if let SetExpr::Select(select) = *q.body {
+            if let Some(from) = select.from.into_iter().next() {
+                *table = from.relation;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // sqlparser reads the keyword as a call without arguments (or, in some places, as
+        // an identifier).
+        let is_user = match expr {
+            Expr::Identifier(i) => i.quote_style.is_none() && i.value.eq_ignore_ascii_case("user"),
+            Expr::Function(f) => {
+                matches!(f.args, FunctionArguments::None)
+                    && f.name.0.len() == 1
+                    && f.name.0[0].as_ident().is_some_and(|i| {
+                        i.quote_style.is_none() && i.value.eq_ignore_ascii_case("user")
+                    })
+            }
+            _ => false,
+        };
+        if is_user {
+            if let Some(call) = parse_expr("session_user") {
+                *expr = call;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `oid::regtype::text` (pgcli's column types) as `format_type(oid, NULL)`: a `regtype`
+/// prints as its type's name, and Strata's `regtype` is the OID itself.
+struct RegtypeNames;
+
+impl VisitorMut for RegtypeNames {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::DataType;
+        let Expr::Cast {
+            expr: inner,
+            data_type: DataType::Text,
+            ..
+        } = expr
+        else {
+            return ControlFlow::Continue(());
+        };
+        let Expr::Cast {
+            expr: oid,
+            data_type: DataType::Custom(name, args),
+            ..
+        } = inner.as_ref()
+        else {
+            return ControlFlow::Continue(());
+        };
+        let regtype = args.is_empty()
+            && name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("regtype"));
+        if regtype && !matches!(oid.as_ref(), Expr::Value(_)) {
+            if let Some(call) = parse_expr(&format!("format_type({oid}, NULL)")) {
+                *expr = call;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `x [NOT] [I]LIKE p ESCAPE 'c'` with an escape other than backslash as
+/// `x LIKE strata_like_pattern(p, 'c')`: DataFusion's LIKE takes backslash escapes only.
+struct LikeEscapes;
+
+impl VisitorMut for LikeEscapes {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{Value, ValueWithSpan};
+        let (Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        }) = expr
+        else {
+            return ControlFlow::Continue(());
+        };
+        let escape = match escape_char {
+            Some(ValueWithSpan {
+                value: Value::SingleQuotedString(e),
+                ..
+            }) if e != "\\" => e.clone(),
+            _ => return ControlFlow::Continue(()),
+        };
+        let Some(rewritten) = parse_expr(&format!(
+            "strata_like_pattern({pattern}, '{}')",
+            escape.replace('\'', "''")
+        )) else {
+            return ControlFlow::Continue(());
+        };
+        **pattern = rewritten;
+        *escape_char = None;
+        ControlFlow::Continue(())
+    }
 }
 
 /// PostgreSQL's set-returning functions over arrays that catalog queries use, as
@@ -913,6 +1090,39 @@ mod tests {
         ] {
             assert_eq!(ctas_column_list(untouched), None, "{untouched}");
         }
+    }
+
+    #[test]
+    fn functions_in_from_are_tables_postgresql_style() {
+        assert_eq!(
+            rewritten("SELECT s[i] FROM generate_series(1, 2) AS i, string_to_array('a,b', ',') s"),
+            "SELECT s[i] FROM generate_series(1, 2) AS i (i), (SELECT string_to_array('a,b', ',') AS s) AS s"
+        );
+        assert_eq!(rewritten("SELECT user"), "SELECT session_user");
+        assert_eq!(
+            rewritten("SELECT \"user\" FROM t"),
+            "SELECT \"user\" FROM t"
+        );
+    }
+
+    #[test]
+    fn regtype_text_is_the_type_name() {
+        assert_eq!(
+            rewritten("SELECT att.atttypid::regtype::text FROM pg_attribute att"),
+            "SELECT format_type(att.atttypid, NULL) FROM pg_attribute att"
+        );
+    }
+
+    #[test]
+    fn like_escapes_other_than_backslash_are_rewritten() {
+        assert_eq!(
+            rewritten("SELECT 1 WHERE n NOT LIKE 'pg/_' || '%' ESCAPE '/'"),
+            "SELECT 1 WHERE n NOT LIKE strata_like_pattern('pg/_' || '%', '/')"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 WHERE n LIKE 'a\\_' ESCAPE '\\'"),
+            "SELECT 1 WHERE n LIKE 'a\\_' ESCAPE '\\'"
+        );
     }
 
     #[test]

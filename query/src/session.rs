@@ -309,6 +309,7 @@ impl QueryEngine {
         ctx.register_udf(functions::pg_collation_is_visible());
         ctx.register_udf(functions::subject_hash(Arc::clone(&engine)));
         ctx.register_udf(functions::pg_get_expr());
+        ctx.register_udf(functions::like_pattern());
         ctx.register_udf(functions::pg_size_pretty());
         ctx.register_udf(functions::pg_typeof());
         ctx.register_udf(functions::pg_type_is_visible());
@@ -356,7 +357,7 @@ impl QueryEngine {
         });
         let hidden = Arc::new(RwLock::new(HashSet::new()));
         let txn = Transactions::new(crate::transaction::DEFAULT_MAX_TRANSACTION_BYTES);
-        let ctx = build_context(&self.base, &settings, &flags, &hidden, &txn, true);
+        let ctx = build_context(&self.base, user, &settings, &flags, &hidden, &txn, true);
         Session {
             shared: Arc::clone(self),
             ctx,
@@ -375,6 +376,7 @@ impl QueryEngine {
 
 fn build_context(
     base: &SessionState,
+    user: &str,
     settings: &Arc<RwLock<Settings>>,
     flags: &Arc<SessionFlags>,
     hidden: &Arc<RwLock<HashSet<i32>>>,
@@ -413,6 +415,7 @@ fn build_context(
     ctx.register_udf(functions::current_setting(Arc::clone(settings)));
     ctx.register_udf(functions::current_schemas(Arc::clone(settings)));
     ctx.register_udf(functions::pg_table_is_visible(Arc::clone(hidden)));
+    ctx.register_udf(functions::session_user(user));
     ctx
 }
 
@@ -639,6 +642,12 @@ impl Session {
             Ok(plan) => plan,
             Err(e) => return Err(crate::resolve::explain(&state, &statement, e).await),
         };
+        // Before the schema is read: it is what RowDescription tells the client.
+        let plan = datafusion::optimizer::AnalyzerRule::analyze(
+            &crate::arithmetic::IntegerLiterals,
+            plan,
+            state.config_options(),
+        )?;
         let plan = if matches!(statement, Statement::Insert(_)) {
             crate::provider::nullable_values(plan)?
         } else {
@@ -1583,6 +1592,7 @@ impl Session {
             // SessionContext is shared by reference inside; rebuild its state in place.
             let fresh = build_context(
                 &self.shared.base,
+                &self.user,
                 &self.settings,
                 &self.flags,
                 &self.hidden,

@@ -214,6 +214,8 @@ impl TableDef {
                         .expect("tag of this table");
                     tags[i] = Some(match c.sql_type {
                         SqlType::Uuid => canonical_uuids(a)?,
+                        t @ (SqlType::Varchar(_) | SqlType::Char(_)) => bounded_text(a, t)?,
+                        t @ (SqlType::Json | SqlType::Jsonb) => json_text(a, t)?,
                         _ => cast_checked(a, &DataType::Utf8)?,
                     });
                 }
@@ -363,6 +365,59 @@ fn to_declared(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
     Ok(out)
 }
 
+/// Text of a `varchar(n)` or `char(n)` column, as PostgreSQL stores it: longer than `n`
+/// characters is 22001 unless the excess is all spaces (then cut); a `char(n)` is padded
+/// with spaces to `n`.
+fn bounded_text(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
+    let (limit, pad) = match t {
+        SqlType::Varchar(Some(n)) => (n as usize, false),
+        SqlType::Char(n) => (n as usize, true),
+        _ => return cast_checked(a, &DataType::Utf8),
+    };
+    let text = cast_checked(a, &DataType::Utf8)?;
+    let out = text
+        .as_string::<i32>()
+        .iter()
+        .map(|v| {
+            v.map(|s| {
+                let chars = s.chars().count();
+                if chars > limit {
+                    let (keep, rest) =
+                        s.split_at(s.char_indices().nth(limit).map_or(s.len(), |(i, _)| i));
+                    if rest.chars().any(|c| c != ' ') {
+                        let name = match t {
+                            SqlType::Char(n) => format!("character({n})"),
+                            _ => format!("character varying({limit})"),
+                        };
+                        return Err(QueryError::StringTooLong(name));
+                    }
+                    return Ok(keep.to_owned());
+                }
+                let mut s = s.to_owned();
+                if pad {
+                    s.extend(std::iter::repeat_n(' ', limit - chars));
+                }
+                Ok(s)
+            })
+            .transpose()
+        })
+        .collect::<Result<arrow::array::StringArray>>()?;
+    Ok(Arc::new(out))
+}
+
+/// Text that must be JSON (22P02 for text that is not, in PostgreSQL's words).
+fn json_text(a: &ArrayRef, t: SqlType) -> Result<ArrayRef> {
+    let text = cast_checked(a, &DataType::Utf8)?;
+    for v in text.as_string::<i32>().iter().flatten() {
+        if serde_json::from_str::<serde_json::Value>(v).is_err() {
+            return Err(QueryError::InvalidText(format!(
+                "invalid input syntax for type {t}"
+            )));
+        }
+    }
+    Ok(text)
+}
+
 /// Text that must be `uuid`s in their canonical spelling (22P02 for one that is not).
 fn canonical_uuids(a: &ArrayRef) -> Result<ArrayRef> {
     let text = cast_checked(a, &DataType::Utf8)?;
@@ -465,6 +520,8 @@ fn to_physical(a: &ArrayRef, t: SqlType, stored: FieldType) -> Result<ArrayRef> 
         SqlType::Boolean => cast_checked(a, &DataType::Boolean)?,
         SqlType::Text => cast_checked(a, &DataType::Utf8)?,
         SqlType::Uuid => canonical_uuids(a)?,
+        SqlType::Varchar(_) | SqlType::Char(_) => bounded_text(a, t)?,
+        SqlType::Json | SqlType::Jsonb => json_text(a, t)?,
         SqlType::Numeric { .. } => {
             // Stored exactly, as the decimal's text.
             let d = cast_checked(a, &t.arrow_type())?;

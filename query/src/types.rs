@@ -14,7 +14,8 @@
 //! | `smallint`, `integer`, `bigint`     | integer            | `Int16`, `Int32`, `Int64`|
 //! | `real`, `double precision`          | float              | `Float32`, `Float64`     |
 //! | `boolean`                           | boolean            | `Boolean`                |
-//! | `text`, `varchar(n)`, `char(n)`, `json`, `jsonb` | tag or text  | `Utf8`         |
+//! | `text`                              | tag or text        | `Utf8`                   |
+//! | `varchar(n)`, `char(n)`, `json`, `jsonb` | tag or text   | `Utf8` + [`PG_TYPE_KEY`] |
 //! | `uuid`                              | tag or text        | `Utf8` + [`PG_TYPE_KEY`] |
 //! | `numeric(p,s)`, p <= 18             | integer (unscaled) | `Decimal128(p,s)`        |
 //! | `numeric(p,s)`, p > 18              | bytes (i128 LE)    | `Decimal128(p,s)`        |
@@ -28,6 +29,13 @@
 //! it: i32 months, i32 days, i64 nanoseconds, little-endian. A `uuid` is its canonical
 //! text (checked on the way in), so it compares with string literals and can be a tag;
 //! the Arrow field says `uuid` in its metadata, and clients see PostgreSQL's `uuid` type.
+//! `varchar(n)` and `char(n)` are text whose length is checked on the way in (22001 past
+//! `n` characters, unless the excess is spaces, which are cut as PostgreSQL cuts them);
+//! a `char(n)` is stored padded with spaces to `n`. Their metadata gives clients the
+//! types `varchar` and `bpchar` with the declared length. `json` and `jsonb` are text
+//! checked to be JSON on the way in (22P02 otherwise), kept as written (PostgreSQL
+//! normalizes `jsonb`'s spacing and key order; Strata does not), typed `json`/`jsonb` to
+//! clients.
 
 use std::fmt;
 
@@ -54,16 +62,52 @@ pub enum SqlType {
     Double,
     Boolean,
     Text,
-    Numeric { precision: u8, scale: i8 },
+    Numeric {
+        precision: u8,
+        scale: i8,
+    },
     Time,
     Interval,
     Bytea,
     Uuid,
+    /// `varchar(n)`; `None` for `varchar` without a length.
+    Varchar(Option<u32>),
+    /// `char(n)` (`bpchar`).
+    Char(u32),
+    Json,
+    Jsonb,
 }
+
+/// Field metadata giving the declared length of a `varchar(n)` or `char(n)` field.
+pub const PG_LENGTH_KEY: &str = "strata.pg_length";
 
 /// Field metadata naming the PostgreSQL type of a column whose Arrow type does not say
 /// (`uuid` on `Utf8`).
 pub const PG_TYPE_KEY: &str = "strata.pg_type";
+
+/// The `varchar` (OID 1043) or `bpchar` (1042) type of a `varchar(n)` / `char(n)` field,
+/// with its declared length.
+pub fn character_type(field: &arrow::datatypes::Field) -> Option<(u32, Option<u32>)> {
+    text_type(field).filter(|(oid, _)| matches!(oid, 1042 | 1043))
+}
+
+/// The PostgreSQL type OID (and declared length) of a text field whose metadata names its
+/// type: `varchar` 1043, `bpchar` 1042, `json` 114, `jsonb` 3802, `uuid` 2950.
+pub fn text_type(field: &arrow::datatypes::Field) -> Option<(u32, Option<u32>)> {
+    let oid = match field.metadata().get(PG_TYPE_KEY).map(String::as_str) {
+        Some("varchar") => 1043,
+        Some("bpchar") => 1042,
+        Some("json") => 114,
+        Some("jsonb") => 3802,
+        Some("uuid") => 2950,
+        _ => return None,
+    };
+    let length = field
+        .metadata()
+        .get(PG_LENGTH_KEY)
+        .and_then(|n| n.parse().ok());
+    Some((oid, length))
+}
 
 /// True if `field` holds `uuid` values.
 pub fn is_uuid(field: &arrow::datatypes::Field) -> bool {
@@ -102,7 +146,11 @@ impl SqlType {
             SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
             SqlType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
             SqlType::Bytea => DataType::Binary,
-            SqlType::Uuid => DataType::Utf8,
+            SqlType::Uuid
+            | SqlType::Varchar(_)
+            | SqlType::Char(_)
+            | SqlType::Json
+            | SqlType::Jsonb => DataType::Utf8,
         }
     }
 
@@ -110,12 +158,20 @@ impl SqlType {
     /// does not say).
     pub fn arrow_field(self, name: &str, nullable: bool) -> arrow::datatypes::Field {
         let field = arrow::datatypes::Field::new(name, self.arrow_type(), nullable);
+        let marked = |name: &str, length: Option<u32>| {
+            let mut metadata =
+                std::collections::HashMap::from([(PG_TYPE_KEY.to_owned(), name.to_owned())]);
+            if let Some(n) = length {
+                metadata.insert(PG_LENGTH_KEY.to_owned(), n.to_string());
+            }
+            field.clone().with_metadata(metadata)
+        };
         match self {
-            SqlType::Uuid => field.with_metadata(
-                [(PG_TYPE_KEY.to_owned(), "uuid".to_owned())]
-                    .into_iter()
-                    .collect(),
-            ),
+            SqlType::Uuid => marked("uuid", None),
+            SqlType::Varchar(n) => marked("varchar", n),
+            SqlType::Char(n) => marked("bpchar", Some(n)),
+            SqlType::Json => marked("json", None),
+            SqlType::Jsonb => marked("jsonb", None),
             _ => field,
         }
     }
@@ -136,7 +192,12 @@ impl SqlType {
             SqlType::Numeric { .. } | SqlType::Interval | SqlType::Bytea => FieldType::Bytes,
             SqlType::Real | SqlType::Double => FieldType::Float,
             SqlType::Boolean => FieldType::Boolean,
-            SqlType::Text | SqlType::Uuid => FieldType::Text,
+            SqlType::Text
+            | SqlType::Uuid
+            | SqlType::Varchar(_)
+            | SqlType::Char(_)
+            | SqlType::Json
+            | SqlType::Jsonb => FieldType::Text,
         }
     }
 
@@ -154,7 +215,15 @@ impl SqlType {
 
     /// True for the types stored as text, which may be tags (`text` and its kin, `uuid`).
     pub fn is_text_like(self) -> bool {
-        matches!(self, SqlType::Text | SqlType::Uuid)
+        matches!(
+            self,
+            SqlType::Text
+                | SqlType::Uuid
+                | SqlType::Varchar(_)
+                | SqlType::Char(_)
+                | SqlType::Json
+                | SqlType::Jsonb
+        )
     }
 
     /// True for the types a time column may have.
@@ -179,6 +248,18 @@ impl SqlType {
             "interval" => SqlType::Interval,
             "bytea" => SqlType::Bytea,
             "uuid" => SqlType::Uuid,
+            "varchar" => SqlType::Varchar(None),
+            "json" => SqlType::Json,
+            "jsonb" => SqlType::Jsonb,
+            _ if s.starts_with("varchar(") => SqlType::Varchar(Some(
+                s.strip_prefix("varchar(")?
+                    .strip_suffix(')')?
+                    .parse()
+                    .ok()?,
+            )),
+            _ if s.starts_with("char(") => {
+                SqlType::Char(s.strip_prefix("char(")?.strip_suffix(')')?.parse().ok()?)
+            }
             _ => {
                 let inner = s.strip_prefix("numeric(")?.strip_suffix(')')?;
                 let (p, sc) = inner.split_once(',')?;
@@ -219,14 +300,17 @@ impl SqlType {
             },
             D::Double(_) | D::DoublePrecision | D::Float8 | D::Float64 => SqlType::Double,
             D::Boolean | D::Bool => SqlType::Boolean,
-            D::Text
-            | D::String(_)
-            | D::Varchar(_)
-            | D::CharacterVarying(_)
-            | D::Char(_)
-            | D::Character(_)
-            | D::JSON
-            | D::JSONB => SqlType::Text,
+            D::Text | D::String(_) => SqlType::Text,
+            D::JSON => SqlType::Json,
+            D::JSONB => SqlType::Jsonb,
+            D::Varchar(len) | D::CharacterVarying(len) => SqlType::Varchar(match len {
+                None => None,
+                Some(l) => Some(char_length(l, dt)?),
+            }),
+            D::Char(len) | D::Character(len) => SqlType::Char(match len {
+                None => 1,
+                Some(l) => char_length(l, dt)?,
+            }),
             D::Numeric(info) | D::Decimal(info) | D::Dec(info) => {
                 let (precision, scale) = match info {
                     ExactNumberInfo::None => (38, 10),
@@ -247,7 +331,11 @@ impl SqlType {
                 match name.to_string().to_ascii_lowercase().as_str() {
                     "timestamptz" => SqlType::Timestamptz,
                     "uuid" => SqlType::Uuid,
-                    "text" | "varchar" | "json" | "jsonb" | "citext" | "name" => SqlType::Text,
+                    "text" | "citext" | "name" => SqlType::Text,
+                    "json" => SqlType::Json,
+                    "jsonb" => SqlType::Jsonb,
+                    "varchar" => SqlType::Varchar(None),
+                    "bpchar" => SqlType::Char(1),
                     "int2" => SqlType::SmallInt,
                     "int4" => SqlType::Integer,
                     "int8" => SqlType::BigInt,
@@ -281,8 +369,36 @@ impl fmt::Display for SqlType {
             SqlType::Interval => f.write_str("interval"),
             SqlType::Bytea => f.write_str("bytea"),
             SqlType::Uuid => f.write_str("uuid"),
+            SqlType::Varchar(None) => f.write_str("varchar"),
+            SqlType::Varchar(Some(n)) => write!(f, "varchar({n})"),
+            SqlType::Char(n) => write!(f, "char({n})"),
+            SqlType::Json => f.write_str("json"),
+            SqlType::Jsonb => f.write_str("jsonb"),
         }
     }
+}
+
+/// The length of a `varchar(n)` / `char(n)`: 1 to 10,485,760 as in PostgreSQL (22023
+/// otherwise, with PostgreSQL's message).
+fn char_length(len: &ast::CharacterLength, dt: &ast::DataType) -> Result<u32> {
+    const MAX: u64 = 10 * 1024 * 1024;
+    let n = match len {
+        ast::CharacterLength::IntegerLength { length, .. } => *length,
+        ast::CharacterLength::Max => {
+            return Err(QueryError::Unsupported(format!("column type {dt}")));
+        }
+    };
+    if n == 0 || n > MAX {
+        return Err(QueryError::InvalidParameterValue(format!(
+            "length for type {} must be between 1 and {MAX}",
+            if dt.to_string().to_ascii_lowercase().contains("var") {
+                "varchar"
+            } else {
+                "char"
+            }
+        )));
+    }
+    Ok(n as u32)
 }
 
 #[cfg(test)]
@@ -302,6 +418,11 @@ mod tests {
             SqlType::Double,
             SqlType::Boolean,
             SqlType::Text,
+            SqlType::Varchar(None),
+            SqlType::Varchar(Some(20)),
+            SqlType::Char(3),
+            SqlType::Json,
+            SqlType::Jsonb,
             SqlType::Numeric {
                 precision: 12,
                 scale: 3,

@@ -674,9 +674,9 @@ fn access_method_oid(method: &str) -> i32 {
 }
 
 /// What `pg_attribute` says of a declared column that `datafusion-pg-catalog` cannot tell
-/// from its Arrow type: the type of a `uuid` (text to Arrow), and the type modifier of a
-/// `numeric(p,s)` (`((p << 16) | s) + 4`, as PostgreSQL stores it; drivers read precision
-/// and scale from it).
+/// from its Arrow type: the type of a `uuid`, `varchar(n)` or `char(n)` (text to Arrow),
+/// and the type modifier of a `numeric(p,s)` (`((p << 16) | s) + 4`, as PostgreSQL stores
+/// it; drivers read precision and scale from it) or of a `varchar(n)`/`char(n)` (`n + 4`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DeclaredType {
     typid: Option<i32>,
@@ -690,6 +690,34 @@ fn declared_type(sql_type: &str) -> Option<DeclaredType> {
             typid: Some(UUID_OID),
             typmod: None,
         });
+    }
+    // `varchar(n)` and `char(n)`: the type, and the length plus 4 as the modifier.
+    match crate::types::SqlType::parse_canonical(sql_type) {
+        Some(crate::types::SqlType::Varchar(n)) => {
+            return Some(DeclaredType {
+                typid: Some(1043),
+                typmod: Some(n.map_or(-1, |n| n as i32 + 4)),
+            })
+        }
+        Some(crate::types::SqlType::Char(n)) => {
+            return Some(DeclaredType {
+                typid: Some(1042),
+                typmod: Some(n as i32 + 4),
+            })
+        }
+        Some(crate::types::SqlType::Json) => {
+            return Some(DeclaredType {
+                typid: Some(114),
+                typmod: None,
+            })
+        }
+        Some(crate::types::SqlType::Jsonb) => {
+            return Some(DeclaredType {
+                typid: Some(3802),
+                typmod: None,
+            })
+        }
+        _ => {}
     }
     let args = sql_type.strip_prefix("numeric(")?.strip_suffix(')')?;
     let (p, s) = args.split_once(',').unwrap_or((args, "0"));
@@ -983,5 +1011,20 @@ mod tests {
         assert_eq!(declared_type("numeric(5)").unwrap().typmod, Some(327_684));
         assert_eq!(declared_type("uuid").unwrap().typid, Some(2950));
         assert_eq!(declared_type("text"), None);
+        // PostgreSQL 15: varchar(20) is 1043 with 24, char(3) 1042 with 7.
+        assert_eq!(
+            declared_type("varchar(20)"),
+            Some(DeclaredType {
+                typid: Some(1043),
+                typmod: Some(24)
+            })
+        );
+        assert_eq!(
+            declared_type("char(3)"),
+            Some(DeclaredType {
+                typid: Some(1042),
+                typmod: Some(7)
+            })
+        );
     }
 }

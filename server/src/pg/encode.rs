@@ -121,8 +121,8 @@ pub(crate) fn format_options(settings: &Settings) -> Arc<FormatOptions> {
 }
 
 /// RowDescription fields of `schema` in `format`: `arrow-pg`'s, with `uuid` columns (text
-/// in Arrow, marked by field metadata) typed `uuid` and `int2vector`/`oidvector` ones
-/// (lists in Arrow) so.
+/// in Arrow, marked by field metadata) typed `uuid`, likewise `varchar(n)`, `char(n)`,
+/// `json` and `jsonb`, and `int2vector`/`oidvector` ones (lists in Arrow).
 pub(crate) fn pg_fields(
     schema: &arrow::datatypes::Schema,
     format: &Format,
@@ -133,8 +133,9 @@ pub(crate) fn pg_fields(
         .into_iter()
         .zip(schema.fields())
         .map(|(info, field)| {
-            let pg_type = if strata_query::types::is_uuid(field) {
-                pgwire::api::Type::UUID
+            let text_type = strata_query::types::text_type(field).map(|(oid, _)| oid);
+            let pg_type = if let Some(t) = text_type.and_then(pgwire::api::Type::from_oid) {
+                t
             } else if let Some(oid) = strata_query::types::vector_oid(field) {
                 // A simple type with the vector's OID: pgwire quotes text it sends for
                 // array kinds, and a vector's text (`1 2`) is not quoted.
