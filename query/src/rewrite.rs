@@ -236,7 +236,12 @@ impl VisitorMut for RegtypeNames {
                 .last()
                 .and_then(|p| p.as_ident())
                 .is_some_and(|i| i.value.eq_ignore_ascii_case("regtype"));
-        if regtype && !matches!(oid.as_ref(), Expr::Value(_)) {
+        // A quoted name (`'int4'::regtype`) is looked up by `datafusion-pg-catalog`'s rules.
+        let name_literal = matches!(
+            oid.as_ref(),
+            Expr::Value(v) if matches!(v.value, datafusion::sql::sqlparser::ast::Value::SingleQuotedString(_))
+        );
+        if regtype && !name_literal {
             if let Some(call) = parse_expr(&format!("format_type({oid}, NULL)")) {
                 *expr = call;
             }
@@ -1138,7 +1143,7 @@ mod tests {
                  WHERE r.c = (r.keys).x"
             ),
             "SELECT r.c FROM (SELECT CAST(unnest(range(1, CAST(cardinality(i.indkey) AS BIGINT) + 1)) AS INTEGER) AS seq, \
-             unnest(i.indkey) AS keys, a.attnum AS c FROM pg_index i, pg_attribute a) AS r WHERE r.c = r.keys"
+             unnest(i.indkey) AS keys, a.attnum AS c FROM pg_index i, pg_attribute a) r WHERE r.c = r.keys"
         );
         // Another column's field access is left alone.
         assert_eq!(rewritten("SELECT (t.s).x FROM t"), "SELECT (t.s).x FROM t");

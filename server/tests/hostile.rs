@@ -262,7 +262,8 @@ async fn huge_and_pathological_queries_get_errors() {
     );
     let ok = format!("SELECT 1{}", " + 1".repeat(900));
     let r = c.query_one(ok.as_str(), &[]).await.unwrap();
-    assert_eq!(r.get::<_, i64>(0), 901);
+    // Integer literals are `integer`, as in PostgreSQL.
+    assert_eq!(r.get::<_, i32>(0), 901);
     assert_eq!(count(&c).await, 2);
 }
 
