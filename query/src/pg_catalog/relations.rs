@@ -870,10 +870,9 @@ async fn scan(table: &dyn TableProvider) -> DfResult<Vec<RecordBatch>> {
     datafusion::physical_plan::collect(plan, ctx.task_ctx()).await
 }
 
-/// `datafusion-pg-catalog`'s OID of each system catalog it lists, to PostgreSQL's
-/// ([`SYSTEM_OIDS`]), from the rows of its `pg_class`.
-fn system_oid_map(class: &[RecordBatch]) -> DfResult<HashMap<i32, i32>> {
-    let mut out = HashMap::new();
+/// `(oid, relname, relnamespace)` of every row of `pg_class` with a name.
+fn class_rows(class: &[RecordBatch]) -> DfResult<Vec<(i32, String, i32)>> {
+    let mut out = Vec::new();
     for b in class {
         let col = |n: &str| b.column_by_name(n).cloned().ok_or_else(missing);
         let oids = arrow::compute::cast(&col("oid")?, &DataType::Int32)?;
@@ -885,15 +884,22 @@ fn system_oid_map(class: &[RecordBatch]) -> DfResult<HashMap<i32, i32>> {
             spaces.as_primitive::<Int32Type>(),
         );
         for i in 0..b.num_rows() {
-            if spaces.value(i) != PG_CATALOG_NAMESPACE || !names.is_valid(i) {
-                continue;
-            }
-            if let Some(fixed) = system_oid(names.value(i)) {
-                out.insert(oids.value(i), fixed);
+            if names.is_valid(i) {
+                out.push((oids.value(i), names.value(i).to_owned(), spaces.value(i)));
             }
         }
     }
     Ok(out)
+}
+
+/// `datafusion-pg-catalog`'s OID of each system catalog it lists, to PostgreSQL's
+/// ([`SYSTEM_OIDS`]), from the rows of its `pg_class`.
+fn system_oid_map(class: &[RecordBatch]) -> DfResult<HashMap<i32, i32>> {
+    Ok(class_rows(class)?
+        .into_iter()
+        .filter(|(_, _, space)| *space == PG_CATALOG_NAMESPACE)
+        .filter_map(|(oid, name, _)| system_oid(&name).map(|fixed| (oid, fixed)))
+        .collect())
 }
 
 /// `batch` with the OIDs in `column` replaced where `map` has them.
@@ -945,24 +951,11 @@ async fn relation_oids(
             }
         }
     }
-    let mut out = HashMap::new();
-    for b in class {
-        let col = |n: &str| b.column_by_name(n).cloned().ok_or_else(missing);
-        let oids = arrow::compute::cast(&col("oid")?, &DataType::Int32)?;
-        let names = arrow::compute::cast(&col("relname")?, &DataType::Utf8)?;
-        let spaces = arrow::compute::cast(&col("relnamespace")?, &DataType::Int32)?;
-        let (oids, names, spaces) = (
-            oids.as_primitive::<Int32Type>(),
-            names.as_string::<i32>(),
-            spaces.as_primitive::<Int32Type>(),
-        );
-        for i in 0..b.num_rows() {
-            if Some(spaces.value(i)) == public && names.is_valid(i) {
-                out.insert(names.value(i).to_owned(), (oids.value(i), spaces.value(i)));
-            }
-        }
-    }
-    Ok(out)
+    Ok(class_rows(class)?
+        .into_iter()
+        .filter(|(_, _, space)| Some(*space) == public)
+        .map(|(oid, name, space)| (name, (oid, space)))
+        .collect())
 }
 
 fn missing() -> DataFusionError {
