@@ -156,6 +156,16 @@ fn psql_quick_start_and_meta_commands() {
         out.contains("strata") || out.contains("Role name"),
         "\\du:\n{out}"
     );
+    // \sv prints a view's definition (it reads pg_class.reloptions).
+    let out = psql(
+        &s,
+        "disable",
+        "CREATE VIEW busy AS SELECT host FROM cpu WHERE usage > 2;\n\\sv busy\n",
+    );
+    assert!(
+        out.contains("CREATE OR REPLACE VIEW public.busy AS"),
+        "\\sv:\n{out}"
+    );
     let out = psql(
         &s,
         "require",
