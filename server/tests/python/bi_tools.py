@@ -179,8 +179,9 @@ def grafana_checks():
             """SELECT quote_ident(table_name) AS "table" FROM information_schema.tables
                WHERE quote_ident(table_schema) = 'public' ORDER BY 1""")]
         assert {"bi_metrics", "bi_busy", "bi_frame"} <= set(tables), tables
-        # Not here: the builder's table list without a schema, which orders by a CASE over
-        # an IN (subquery); DataFusion plans no subquery in ORDER BY (README: differences).
+        # Not here: the builder's table list without a schema, which selects and orders by
+        # a CASE over `IN (subquery)`; DataFusion plans `IN (subquery)` only in WHERE
+        # (README: differences).
         for name in ("bi_metrics", "public.bi_metrics"):
             columns = c.execute(
                 f"""SELECT quote_ident(column_name) AS "column", data_type AS "type"
