@@ -400,7 +400,8 @@ fn with_lists(batch: RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
-/// A list of `int2` as a value of [`Row`].
+/// A list of numbers as a value of [`Row`] (`rows_batch` casts it to the column's list
+/// type: `int2` for `indkey`, `oid` for `indclass`).
 fn int2_array(values: &[i16]) -> ScalarValue {
     ScalarValue::List(Arc::new(arrow::array::ListArray::from_iter_primitive::<
         arrow::datatypes::Int16Type,
