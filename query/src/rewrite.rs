@@ -42,7 +42,47 @@ mod catalog_functions;
 pub(crate) fn before_compatibility_rules(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut CatalogSubquery);
     let _ = VisitMut::visit(&mut statement, &mut RegCasts);
+    let _ = VisitMut::visit(&mut statement, &mut UserColumnNames);
     statement
+}
+
+/// `SELECT current_user, user, current_role` name their columns so, as PostgreSQL does:
+/// `datafusion-pg-catalog`'s rules turn each into `session_user`, which would name them
+/// all `session_user`.
+struct UserColumnNames;
+
+impl VisitorMut for UserColumnNames {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        for item in &mut select.projection {
+            let SelectItem::UnnamedExpr(expr) = item else {
+                continue;
+            };
+            let name = match expr {
+                Expr::Function(f)
+                    if matches!(f.args, FunctionArguments::None) && f.name.0.len() == 1 =>
+                {
+                    f.name.0[0].as_ident().filter(|i| i.quote_style.is_none())
+                }
+                Expr::Identifier(i) if i.quote_style.is_none() => Some(&*i),
+                _ => None,
+            }
+            .map(|i| i.value.to_lowercase());
+            if let Some(name) =
+                name.filter(|n| matches!(n.as_str(), "current_user" | "user" | "current_role"))
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: Ident::with_quote('"', name),
+                };
+            }
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// - `'pg_class'::regclass` as `'pg_catalog.pg_class'::regclass`: PostgreSQL looks in
@@ -118,7 +158,7 @@ pub fn rewrite(mut statement: Statement) -> Statement {
 /// - a set-returning function's column takes the alias's name (`generate_series(1, 3) AS
 ///   i` has a column `i`; DataFusion calls it `value`).
 ///
-/// Also the bare keyword `user`, which is `current_user` in PostgreSQL.
+/// Also the bare keywords `user` and `current_role`, which are `current_user` in PostgreSQL.
 struct FunctionsInFrom;
 
 /// Functions that return one value, which PostgreSQL allows in FROM.
@@ -185,14 +225,17 @@ impl VisitorMut for FunctionsInFrom {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         // sqlparser reads the keyword as a call without arguments (or, in some places, as
         // an identifier).
+        let keyword = |i: &Ident| {
+            i.quote_style.is_none()
+                && (i.value.eq_ignore_ascii_case("user")
+                    || i.value.eq_ignore_ascii_case("current_role"))
+        };
         let is_user = match expr {
-            Expr::Identifier(i) => i.quote_style.is_none() && i.value.eq_ignore_ascii_case("user"),
+            Expr::Identifier(i) => keyword(i),
             Expr::Function(f) => {
                 matches!(f.args, FunctionArguments::None)
                     && f.name.0.len() == 1
-                    && f.name.0[0].as_ident().is_some_and(|i| {
-                        i.quote_style.is_none() && i.value.eq_ignore_ascii_case("user")
-                    })
+                    && f.name.0[0].as_ident().is_some_and(keyword)
             }
             _ => false,
         };
@@ -1104,6 +1147,10 @@ mod tests {
             "SELECT s[i] FROM generate_series(1, 2) AS i (i), (SELECT string_to_array('a,b', ',') AS s) AS s"
         );
         assert_eq!(rewritten("SELECT user"), "SELECT session_user");
+        assert_eq!(
+            rewritten("SELECT current_role = user"),
+            "SELECT session_user = session_user"
+        );
         assert_eq!(
             rewritten("SELECT \"user\" FROM t"),
             "SELECT \"user\" FROM t"
