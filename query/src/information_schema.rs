@@ -185,46 +185,31 @@ pub struct PgColumnType {
 }
 
 impl PgColumnType {
-    /// The type of a column, `uuid` where the field's metadata says so.
+    /// The type of a column, the one its field's metadata names where it names one
+    /// (`uuid`, `varchar(n)`, `char(n)`, `json`, `jsonb`).
     pub fn of_field(f: &Field) -> PgColumnType {
-        if crate::types::is_uuid(f) {
-            return PgColumnType {
-                data_type: "uuid",
-                udt_name: "uuid".into(),
-                ..Default::default()
-            };
-        }
-        match crate::types::text_type(f).map(|(oid, _)| oid) {
-            Some(114) => return PgColumnType::plain_type("json"),
-            Some(3802) => return PgColumnType::plain_type("jsonb"),
-            _ => {}
-        }
-        if let Some((oid, length)) = crate::types::character_type(f) {
-            let (data_type, udt) = if oid == 1043 {
-                ("character varying", "varchar")
-            } else {
-                ("character", "bpchar")
-            };
-            let length = length.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
-            return PgColumnType {
-                data_type,
-                udt_name: udt.into(),
-                character_maximum_length: length,
-                // UTF-8: up to four bytes a character; unbounded like `text`.
-                character_octet_length: Some(length.map_or(1_073_741_824, |n| n.saturating_mul(4))),
-                ..Default::default()
-            };
-        }
-        PgColumnType::of(f.data_type())
-    }
-
-    /// A type whose `data_type` and `udt_name` are its name.
-    fn plain_type(name: &'static str) -> PgColumnType {
-        PgColumnType {
-            data_type: name,
-            udt_name: name.into(),
+        let Some((oid, length)) = crate::types::text_type(f) else {
+            return PgColumnType::of(f.data_type());
+        };
+        let (data_type, udt) = match oid {
+            1043 => ("character varying", "varchar"),
+            1042 => ("character", "bpchar"),
+            114 => ("json", "json"),
+            3802 => ("jsonb", "jsonb"),
+            _ => ("uuid", "uuid"),
+        };
+        let mut t = PgColumnType {
+            data_type,
+            udt_name: udt.into(),
             ..Default::default()
+        };
+        if matches!(oid, 1042 | 1043) {
+            let length = length.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+            t.character_maximum_length = length;
+            // UTF-8: up to four bytes a character; unbounded like `text`.
+            t.character_octet_length = Some(length.map_or(1_073_741_824, |n| n.saturating_mul(4)));
         }
+        t
     }
 
     pub fn of(t: &DataType) -> PgColumnType {

@@ -85,38 +85,6 @@ pub const PG_LENGTH_KEY: &str = "strata.pg_length";
 /// (`uuid` on `Utf8`).
 pub const PG_TYPE_KEY: &str = "strata.pg_type";
 
-/// The `varchar` (OID 1043) or `bpchar` (1042) type of a `varchar(n)` / `char(n)` field,
-/// with its declared length.
-pub fn character_type(field: &arrow::datatypes::Field) -> Option<(u32, Option<u32>)> {
-    text_type(field).filter(|(oid, _)| matches!(oid, 1042 | 1043))
-}
-
-/// The PostgreSQL type OID (and declared length) of a text field whose metadata names its
-/// type: `varchar` 1043, `bpchar` 1042, `json` 114, `jsonb` 3802, `uuid` 2950.
-pub fn text_type(field: &arrow::datatypes::Field) -> Option<(u32, Option<u32>)> {
-    let oid = match field.metadata().get(PG_TYPE_KEY).map(String::as_str) {
-        Some("varchar") => 1043,
-        Some("bpchar") => 1042,
-        Some("json") => 114,
-        Some("jsonb") => 3802,
-        Some("uuid") => 2950,
-        _ => return None,
-    };
-    let length = field
-        .metadata()
-        .get(PG_LENGTH_KEY)
-        .and_then(|n| n.parse().ok());
-    Some((oid, length))
-}
-
-/// True if `field` holds `uuid` values.
-pub fn is_uuid(field: &arrow::datatypes::Field) -> bool {
-    field
-        .metadata()
-        .get(PG_TYPE_KEY)
-        .is_some_and(|t| t == "uuid")
-}
-
 /// The type OID of `field` if it is an `int2vector` (22) or `oidvector` (30), as
 /// `pg_index.indkey` and `indclass` are: lists inside queries (`unnest`, subscripts), which
 /// clients receive as PostgreSQL prints them (`1 2`).
@@ -126,6 +94,39 @@ pub fn vector_oid(field: &arrow::datatypes::Field) -> Option<u32> {
         Some("oidvector") => Some(30),
         _ => None,
     }
+}
+
+/// The text types whose Arrow field names them in its metadata ([`PG_TYPE_KEY`]), with
+/// their PostgreSQL type OIDs.
+const MARKED_TYPES: &[(&str, u32)] = &[
+    ("uuid", 2950),
+    ("varchar", 1043),
+    ("bpchar", 1042),
+    ("json", 114),
+    ("jsonb", 3802),
+];
+
+fn marked_oid(name: &str) -> Option<u32> {
+    MARKED_TYPES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, oid)| *oid)
+}
+
+/// The PostgreSQL type OID (and declared length) of a text field whose metadata names its
+/// type ([`MARKED_TYPES`]).
+pub fn text_type(field: &arrow::datatypes::Field) -> Option<(u32, Option<u32>)> {
+    let oid = marked_oid(field.metadata().get(PG_TYPE_KEY)?)?;
+    let length = field
+        .metadata()
+        .get(PG_LENGTH_KEY)
+        .and_then(|n| n.parse().ok());
+    Some((oid, length))
+}
+
+/// True if `field` holds `uuid` values.
+pub fn is_uuid(field: &arrow::datatypes::Field) -> bool {
+    text_type(field).is_some_and(|(oid, _)| oid == 2950)
 }
 
 impl SqlType {
@@ -158,21 +159,46 @@ impl SqlType {
     /// does not say).
     pub fn arrow_field(self, name: &str, nullable: bool) -> arrow::datatypes::Field {
         let field = arrow::datatypes::Field::new(name, self.arrow_type(), nullable);
-        let marked = |name: &str, length: Option<u32>| {
-            let mut metadata =
-                std::collections::HashMap::from([(PG_TYPE_KEY.to_owned(), name.to_owned())]);
-            if let Some(n) = length {
-                metadata.insert(PG_LENGTH_KEY.to_owned(), n.to_string());
-            }
-            field.clone().with_metadata(metadata)
+        let Some(name) = self.marked_name() else {
+            return field;
         };
+        let mut metadata =
+            std::collections::HashMap::from([(PG_TYPE_KEY.to_owned(), name.to_owned())]);
+        if let SqlType::Varchar(Some(n)) | SqlType::Char(n) = self {
+            metadata.insert(PG_LENGTH_KEY.to_owned(), n.to_string());
+        }
+        field.with_metadata(metadata)
+    }
+
+    /// The name a field of this type carries in its metadata ([`MARKED_TYPES`]).
+    fn marked_name(self) -> Option<&'static str> {
+        Some(match self {
+            SqlType::Uuid => "uuid",
+            SqlType::Varchar(_) => "varchar",
+            SqlType::Char(_) => "bpchar",
+            SqlType::Json => "json",
+            SqlType::Jsonb => "jsonb",
+            _ => return None,
+        })
+    }
+
+    /// The PostgreSQL type OID of this type where the Arrow type does not tell it (text
+    /// types named in field metadata).
+    pub fn marked_oid(self) -> Option<u32> {
+        marked_oid(self.marked_name()?)
+    }
+
+    /// PostgreSQL's type modifier (`atttypmod`): `((p << 16) | s) + 4` for `numeric(p,s)`,
+    /// `n + 4` for `varchar(n)` and `char(n)`, -1 for `varchar`; `None` where it is -1 by
+    /// type.
+    pub fn typmod(self) -> Option<i32> {
         match self {
-            SqlType::Uuid => marked("uuid", None),
-            SqlType::Varchar(n) => marked("varchar", n),
-            SqlType::Char(n) => marked("bpchar", Some(n)),
-            SqlType::Json => marked("json", None),
-            SqlType::Jsonb => marked("jsonb", None),
-            _ => field,
+            SqlType::Numeric { precision, scale } => {
+                Some(((i32::from(precision) << 16) | (i32::from(scale) & 0xffff)) + 4)
+            }
+            SqlType::Varchar(n) => Some(n.map_or(-1, |n| n as i32 + 4)),
+            SqlType::Char(n) => Some(n as i32 + 4),
+            _ => None,
         }
     }
 
@@ -262,7 +288,7 @@ impl SqlType {
             }
             _ => {
                 let inner = s.strip_prefix("numeric(")?.strip_suffix(')')?;
-                let (p, sc) = inner.split_once(',')?;
+                let (p, sc) = inner.split_once(',').unwrap_or((inner, "0"));
                 SqlType::Numeric {
                     precision: p.trim().parse().ok()?,
                     scale: sc.trim().parse().ok()?,

@@ -463,8 +463,8 @@ async fn extended(
         }
     };
     let oids = relation_oids(catalog, &class).await?;
-    let system = system_oid_map(&class)?;
     if matches!(name, "pg_class" | "pg_attribute") {
+        let system = system_oid_map(&class)?;
         let column = if name == "pg_class" {
             "oid"
         } else {
@@ -685,48 +685,12 @@ struct DeclaredType {
 }
 
 fn declared_type(sql_type: &str) -> Option<DeclaredType> {
-    const UUID_OID: i32 = 2950;
-    if sql_type == "uuid" {
-        return Some(DeclaredType {
-            typid: Some(UUID_OID),
-            typmod: None,
-        });
-    }
-    // `varchar(n)` and `char(n)`: the type, and the length plus 4 as the modifier.
-    match crate::types::SqlType::parse_canonical(sql_type) {
-        Some(crate::types::SqlType::Varchar(n)) => {
-            return Some(DeclaredType {
-                typid: Some(1043),
-                typmod: Some(n.map_or(-1, |n| n as i32 + 4)),
-            })
-        }
-        Some(crate::types::SqlType::Char(n)) => {
-            return Some(DeclaredType {
-                typid: Some(1042),
-                typmod: Some(n as i32 + 4),
-            })
-        }
-        Some(crate::types::SqlType::Json) => {
-            return Some(DeclaredType {
-                typid: Some(114),
-                typmod: None,
-            })
-        }
-        Some(crate::types::SqlType::Jsonb) => {
-            return Some(DeclaredType {
-                typid: Some(3802),
-                typmod: None,
-            })
-        }
-        _ => {}
-    }
-    let args = sql_type.strip_prefix("numeric(")?.strip_suffix(')')?;
-    let (p, s) = args.split_once(',').unwrap_or((args, "0"));
-    let (p, s): (i32, i32) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
-    Some(DeclaredType {
-        typid: None,
-        typmod: Some(((p << 16) | (s & 0xffff)) + 4),
-    })
+    let t = crate::types::SqlType::parse_canonical(sql_type)?;
+    let declared = DeclaredType {
+        typid: t.marked_oid().map(|oid| oid as i32),
+        typmod: t.typmod(),
+    };
+    (declared.typid.is_some() || declared.typmod.is_some()).then_some(declared)
 }
 
 /// `pg_attribute` rows with the declared types ([`DeclaredType`]) of `(attrelid, attnum)`.
