@@ -27,6 +27,7 @@ use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, Cop
 use futures::StreamExt;
 use strata_storage::WriteBatch;
 
+use crate::datestyle::Order;
 use crate::error::{QueryError, Result};
 use crate::table::TableDef;
 use crate::types::SqlType;
@@ -175,10 +176,16 @@ enum Builder {
     F32(Float32Builder),
     F64(Float64Builder),
     Bool(BooleanBuilder),
-    Date(Date32Builder),
-    /// A timestamp, its Arrow zone label, and the zone text without one is read in
-    /// (`None` for `timestamp`, which ignores zones).
-    Ts(TimestampNanosecondBuilder, Option<Arc<str>>, Option<Tz>),
+    /// A date, read in the session's `DateStyle` field order.
+    Date(Date32Builder, Order),
+    /// A timestamp, its Arrow zone label, the zone text without one is read in (`None` for
+    /// `timestamp`, which ignores zones) and the `DateStyle` field order.
+    Ts(
+        TimestampNanosecondBuilder,
+        Option<Arc<str>>,
+        Option<Tz>,
+        Order,
+    ),
     Dec(Decimal128Builder, u8, i8),
     Time(Time64MicrosecondBuilder),
     Interval(IntervalMonthDayNanoBuilder),
@@ -188,7 +195,7 @@ enum Builder {
 }
 
 impl Builder {
-    fn new(t: SqlType, zone: &Tz) -> Builder {
+    fn new(t: SqlType, zone: &Tz, order: Order) -> Builder {
         match t {
             SqlType::Text
             | SqlType::Varchar(_)
@@ -201,13 +208,14 @@ impl Builder {
             SqlType::Real => Builder::F32(Float32Builder::new()),
             SqlType::Double => Builder::F64(Float64Builder::new()),
             SqlType::Boolean => Builder::Bool(BooleanBuilder::new()),
-            SqlType::Date => Builder::Date(Date32Builder::new()),
+            SqlType::Date => Builder::Date(Date32Builder::new(), order),
             SqlType::Timestamptz => Builder::Ts(
                 TimestampNanosecondBuilder::new(),
                 Some("UTC".into()),
                 Some(*zone),
+                order,
             ),
-            SqlType::Timestamp => Builder::Ts(TimestampNanosecondBuilder::new(), None, None),
+            SqlType::Timestamp => Builder::Ts(TimestampNanosecondBuilder::new(), None, None, order),
             SqlType::Numeric { precision, scale } => Builder::Dec(
                 Decimal128Builder::new()
                     .with_precision_and_scale(precision, scale)
@@ -231,7 +239,7 @@ impl Builder {
             Builder::F32(b) => b.append_null(),
             Builder::F64(b) => b.append_null(),
             Builder::Bool(b) => b.append_null(),
-            Builder::Date(b) => b.append_null(),
+            Builder::Date(b, _) => b.append_null(),
             Builder::Ts(b, ..) => b.append_null(),
             Builder::Dec(b, ..) => b.append_null(),
             Builder::Time(b) => b.append_null(),
@@ -263,14 +271,11 @@ impl Builder {
             Builder::F32(b) => b.append_value(parse_float(s).ok_or_else(syntax)? as f32),
             Builder::F64(b) => b.append_value(parse_float(s).ok_or_else(syntax)?),
             Builder::Bool(b) => b.append_value(parse_bool(s).ok_or_else(syntax)?),
-            Builder::Date(b) => {
-                let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                    .map_err(|_| syntax())?;
-                let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-                b.append_value((d - epoch).num_days() as i32)
+            Builder::Date(b, order) => {
+                b.append_value(crate::datestyle::date_in(s, *order).map_err(|_| syntax())?)
             }
-            Builder::Ts(b, _, zone) => {
-                b.append_value(parse_timestamp(s, zone.as_ref()).ok_or_else(syntax)?)
+            Builder::Ts(b, _, zone, order) => {
+                b.append_value(parse_timestamp(s, zone.as_ref(), *order).ok_or_else(syntax)?)
             }
             Builder::Dec(b, p, sc) => {
                 let v = arrow::compute::kernels::cast_utils::parse_decimal::<Decimal128Type>(
@@ -335,7 +340,7 @@ impl Builder {
                 [x] => b.append_value(*x != 0),
                 _ => return Err(bad()),
             },
-            Builder::Date(b) => {
+            Builder::Date(b, _) => {
                 let days = i32::from_be_bytes(v.try_into().map_err(|_| bad())?);
                 b.append_value(days.checked_add(PG_EPOCH_DAYS).ok_or_else(range)?)
             }
@@ -389,8 +394,8 @@ impl Builder {
             Builder::F32(b) => Arc::new(b.finish()),
             Builder::F64(b) => Arc::new(b.finish()),
             Builder::Bool(b) => Arc::new(b.finish()),
-            Builder::Date(b) => Arc::new(b.finish()),
-            Builder::Ts(b, tz, _) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
+            Builder::Date(b, _) => Arc::new(b.finish()),
+            Builder::Ts(b, tz, ..) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
             Builder::Dec(b, p, s) => Arc::new(
                 b.finish()
                     .with_precision_and_scale(*p, *s)
@@ -447,8 +452,8 @@ fn utc() -> Tz {
 /// Timestamps as PostgreSQL reads them ([`crate::pgtime::parse`]: a `timestamptz`
 /// (`zone` given) without a zone in `zone`, a `timestamp` ignoring any zone), or as
 /// RFC 3339.
-pub(crate) fn parse_timestamp(s: &str, zone: Option<&Tz>) -> Option<i64> {
-    if let Some(v) = crate::pgtime::parse(s, zone) {
+pub(crate) fn parse_timestamp(s: &str, zone: Option<&Tz>, order: Order) -> Option<i64> {
+    if let Some(v) = crate::pgtime::parse(s, zone, order) {
         return Some(v);
     }
     let t = s.trim();
@@ -549,6 +554,8 @@ pub struct CopyIn {
     binary_header_seen: bool,
     /// The session's `TimeZone`: a `timestamptz` without a zone is read in it.
     time_zone: Tz,
+    /// The session's `DateStyle` field order: `03/05/2024` is read in it.
+    date_order: Order,
 }
 
 impl std::fmt::Debug for CopyIn {
@@ -608,10 +615,11 @@ impl CopyIn {
             filled[i] = Some(value.cast_to(&c.sql_type.arrow_type())?);
         }
         let time_zone = utc();
+        let date_order = Order::default();
         let builders = def
             .columns
             .iter()
-            .map(|c| Builder::new(c.sql_type, &time_zone))
+            .map(|c| Builder::new(c.sql_type, &time_zone, date_order))
             .collect();
         Ok(CopyIn {
             table: def.name().to_owned(),
@@ -628,16 +636,19 @@ impl CopyIn {
             ended: false,
             binary_header_seen: false,
             time_zone,
+            date_order,
         })
     }
 
     /// Reads `timestamptz` text without a zone in `zone` (the session's `TimeZone`, as
-    /// PostgreSQL's COPY does) instead of UTC; an unknown zone leaves UTC.
-    pub fn in_time_zone(mut self, zone: &str) -> CopyIn {
+    /// PostgreSQL's COPY does) instead of UTC (an unknown zone leaves UTC), and numeric
+    /// dates in the field order `order` (the session's `DateStyle`) instead of `MDY`.
+    pub fn in_session_style(mut self, zone: &str, order: Order) -> CopyIn {
         if let Ok(z) = zone.parse::<Tz>() {
             self.time_zone = z;
-            self.discard_partial(0);
         }
+        self.date_order = order;
+        self.discard_partial(0);
         self
     }
 
@@ -846,7 +857,7 @@ impl CopyIn {
             .def
             .columns
             .iter()
-            .map(|c| Builder::new(c.sql_type, &self.time_zone))
+            .map(|c| Builder::new(c.sql_type, &self.time_zone, self.date_order))
             .collect();
         self.rows_in_builders = 0;
         self.batches.clear();
@@ -1615,16 +1626,16 @@ mod tests {
     #[test]
     fn postgres_timestamp_text_parses() {
         let utc = Some(utc());
-        let a = parse_timestamp("2024-01-02 03:04:05+00", utc.as_ref()).unwrap();
-        let b = parse_timestamp("2024-01-02T03:04:05Z", utc.as_ref()).unwrap();
-        let c = parse_timestamp("2024-01-02 05:04:05+02", utc.as_ref()).unwrap();
+        let a = parse_timestamp("2024-01-02 03:04:05+00", utc.as_ref(), Order::Mdy).unwrap();
+        let b = parse_timestamp("2024-01-02T03:04:05Z", utc.as_ref(), Order::Mdy).unwrap();
+        let c = parse_timestamp("2024-01-02 05:04:05+02", utc.as_ref(), Order::Mdy).unwrap();
         assert_eq!(a, b);
         assert_eq!(a, c);
-        assert!(parse_timestamp("yesterday-ish", utc.as_ref()).is_none());
+        assert!(parse_timestamp("yesterday-ish", utc.as_ref(), Order::Mdy).is_none());
         // A `timestamp` ignores the zone, as PostgreSQL does.
         assert_eq!(
-            parse_timestamp("2024-01-02 05:04:05+02", None),
-            parse_timestamp("2024-01-02 05:04:05", utc.as_ref())
+            parse_timestamp("2024-01-02 05:04:05+02", None, Order::Mdy),
+            parse_timestamp("2024-01-02 05:04:05", utc.as_ref(), Order::Mdy)
         );
     }
 }

@@ -910,3 +910,87 @@ mod like_tests {
         assert_eq!(backslash_pattern("a\\_b", None), "a\\\\_b");
     }
 }
+
+/// `strata_in_list(value, list)`: SQL's `value IN (...)` over the elements of an array (a
+/// subquery's values gathered by `array_agg`, see [`crate::rewrite`]), with its NULL rules:
+/// true if an element equals `value`; else NULL if `value` is NULL or an element is NULL;
+/// else false. An empty or NULL list (the `array_agg` of no rows) gives false.
+pub fn in_list() -> ScalarUDF {
+    ScalarUDF::new_from_impl(InList {
+        signature: Signature::any(2, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct InList {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for InList {
+    fn name(&self) -> &str {
+        "strata_in_list"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let n = args.number_rows.max(1);
+        let values = args.args[0].to_array(n)?;
+        let lists = args.args[1].to_array(n)?;
+        let lists = match lists.data_type() {
+            DataType::List(_) => lists,
+            DataType::Null => {
+                let none = arrow::array::BooleanArray::from(vec![false; n]);
+                return crate::arithmetic::shaped_like_inputs(scalar, Arc::new(none));
+            }
+            other => {
+                let item = match other {
+                    DataType::LargeList(f) | DataType::FixedSizeList(f, _) => f.data_type().clone(),
+                    _ => {
+                        return Err(DataFusionError::Plan(format!(
+                            "strata_in_list needs a list, not {other}"
+                        )))
+                    }
+                };
+                arrow::compute::cast(&lists, &DataType::new_list(item, true))?
+            }
+        };
+        let lists = lists.as_list::<i32>();
+        let mut out = arrow::array::BooleanBuilder::with_capacity(n);
+        for i in 0..n {
+            if lists.is_null(i) || lists.value(i).is_empty() {
+                out.append_value(false);
+                continue;
+            }
+            if values.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            let value = values.slice(i, 1);
+            let mut elements = lists.value(i);
+            if elements.data_type() != value.data_type() {
+                elements = arrow::compute::cast(&elements, value.data_type())?;
+            }
+            let equal =
+                arrow::compute::kernels::cmp::eq(&elements, &arrow::array::Scalar::new(value))?;
+            if equal.true_count() > 0 {
+                out.append_value(true);
+            } else if equal.null_count() > 0 {
+                out.append_null();
+            } else {
+                out.append_value(false);
+            }
+        }
+        crate::arithmetic::shaped_like_inputs(scalar, Arc::new(out.finish()))
+    }
+}

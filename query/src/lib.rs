@@ -34,6 +34,7 @@
 pub mod arithmetic;
 pub mod catalog;
 pub mod copy;
+pub mod datestyle;
 pub mod ddl;
 pub mod defaults;
 pub mod error;

@@ -6,27 +6,30 @@
 //! at least 15 (`double precision`) or 6 (`real`). With 0 or less it rounds to 15 (6)
 //! significant digits plus the setting, `%g` style.
 //!
-//! Timestamps print as `2024-01-01 00:00:00+00` (fraction only when non-zero, at most
-//! microseconds); `timestamptz` in the session's `TimeZone`. Intervals, times and `bytea`
+//! Dates and timestamps print in the session's `DateStyle` ([`crate::datestyle`]; ISO:
+//! `2024-01-01 00:00:00+00`, fraction only when non-zero, at most microseconds),
+//! `timestamptz` in the session's `TimeZone`. Intervals, times and `bytea`
 //! print as [`crate::pgvalue`] says, in the session's `IntervalStyle` and `bytea_output`.
 //! [`column`] turns a whole column into that text: what the wire protocol sends for a
 //! text-format column and what `COPY ... TO` writes.
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use arrow::datatypes::{
-    DataType, Float32Type, Float64Type, IntervalMonthDayNanoType, IntervalUnit,
+    DataType, Date32Type, Float32Type, Float64Type, IntervalMonthDayNanoType, IntervalUnit,
     Time64MicrosecondType, TimeUnit, TimestampNanosecondType,
 };
 use arrow::error::ArrowError;
 
+use crate::datestyle::DateStyle;
 use crate::pgvalue::{self, IntervalStyle};
 
 /// How a session prints values in text format: its `extra_float_digits`, `TimeZone`,
-/// `IntervalStyle` and `bytea_output`.
+/// `DateStyle`, `IntervalStyle` and `bytea_output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextStyle {
     pub extra_float_digits: i32,
     pub time_zone: String,
+    pub date_style: DateStyle,
     pub interval_style: IntervalStyle,
     /// `bytea_output = escape` (else hex).
     pub bytea_escape: bool,
@@ -37,6 +40,7 @@ impl Default for TextStyle {
         TextStyle {
             extra_float_digits: 1,
             time_zone: "UTC".into(),
+            date_style: DateStyle::default(),
             interval_style: IntervalStyle::Postgres,
             bytea_escape: false,
         }
@@ -53,6 +57,7 @@ impl TextStyle {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1),
             time_zone: settings.time_zone().to_owned(),
+            date_style: settings.date_style(),
             interval_style: settings
                 .get("intervalstyle")
                 .ok()
@@ -73,6 +78,7 @@ pub fn differs(t: &DataType) -> bool {
         DataType::Float32
             | DataType::Float64
             | DataType::Timestamp(..)
+            | DataType::Date32
             | DataType::Interval(_)
             | DataType::Time64(_)
             | DataType::Binary
@@ -114,10 +120,15 @@ pub fn column(a: &ArrayRef, style: &TextStyle) -> Result<StringArray, ArrowError
         }
         DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
             let t = a.as_primitive::<TimestampNanosecondType>();
+            let d = style.date_style;
             match tz {
-                Some(_) => each(n, valid, |i| timestamptz(t.value(i), &style.time_zone)),
-                None => each(n, valid, |i| timestamp(t.value(i))),
+                Some(_) => each(n, valid, |i| d.timestamptz(t.value(i), &style.time_zone)),
+                None => each(n, valid, |i| d.timestamp(t.value(i))),
             }
+        }
+        DataType::Date32 => {
+            let days = a.as_primitive::<Date32Type>();
+            each(n, valid, |i| style.date_style.date(days.value(i)))
         }
         DataType::Timestamp(_, tz) => {
             let ns = DataType::Timestamp(TimeUnit::Nanosecond, tz.clone());
@@ -265,52 +276,6 @@ fn format_float(v: f64, extra: i32, dig: i32, shortest: impl Fn(f64) -> String) 
     out
 }
 
-/// `timestamp` text from nanoseconds.
-pub fn timestamp(ns: i64) -> String {
-    let dt = chrono::DateTime::from_timestamp_nanos(ns).naive_utc();
-    let mut s = dt.format("%Y-%m-%d %H:%M:%S").to_string();
-    push_fraction(&mut s, ns);
-    s
-}
-
-/// `timestamptz` text from nanoseconds, in time zone `tz` (an IANA name or offset;
-/// UTC if it does not parse).
-pub fn timestamptz(ns: i64, tz: &str) -> String {
-    use chrono::{Offset, TimeZone};
-    let utc = chrono::DateTime::from_timestamp_nanos(ns);
-    let zone: Option<arrow::array::timezone::Tz> = if tz.eq_ignore_ascii_case("utc") {
-        None
-    } else {
-        tz.parse().ok()
-    };
-    let (local, offset_secs) = match zone {
-        Some(z) => {
-            let d = z.from_utc_datetime(&utc.naive_utc());
-            (d.naive_local(), d.offset().fix().local_minus_utc())
-        }
-        None => (utc.naive_utc(), 0),
-    };
-    let mut s = local.format("%Y-%m-%d %H:%M:%S").to_string();
-    push_fraction(&mut s, ns);
-    let sign = if offset_secs < 0 { '-' } else { '+' };
-    let off = offset_secs.abs();
-    s.push(sign);
-    s.push_str(&format!("{:02}", off / 3600));
-    if off % 3600 != 0 {
-        s.push_str(&format!(":{:02}", (off % 3600) / 60));
-    }
-    s
-}
-
-fn push_fraction(s: &mut String, ns: i64) {
-    let micros = ns.rem_euclid(1_000_000_000) / 1_000;
-    if micros != 0 {
-        let frac = format!("{micros:06}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-}
-
 /// `-1.2345e-7` into (negative, "12345", -7).
 fn decompose(s: &str) -> (bool, String, i32) {
     let (negative, s) = match s.strip_prefix('-') {
@@ -359,13 +324,31 @@ mod tests {
     #[test]
     fn timestamps_print_like_postgres() {
         let t = 1_704_067_200_000_000_000; // 2024-01-01 00:00:00 UTC
-        assert_eq!(timestamptz(t, "UTC"), "2024-01-01 00:00:00+00");
+        let column_of = |a: ArrayRef, zone: &str| {
+            let style = TextStyle {
+                time_zone: zone.into(),
+                ..TextStyle::default()
+            };
+            column(&a, &style).unwrap().value(0).to_owned()
+        };
+        let tz = |ns: i64, zone: &str| {
+            column_of(
+                std::sync::Arc::new(
+                    arrow::array::TimestampNanosecondArray::from(vec![ns]).with_timezone("UTC"),
+                ),
+                zone,
+            )
+        };
+        assert_eq!(tz(t, "UTC"), "2024-01-01 00:00:00+00");
+        assert_eq!(tz(t + 1_500_000, "UTC"), "2024-01-01 00:00:00.0015+00");
+        assert_eq!(tz(t, "Asia/Kolkata"), "2024-01-01 05:30:00+05:30");
+        assert_eq!(tz(t, "America/New_York"), "2023-12-31 19:00:00-05");
+        let plain = arrow::array::TimestampNanosecondArray::from(vec![t - 1_000]);
         assert_eq!(
-            timestamptz(t + 1_500_000, "UTC"),
-            "2024-01-01 00:00:00.0015+00"
+            column_of(std::sync::Arc::new(plain), "UTC"),
+            "2023-12-31 23:59:59.999999"
         );
-        assert_eq!(timestamptz(t, "Asia/Kolkata"), "2024-01-01 05:30:00+05:30");
-        assert_eq!(timestamptz(t, "America/New_York"), "2023-12-31 19:00:00-05");
-        assert_eq!(timestamp(t - 1_000), "2023-12-31 23:59:59.999999");
+        let date = arrow::array::Date32Array::from(vec![19_723]);
+        assert_eq!(column_of(std::sync::Arc::new(date), "UTC"), "2024-01-01");
     }
 }

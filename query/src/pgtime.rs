@@ -28,13 +28,15 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 use parking_lot::RwLock;
 
+use crate::datestyle::{date_fields, BadDate, DateStyle, Order};
 use crate::error::QueryError;
 use crate::pgtext::TextStyle;
 use crate::settings::Settings;
 
 /// Nanoseconds since the epoch of `text` as a `timestamptz` (`zone` for a value without
 /// one), or as a `timestamp` when `zone` is `None` (a zone in the text is then ignored).
-pub fn parse(text: &str, zone: Option<&Tz>) -> Option<i64> {
+/// A numeric date such as `03/05/2024` is read in the `DateStyle` field order `order`.
+pub fn parse(text: &str, zone: Option<&Tz>, order: Order) -> Option<i64> {
     let t = text.trim();
     if t.eq_ignore_ascii_case("epoch") {
         return Some(0);
@@ -43,10 +45,10 @@ pub fn parse(text: &str, zone: Option<&Tz>) -> Option<i64> {
         return Some(ns);
     }
     if let Some(iso) = with_month_name(t) {
-        return parse(&iso, zone);
+        return parse(&iso, zone, order);
     }
     let (date, rest) = t.split_at(t.find([' ', 'T', 't']).unwrap_or(t.len()));
-    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let date = date_fields(date, order).ok()?;
     let rest = rest.get(1..).unwrap_or("").trim_start();
     // The time: digits, colons and a fraction; what follows is the zone.
     let end = rest
@@ -174,16 +176,28 @@ fn with_month_name(t: &str) -> Option<String> {
     Some(out)
 }
 
-/// PostgreSQL's error for timestamp text it cannot read (22007).
-fn bad_text(text: &str, with_zone: bool) -> QueryError {
+/// PostgreSQL's error for timestamp text it cannot read: 22008 when its date has a field
+/// out of range in the field order `order` (`13/05/2024` in `MDY`), else 22007.
+fn bad_text(text: &str, with_zone: bool, order: Order) -> QueryError {
     let type_name = if with_zone {
         "timestamp with time zone"
     } else {
         "timestamp without time zone"
     };
-    QueryError::InvalidDatetimeFormat(format!(
-        "invalid input syntax for type {type_name}: \"{text}\""
-    ))
+    let date = text.trim().split([' ', 'T']).next().unwrap_or("");
+    bad_date(text, type_name, date_fields(date, order).err())
+}
+
+/// 22008 for [`BadDate::Range`], 22007 otherwise, in PostgreSQL's words.
+fn bad_date(text: &str, type_name: &str, why: Option<BadDate>) -> QueryError {
+    match why {
+        Some(BadDate::Range) => QueryError::DatetimeOverflow(format!(
+            "date/time field value out of range: \"{text}\" (perhaps you need a different \"datestyle\" setting)"
+        )),
+        _ => QueryError::InvalidDatetimeFormat(format!(
+            "invalid input syntax for type {type_name}: \"{text}\""
+        )),
+    }
 }
 
 /// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (up to nanoseconds).
@@ -229,18 +243,31 @@ fn zone_named(z: &str) -> Option<Tz> {
     Tz::from_str(z).ok()
 }
 
-/// `value` converted to the timestamp type `to` by [`parse`] when it is text, under `zone`
-/// for a `timestamptz`; `None` when either is not such a type (a plain cast applies then).
+/// `value` converted to the date or timestamp type `to` by [`parse`] or
+/// [`crate::datestyle::date_in`] when it is text, under `zone` for a `timestamptz` and in
+/// the field order `order`; `None` when either is not such a type (a plain cast applies
+/// then).
 pub fn cast_text(
     value: &ScalarValue,
     to: &DataType,
     zone: &str,
+    order: Order,
 ) -> Option<Result<ScalarValue, QueryError>> {
     let (ScalarValue::Utf8(text) | ScalarValue::Utf8View(text) | ScalarValue::LargeUtf8(text)) =
         value
     else {
         return None;
     };
+    if *to == DataType::Date32 {
+        let Some(text) = text else {
+            return Some(Ok(ScalarValue::Date32(None)));
+        };
+        return Some(
+            crate::datestyle::date_in(text, order)
+                .map(|d| ScalarValue::Date32(Some(d)))
+                .map_err(|why| bad_date(text, "date", Some(why))),
+        );
+    }
     let DataType::Timestamp(_, target_zone) = to else {
         return None;
     };
@@ -255,8 +282,8 @@ pub fn cast_text(
         ),
         None => None,
     };
-    let Some(ns) = parse(text, zone.as_ref()) else {
-        return Some(Err(bad_text(text, target_zone.is_some())));
+    let Some(ns) = parse(text, zone.as_ref(), order) else {
+        return Some(Err(bad_text(text, target_zone.is_some(), order)));
     };
     let parsed =
         ScalarValue::TimestampNanosecond(Some(ns), target_zone.as_ref().map(|_| "UTC".into()));
@@ -293,65 +320,79 @@ fn rewrite(e: Expr, schema: &DFSchema, style: &TextStyle) -> DfResult<Transforme
         return Ok(Transformed::no(e));
     };
     let data_type = field.data_type();
-    if let Ok(from) = expr.get_type(schema) {
-        if let Some(replaced) = crate::pgvalue::casts::rewrite(expr, &from, data_type, style) {
-            return Ok(Transformed::yes(replaced));
-        }
+    let Ok(from) = expr.get_type(schema) else {
+        return Ok(Transformed::no(e));
+    };
+    if let Some(replaced) = crate::pgvalue::casts::rewrite(expr, &from, data_type, style) {
+        return Ok(Transformed::yes(replaced));
     }
-    let zone = style.time_zone.as_str();
-    if matches!(
-        data_type,
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-    ) {
-        return Ok(match expr.get_type(schema) {
-            Ok(DataType::Timestamp(_, from_zone)) => {
-                // Text output as PostgreSQL's: `2024-01-01 01:00:00+00`, not ISO 8601.
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
+    if is_text(data_type) {
+        // Text output as PostgreSQL's in the session's `DateStyle` and `TimeZone`
+        // (`2024-01-01 01:00:00+00`), not Arrow's ISO 8601.
+        let style_name = lit(style.date_style.name());
+        let args = match &from {
+            DataType::Timestamp(_, from_zone) => {
                 let ns = Expr::Cast(Cast::new(
                     expr.clone(),
                     DataType::Timestamp(TimeUnit::Nanosecond, from_zone.clone()),
                 ));
-                let args = match from_zone {
-                    Some(_) => vec![ns, lit(zone)],
-                    None => vec![ns],
-                };
-                let text = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&OUTPUT), args));
-                Transformed::yes(if *data_type == DataType::Utf8 {
-                    text
-                } else {
-                    Expr::Cast(Cast::new(Box::new(text), data_type.clone()))
-                })
+                match from_zone {
+                    Some(_) => vec![ns, style_name, lit(style.time_zone.as_str())],
+                    None => vec![ns, style_name],
+                }
             }
-            _ => Transformed::no(e),
-        });
+            DataType::Date32 => vec![expr.as_ref().clone(), style_name],
+            _ => return Ok(Transformed::no(e)),
+        };
+        let text = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&OUTPUT), args));
+        return Ok(Transformed::yes(if *data_type == DataType::Utf8 {
+            text
+        } else {
+            Expr::Cast(Cast::new(Box::new(text), data_type.clone()))
+        }));
     }
-    let DataType::Timestamp(unit, target_zone) = data_type else {
-        return Ok(Transformed::no(e));
-    };
-    let Ok(from) = expr.get_type(schema) else {
-        return Ok(Transformed::no(e));
-    };
-    if !matches!(
-        from,
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-    ) {
+    if !is_text(&from) {
         return Ok(Transformed::no(e));
     }
-    let (udf, args) = match target_zone {
-        Some(_) => (&TIMESTAMPTZ_IN, vec![expr.as_ref().clone(), lit(zone)]),
-        None => (&TIMESTAMP_IN, vec![expr.as_ref().clone()]),
+    let order = lit(style.date_style.name());
+    let (udf, args, produced) = match data_type {
+        DataType::Date32 => (
+            &DATE_IN,
+            vec![expr.as_ref().clone(), order],
+            DataType::Date32,
+        ),
+        DataType::Timestamp(_, target_zone) => {
+            let (udf, args) = match target_zone {
+                Some(_) => (
+                    &TIMESTAMPTZ_IN,
+                    vec![expr.as_ref().clone(), order, lit(style.time_zone.as_str())],
+                ),
+                None => (&TIMESTAMP_IN, vec![expr.as_ref().clone(), order]),
+            };
+            let produced = DataType::Timestamp(
+                TimeUnit::Nanosecond,
+                target_zone.as_ref().map(|_| "UTC".into()),
+            );
+            (udf, args, produced)
+        }
+        _ => return Ok(Transformed::no(e)),
     };
     let parsed = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(udf), args));
-    let produced = DataType::Timestamp(
-        TimeUnit::Nanosecond,
-        target_zone.as_ref().map(|_| "UTC".into()),
-    );
-    Ok(Transformed::yes(
-        if *unit == TimeUnit::Nanosecond && produced == *data_type {
-            parsed
-        } else {
-            Expr::Cast(Cast::new(Box::new(parsed), data_type.clone()))
-        },
-    ))
+    Ok(Transformed::yes(if produced == *data_type {
+        parsed
+    } else {
+        Expr::Cast(Cast::new(Box::new(parsed), data_type.clone()))
+    }))
+}
+
+/// The `DateStyle` named by a UDF's literal argument `i` (the default if there is none).
+fn style_arg(args: &ScalarFunctionArgs, i: usize) -> DateStyle {
+    match args.args.get(i) {
+        Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(s)))) => DateStyle::parse(s),
+        _ => DateStyle::default(),
+    }
 }
 
 static OUTPUT: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
@@ -360,8 +401,9 @@ static OUTPUT: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
     }))
 });
 
-/// `timestamp_out(ts [, zone])`: a nanosecond timestamp as PostgreSQL's text, a
-/// `timestamptz` in `zone` (the session's `TimeZone`).
+/// `datetime_out(value, datestyle [, zone])`: a date or a nanosecond timestamp as
+/// PostgreSQL's text in `datestyle` (the setting's value), a `timestamptz` in `zone` (the
+/// session's `TimeZone`).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Output {
     signature: Signature,
@@ -369,7 +411,7 @@ struct Output {
 
 impl ScalarUDFImpl for Output {
     fn name(&self) -> &str {
-        "strata_timestamp_out"
+        "strata_datetime_out"
     }
 
     fn signature(&self) -> &Signature {
@@ -381,56 +423,58 @@ impl ScalarUDFImpl for Output {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let zone = match args.args.get(1) {
-            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)))) => Some(z.clone()),
-            _ => None,
+        let style = TextStyle {
+            date_style: style_arg(&args, 1),
+            time_zone: match args.args.get(2) {
+                Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)))) => z.clone(),
+                _ => "UTC".into(),
+            },
+            ..TextStyle::default()
         };
         let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
-        let ts = args.args[0].clone().into_array(args.number_rows.max(1))?;
-        let ts = ts.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
-        let text: arrow::array::StringArray = ts
-            .iter()
-            .map(|v| {
-                v.map(|ns| match &zone {
-                    Some(z) => crate::pgtext::timestamptz(ns, z),
-                    None => crate::pgtext::timestamp(ns),
-                })
-            })
-            .collect();
+        let values = args.args[0].clone().into_array(args.number_rows.max(1))?;
+        let text = crate::pgtext::column(&values, &style)?;
         crate::arithmetic::shaped_like_inputs(scalar, Arc::new(text))
     }
 }
 
-static TIMESTAMPTZ_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Input::udf(true));
-static TIMESTAMP_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Input::udf(false));
+static TIMESTAMPTZ_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Input::udf(Target::Timestamptz));
+static TIMESTAMP_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Input::udf(Target::Timestamp));
+static DATE_IN: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| Input::udf(Target::Date));
 
-/// `timestamptz_in(text, zone)` or `timestamp_in(text)`.
+/// What an [`Input`] reads text as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Target {
+    Timestamptz,
+    Timestamp,
+    Date,
+}
+
+/// `timestamptz_in(text, datestyle, zone)`, `timestamp_in(text, datestyle)` or
+/// `date_in(text, datestyle)`: text read as PostgreSQL reads it, numeric dates in the field
+/// order of `datestyle` (the setting's value).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Input {
-    with_zone: bool,
+    target: Target,
     signature: Signature,
 }
 
 impl Input {
-    fn udf(with_zone: bool) -> Arc<ScalarUDF> {
-        let signature = if with_zone {
-            Signature::any(2, Volatility::Immutable)
-        } else {
-            Signature::any(1, Volatility::Immutable)
-        };
+    fn udf(target: Target) -> Arc<ScalarUDF> {
+        let arity = if target == Target::Timestamptz { 3 } else { 2 };
         Arc::new(ScalarUDF::new_from_impl(Input {
-            with_zone,
-            signature,
+            target,
+            signature: Signature::any(arity, Volatility::Immutable),
         }))
     }
 }
 
 impl ScalarUDFImpl for Input {
     fn name(&self) -> &str {
-        if self.with_zone {
-            "strata_timestamptz_in"
-        } else {
-            "strata_timestamp_in"
+        match self.target {
+            Target::Timestamptz => "strata_timestamptz_in",
+            Target::Timestamp => "strata_timestamp_in",
+            Target::Date => "strata_date_in",
         }
     }
 
@@ -439,14 +483,16 @@ impl ScalarUDFImpl for Input {
     }
 
     fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Timestamp(
-            TimeUnit::Nanosecond,
-            self.with_zone.then(|| "UTC".into()),
-        ))
+        Ok(match self.target {
+            Target::Timestamptz => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            Target::Timestamp => DataType::Timestamp(TimeUnit::Nanosecond, None),
+            Target::Date => DataType::Date32,
+        })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let zone = match args.args.get(1) {
+        let order = style_arg(&args, 1).order;
+        let zone = match args.args.get(2) {
             Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)))) => Some(
                 Tz::from_str(z)
                     .or_else(|_| Tz::from_str("+00:00"))
@@ -457,19 +503,35 @@ impl ScalarUDFImpl for Input {
         let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
         let text: ArrayRef = args.args[0].clone().into_array(args.number_rows.max(1))?;
         let text = arrow::compute::cast(&text, &DataType::Utf8)?;
-        let values = text
-            .as_string::<i32>()
-            .iter()
-            .map(|v| match v {
-                None => Ok(None),
-                Some(s) => parse(s, zone.as_ref())
-                    .map(Some)
-                    .ok_or_else(|| bad_text(s, self.with_zone)),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let array = TimestampNanosecondArray::from(values)
-            .with_timezone_opt(self.with_zone.then_some("UTC"));
-        crate::arithmetic::shaped_like_inputs(scalar, Arc::new(array))
+        let text = text.as_string::<i32>();
+        let array: ArrayRef = if self.target == Target::Date {
+            let days = text
+                .iter()
+                .map(|v| match v {
+                    None => Ok(None),
+                    Some(s) => crate::datestyle::date_in(s, order)
+                        .map(Some)
+                        .map_err(|why| bad_date(s, "date", Some(why))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(arrow::array::Date32Array::from(days))
+        } else {
+            let with_zone = self.target == Target::Timestamptz;
+            let values = text
+                .iter()
+                .map(|v| match v {
+                    None => Ok(None),
+                    Some(s) => parse(s, zone.as_ref(), order)
+                        .map(Some)
+                        .ok_or_else(|| bad_text(s, with_zone, order)),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(
+                TimestampNanosecondArray::from(values)
+                    .with_timezone_opt(with_zone.then_some("UTC")),
+            )
+        };
+        crate::arithmetic::shaped_like_inputs(scalar, array)
     }
 }
 
@@ -478,7 +540,7 @@ mod tests {
     use super::*;
 
     fn utc(s: &str) -> Option<i64> {
-        parse(s, Some(&Tz::from_str("+00:00").unwrap()))
+        parse(s, Some(&Tz::from_str("+00:00").unwrap()), Order::Mdy)
     }
 
     #[test]
@@ -512,9 +574,12 @@ mod tests {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
         assert!((utc("now").unwrap() - now).abs() < 60 * 1_000_000_000);
         let berlin = Tz::from_str("Europe/Berlin").unwrap();
-        assert_eq!(parse("2024-01-01 02:00", Some(&berlin)), Some(h1));
+        assert_eq!(
+            parse("2024-01-01 02:00", Some(&berlin), Order::Mdy),
+            Some(h1)
+        );
         // A timestamp ignores the zone.
-        assert_eq!(parse("2024-01-01 01:00:00+05", None), Some(h1));
+        assert_eq!(parse("2024-01-01 01:00:00+05", None, Order::Mdy), Some(h1));
         for bad in [
             "2024-13-01",
             "2024-01-01 25:00",

@@ -6,6 +6,12 @@
 //!   subquery DataFusion decorrelates. The subquery's ORDER BY is dropped (element order is
 //!   then unspecified); subqueries with GROUP BY, DISTINCT, LIMIT or several columns are
 //!   left alone and fail as before.
+//! - `ARRAY(SELECT e(x) FROM unnest(col) x)` over an outer column (psql's `\d+`) becomes
+//!   `array_transform(col, x -> e(x))`: DataFusion cannot decorrelate a table function of
+//!   an outer column.
+//! - `x [NOT] IN (subquery)` in a select list or ORDER BY (Grafana's table list) becomes
+//!   SQL's IN over the subquery's values gathered in an array ([`InSubqueriesOutsideWhere`]);
+//!   DataFusion plans `IN (subquery)` only as a filter.
 //! - A correlated scalar subquery over catalog tables only (`pg_catalog.*`,
 //!   `information_schema.*`) that is not an aggregate, as SQLAlchemy's column reflection
 //!   sends (`CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(...) FROM pg_attrdef WHERE
@@ -28,8 +34,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArguments, GroupByExpr, Ident, ObjectName, Query, Select,
-    SelectItem, SetExpr, Statement, TableFactor, Visit, VisitMut, Visitor, VisitorMut,
+    BinaryOperator, Expr, FunctionArguments, GroupByExpr, Ident, ObjectName, OrderByKind, Query,
+    Select, SelectItem, SetExpr, Statement, TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -149,7 +155,135 @@ pub fn rewrite(mut statement: Statement) -> Statement {
     let _ = VisitMut::visit(&mut statement, &mut FunctionsInFrom);
     let mut arrays = ArraySets::default();
     let _ = VisitMut::visit(&mut statement, &mut arrays);
+    let _ = VisitMut::visit(&mut statement, &mut InSubqueriesOutsideWhere);
     statement
+}
+
+/// `x [NOT] IN (subquery)` in a select list or ORDER BY, as Grafana's table list sends
+/// (`CASE WHEN quote_ident(table_schema) IN (SELECT ... search_path ...) THEN ...`).
+/// DataFusion plans `IN (subquery)` only as a filter; elsewhere it becomes
+/// `strata_in_list(x, (SELECT array_agg(v) FROM (subquery) AS s(v)))`, a scalar subquery
+/// and SQL's IN with its NULL rules over the gathered values
+/// ([`crate::functions::in_list`]). DataFusion plans scalar subqueries in a select list
+/// but not in ORDER BY, so a query whose ORDER BY holds one is sorted outside: its ORDER BY
+/// expressions (all but output positions) become hidden columns of the select
+/// (`_strata_order_N`), and `SELECT * EXCLUDE (_strata_order_1, ...) FROM (<select>) ORDER
+/// BY _strata_order_1, ... LIMIT ...` returns the original columns in that order.
+struct InSubqueriesOutsideWhere;
+
+impl VisitorMut for InSubqueriesOutsideWhere {
+    type Break = ();
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                let _ = VisitMut::visit(e, &mut InListOfSubquery);
+            }
+        }
+        let ordered_by_subquery = match query.order_by.as_ref().map(|o| &o.kind) {
+            Some(OrderByKind::Expressions(list)) => list.iter().any(|o| has_in_subquery(&o.expr)),
+            _ => false,
+        };
+        if ordered_by_subquery && select.distinct.is_none() {
+            if let Some(sorted) = sorted_outside(query) {
+                *query = sorted;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Replaces each `x [NOT] IN (subquery)` with [`InSubqueriesOutsideWhere`]'s form.
+struct InListOfSubquery;
+
+impl VisitorMut for InListOfSubquery {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::InSubquery {
+            expr: value,
+            subquery,
+            negated,
+        } = expr
+        {
+            let not = if *negated { "NOT " } else { "" };
+            if let Some(e) = parse_expr(&format!(
+                "{not}strata_in_list({value}, (SELECT array_agg(_strata_in._v) FROM ({subquery}) AS _strata_in(_v)))"
+            )) {
+                *expr = e;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn has_in_subquery(e: &Expr) -> bool {
+    struct Find;
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::InSubquery { .. } => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    Visit::visit(e, &mut Find).is_break()
+}
+
+/// `query` (a SELECT with an ORDER BY) sorted outside, as [`InSubqueriesOutsideWhere`]
+/// describes; `None` if the outer query does not parse.
+fn sorted_outside(query: &mut Query) -> Option<Query> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let Some(OrderByKind::Expressions(list)) = query.order_by.as_mut().map(|o| &mut o.kind) else {
+        return None;
+    };
+    let mut hidden = Vec::new();
+    for (i, o) in list.iter_mut().enumerate() {
+        let positional = matches!(&o.expr, Expr::Value(v) if matches!(v.value, datafusion::sql::sqlparser::ast::Value::Number(..)));
+        if positional {
+            continue;
+        }
+        let name = format!("_strata_order_{}", i + 1);
+        let mut e = std::mem::replace(&mut o.expr, Expr::Identifier(Ident::new(&name)));
+        let _ = VisitMut::visit(&mut e, &mut InListOfSubquery);
+        select.projection.push(SelectItem::ExprWithAlias {
+            expr: e,
+            alias: Ident::new(&name),
+        });
+        hidden.push(name);
+    }
+    // `* EXCLUDE` is DuckDB's (and DataFusion's) syntax, not PostgreSQL's.
+    let outer_sql = format!(
+        "SELECT * EXCLUDE ({}) FROM (SELECT 1) AS _strata_sorted",
+        hidden.join(", ")
+    );
+    let mut outer = match Parser::parse_sql(
+        &datafusion::sql::sqlparser::dialect::DuckDbDialect {},
+        &outer_sql,
+    )
+    .ok()?
+    .pop()?
+    {
+        Statement::Query(q) => *q,
+        _ => return None,
+    };
+    let SetExpr::Select(outer_select) = outer.body.as_mut() else {
+        return None;
+    };
+    let TableFactor::Derived { subquery, .. } = &mut outer_select.from.first_mut()?.relation else {
+        return None;
+    };
+    outer.order_by = query.order_by.take();
+    outer.limit_clause = query.limit_clause.take();
+    outer.fetch = query.fetch.take();
+    *subquery = Box::new(query.clone());
+    Some(outer)
 }
 
 /// Functions in FROM as PostgreSQL reads them (Grafana's search-path query uses both):
@@ -602,13 +736,86 @@ impl VisitorMut for ArraySubquery {
                 .and_then(|p| p.as_ident())
                 .is_some_and(|i| i.value.eq_ignore_ascii_case("array"));
             if let (true, FunctionArguments::Subquery(q)) = (is_array, &f.args) {
-                if let Some(e) = array_agg_subquery(q) {
+                if let Some(e) = transform_of_unnest(q).or_else(|| array_agg_subquery(q)) {
                     *expr = e;
                 }
             }
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `ARRAY(SELECT e(x) FROM unnest(a) [AS] x)` (or `AS t(x)`) of a column `a` (an outer
+/// one: nothing else is in the subquery), as psql's `\d+` sends (`array(select 'toast.' || x
+/// from pg_catalog.unnest(tc.reloptions) x)`): DataFusion cannot decorrelate a table
+/// function of an outer column, so it becomes `array_transform(a, x -> e(x))`, an empty
+/// array for an empty `a` and NULL for a NULL one (PostgreSQL gives an empty array there).
+fn transform_of_unnest(q: &Query) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, LambdaFunction, LambdaFunctionParameter, LambdaSyntax,
+        OneOrManyWithParens,
+    };
+    let (select, item, _) = single_column_select(q)?;
+    if q.order_by.is_some()
+        || select.selection.is_some()
+        || select.having.is_some()
+        || select.from.len() != 1
+        || !select.from[0].joins.is_empty()
+    {
+        return None;
+    }
+    let unnest_name = |name: &ObjectName| {
+        name.0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"))
+    };
+    let (array, alias) = match &select.from[0].relation {
+        TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset: false,
+            with_ordinality: false,
+            ..
+        } if array_exprs.len() == 1 => (&array_exprs[0], alias.as_ref()?),
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            with_ordinality: false,
+            ..
+        } if unnest_name(name) => match args.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] => (array, alias.as_ref()?),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    // Only an outer column: an array written in the subquery needs no decorrelation, and
+    // the array_agg form keeps its literals' types.
+    if !matches!(array, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+        return None;
+    }
+    let param = match alias.columns.as_slice() {
+        [] => alias.name.clone(),
+        [c] => c.name.clone(),
+        _ => return None,
+    };
+    let mut call = parse_expr(&format!("array_transform({array}, NULL)"))?;
+    let Expr::Function(f) = &mut call else {
+        return None;
+    };
+    let FunctionArguments::List(list) = &mut f.args else {
+        return None;
+    };
+    list.args[1] = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(LambdaFunction {
+        params: OneOrManyWithParens::One(LambdaFunctionParameter {
+            name: param,
+            data_type: None,
+        }),
+        body: Box::new(item.clone()),
+        syntax: LambdaSyntax::Arrow,
+    })));
+    Some(call)
 }
 
 /// The SELECT of `q` and its one column (with its alias) if `q` is a plain one-column

@@ -310,6 +310,7 @@ impl QueryEngine {
         ctx.register_udf(functions::subject_hash(Arc::clone(&engine)));
         ctx.register_udf(functions::pg_get_expr());
         ctx.register_udf(functions::like_pattern());
+        ctx.register_udf(functions::in_list());
         ctx.register_udf(functions::pg_size_pretty());
         ctx.register_udf(functions::pg_typeof());
         ctx.register_udf(functions::pg_type_is_visible());
@@ -466,6 +467,16 @@ impl Session {
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.shared.engine
+    }
+
+    /// Starts the session with `settings` (those of its startup message:
+    /// [`Settings::at_startup`]).
+    pub fn start_with(&self, settings: Settings) {
+        let pushdown = settings.pushdown();
+        *self.settings.write() = settings;
+        self.flags
+            .pushdown
+            .store(pushdown, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A snapshot of the session parameters.
@@ -874,8 +885,11 @@ impl Session {
                 .or_else(|| inferred.get(i).cloned().flatten());
             if let Some(t) = target {
                 if v.data_type() != t {
-                    let zone = self.settings.read().time_zone().to_owned();
-                    v = match crate::pgtime::cast_text(&v, &t, &zone) {
+                    let (zone, order) = {
+                        let settings = self.settings.read();
+                        (settings.time_zone().to_owned(), settings.date_style().order)
+                    };
+                    v = match crate::pgtime::cast_text(&v, &t, &zone, order) {
                         Some(parsed) => parsed?,
                         None => v
                             .cast_to(&t)
@@ -1188,9 +1202,12 @@ impl Session {
                 match (to, target) {
                     (false, ast::CopyTarget::Stdin) => {
                         self.check_writable("COPY FROM")?;
-                        let zone = self.settings.read().time_zone().to_owned();
+                        let (zone, order) = {
+                            let settings = self.settings.read();
+                            (settings.time_zone().to_owned(), settings.date_style().order)
+                        };
                         let copy = copy_in_target(&engine, &db, &self.ctx.state(), source, format)?
-                            .in_time_zone(&zone);
+                            .in_session_style(&zone, order);
                         Ok(Output::CopyIn(Box::new(copy)))
                     }
                     (true, ast::CopyTarget::Stdout) => {

@@ -113,6 +113,11 @@ impl Settings {
         self.get("timezone").unwrap_or("UTC")
     }
 
+    /// The session's `DateStyle`.
+    pub fn date_style(&self) -> crate::datestyle::DateStyle {
+        crate::datestyle::DateStyle::parse(self.get("datestyle").unwrap_or("ISO, MDY"))
+    }
+
     /// The value of a parameter.
     pub fn get(&self, name: &str) -> Result<&str> {
         let name = name.to_ascii_lowercase();
@@ -153,7 +158,14 @@ impl Settings {
         };
         let stored = match name.as_str() {
             "client_encoding" => {
-                match value.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+                // PostgreSQL compares encoding names by their letters and digits only
+                // (asyncpg sends `'utf-8'`, quotes included).
+                let letters: String = value
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                match letters.as_str() {
                     "utf8" | "unicode" => "UTF8".to_owned(),
                     _ => {
                         return Err(QueryError::Unsupported(format!(
@@ -189,35 +201,10 @@ impl Settings {
                 }
             }
             "datestyle" => {
-                let mut out = Vec::new();
-                for part in value.split(',') {
-                    let p = part.trim().to_ascii_uppercase();
-                    match p.as_str() {
-                        "ISO" | "SQL" | "POSTGRES" | "GERMAN" => out.insert(0, titled(&p)),
-                        "MDY" | "DMY" | "YMD" | "US" | "EUROPEAN" | "EURO" | "NONEURO"
-                        | "NONEUROPEAN" => out.push(p),
-                        _ => return Err(invalid()),
-                    }
-                }
-                if out.is_empty() {
-                    return Err(invalid());
-                }
-                if out.len() == 1 {
-                    let current = self.values["datestyle"].clone();
-                    if matches!(out[0].as_str(), "MDY" | "DMY" | "YMD") {
-                        let style = current.split(',').next().unwrap_or("ISO").trim().to_owned();
-                        out.insert(0, style);
-                    } else {
-                        let order = current
-                            .split(',')
-                            .nth(1)
-                            .unwrap_or(" MDY")
-                            .trim()
-                            .to_owned();
-                        out.push(order);
-                    }
-                }
-                out.join(", ")
+                let current = crate::datestyle::DateStyle::parse(&self.values["datestyle"]);
+                crate::datestyle::DateStyle::set(value, current)
+                    .ok_or_else(invalid)?
+                    .name()
             }
             "intervalstyle" => match crate::pgvalue::IntervalStyle::parse(value) {
                 Some(style) => style.name().to_owned(),
@@ -254,6 +241,35 @@ impl Settings {
         };
         self.values.insert(name, stored.clone());
         Ok(stored)
+    }
+
+    /// The settings a connection starts with: the defaults, then the parameters of its
+    /// startup message (`application_name`, `DateStyle`, `TimeZone`, ...) and the `-c
+    /// name=value` (or `--name=value`) settings in its `options`, as PostgreSQL applies
+    /// them. A bad value of a known parameter is an error; names Strata does not know are
+    /// skipped (PostgreSQL knows many parameters Strata does not act on, and drivers send
+    /// some), as are the protocol's own `user`, `database` and `replication`.
+    pub fn at_startup<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Settings> {
+        let mut settings = Settings::default();
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (name, value) in params {
+            match name {
+                "user" | "database" | "replication" => {}
+                "options" => pairs.extend(startup_options(value)?),
+                _ => pairs.push((name.to_owned(), value.to_owned())),
+            }
+        }
+        for (name, value) in pairs {
+            match settings.set(&name, &value) {
+                Err(QueryError::UnknownSetting(_)) => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+        Ok(settings)
     }
 
     /// Back to the default (custom parameters are removed).
@@ -311,13 +327,50 @@ impl Settings {
     }
 }
 
-fn titled(s: &str) -> String {
-    match s {
-        "ISO" | "SQL" => s.to_owned(),
-        "POSTGRES" => "Postgres".to_owned(),
-        "GERMAN" => "German".to_owned(),
-        _ => s.to_owned(),
+/// The `name=value` pairs of a startup `options` string: words separated by spaces (a
+/// backslash keeps the next character, spaces included), each `-c name=value`,
+/// `-cname=value` or `--name=value` (dashes in the name read as underscores).
+fn startup_options(options: &str) -> Result<Vec<(String, String)>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
     }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let bad = |w: &str| QueryError::InvalidSetting {
+        name: "options".into(),
+        value: w.to_owned(),
+    };
+    let mut pairs = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let setting = if w == "-c" {
+            words.next().ok_or_else(|| bad(&w))?
+        } else if let Some(rest) = w.strip_prefix("-c") {
+            rest.to_owned()
+        } else if let Some(rest) = w.strip_prefix("--") {
+            match rest.split_once('=') {
+                Some((name, value)) => format!("{}={value}", name.replace('-', "_")),
+                None => return Err(bad(&w)),
+            }
+        } else {
+            return Err(bad(&w));
+        };
+        let (name, value) = setting.split_once('=').ok_or_else(|| bad(&setting))?;
+        pairs.push((name.to_owned(), value.to_owned()));
+    }
+    Ok(pairs)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -379,5 +432,31 @@ mod tests {
         s.reset("timezone").unwrap();
         assert_eq!(s.get("TimeZone").unwrap(), "UTC");
         assert!(s.set("server_version", "1").is_err());
+    }
+
+    #[test]
+    fn startup_parameters_and_options_apply() {
+        let s = Settings::at_startup([
+            ("user", "strata"),
+            ("database", "strata"),
+            ("application_name", "psql"),
+            ("DateStyle", "German"),
+            ("work_mem", "64MB"),
+            ("options", r"-c TimeZone=Europe/Berlin -cextra_float_digits=2 --statement-timeout=5s -c myapp.note=a\ b"),
+        ])
+        .unwrap();
+        assert_eq!(s.get("application_name").unwrap(), "psql");
+        assert_eq!(s.get("DateStyle").unwrap(), "German, DMY");
+        assert_eq!(s.time_zone(), "Europe/Berlin");
+        assert_eq!(s.get("extra_float_digits").unwrap(), "2");
+        assert_eq!(s.statement_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(s.get("myapp.note").unwrap(), "a b");
+        assert!(s.get("work_mem").is_err(), "unknown names are skipped");
+        assert!(matches!(
+            Settings::at_startup([("DateStyle", "Klingon")]),
+            Err(QueryError::InvalidSetting { .. })
+        ));
+        assert!(Settings::at_startup([("options", "-c")]).is_err());
+        assert!(Settings::at_startup([("options", "verbose")]).is_err());
     }
 }

@@ -166,6 +166,27 @@ fn psql_quick_start_and_meta_commands() {
         out.contains("CREATE OR REPLACE VIEW public.busy AS"),
         "\\sv:\n{out}"
     );
+    // \d+ adds storage and descriptions (its query maps over an outer array with
+    // `array(select ... from unnest(tc.reloptions) x)`), for tables and views.
+    let out = psql(
+        &s,
+        "disable",
+        "COMMENT ON COLUMN keyed.v IS 'the value';\n\\d+ keyed\n\\d+ busy\n",
+    );
+    for line in [
+        "Table \"public.keyed\"",
+        "Storage",
+        "| plain    |",
+        "the value",
+        "\"keyed_pkey\" PRIMARY KEY, btree (host, ts)",
+        "View \"public.busy\"",
+        "View definition:",
+    ] {
+        assert!(out.contains(line), "\\d+ lacks {line}:\n{out}");
+    }
+    // Startup parameters set the session (psql sends application_name).
+    let out = psql(&s, "disable", "SHOW application_name;\n");
+    assert!(out.contains(" psql"), "application_name:\n{out}");
     let out = psql(
         &s,
         "require",

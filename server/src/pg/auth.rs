@@ -19,6 +19,8 @@ use pgwire::api::{ClientInfo, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
+use strata_query::Settings;
+
 use crate::config::{AuthMethod, Config};
 
 /// Password lookup for both mechanisms.
@@ -101,13 +103,19 @@ impl AuthSource for Md5Source {
     }
 }
 
-/// The parameters reported at startup.
-pub(crate) fn parameters() -> DefaultServerParameterProvider {
+/// The parameters reported at startup: the session's values of those PostgreSQL reports
+/// (`DateStyle`, `TimeZone`, `application_name`, ...), which drivers read to parse values.
+pub(crate) fn parameters(settings: &Settings) -> DefaultServerParameterProvider {
+    let value = |name: &str, default: &str| settings.get(name).unwrap_or(default).to_owned();
     let mut p = DefaultServerParameterProvider::default();
     p.server_version = strata_query::settings::SERVER_VERSION.to_owned();
-    p.time_zone = "UTC".to_owned();
-    p.date_style = "ISO, MDY".to_owned();
-    p.search_path = "\"$user\", public".to_owned();
+    p.time_zone = value("timezone", "UTC");
+    p.date_style = value("datestyle", "ISO, MDY");
+    p.interval_style = value("intervalstyle", "postgres");
+    p.search_path = value("search_path", "\"$user\", public");
+    p.application_name = Some(value("application_name", ""));
+    p.default_transaction_read_only =
+        settings.get("default_transaction_read_only").ok() == Some("on");
     p
 }
 
@@ -122,22 +130,26 @@ pub(crate) struct Startup {
     users: Arc<Users>,
     database: String,
     chosen: OnceLock<Chosen>,
+    /// The session parameters of the startup message.
+    settings: OnceLock<Settings>,
     on_ready: OnReady,
 }
 
-/// Called with (user, backend pid, secret key) once a connection is authenticated.
-type OnReady = Box<dyn Fn(&str, i32, bytes::Bytes) + Send + Sync>;
+/// Called with (user, backend pid, secret key, the startup message's session parameters)
+/// once a connection is authenticated.
+type OnReady = Box<dyn Fn(&str, i32, bytes::Bytes, Settings) + Send + Sync>;
 
 impl Startup {
     pub(crate) fn new(
         users: Arc<Users>,
         database: String,
-        on_ready: impl Fn(&str, i32, bytes::Bytes) + Send + Sync + 'static,
+        on_ready: impl Fn(&str, i32, bytes::Bytes, Settings) + Send + Sync + 'static,
     ) -> Self {
         Startup {
             users,
             database,
             chosen: OnceLock::new(),
+            settings: OnceLock::new(),
             on_ready: Box::new(on_ready),
         }
     }
@@ -171,20 +183,28 @@ impl StartupHandler for Startup {
             if db != self.database {
                 return Err(fatal("3D000", &format!("database \"{db}\" does not exist")));
             }
+            let settings = Settings::at_startup(
+                startup
+                    .parameters
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .map_err(|e| fatal(e.sqlstate(), &e.to_string()))?;
             let chosen = match self.users.method(&user) {
                 AuthMethod::Md5 => Chosen::Md5(Md5PasswordAuthStartupHandler::new(
                     Arc::new(Md5Source(Arc::clone(&self.users))),
-                    Arc::new(parameters()),
+                    Arc::new(parameters(&settings)),
                 )),
                 AuthMethod::Scram => {
                     let mut scram = ScramAuth::new(Arc::new(ScramSource(Arc::clone(&self.users))));
                     scram.set_iterations(SCRAM_ITERATIONS);
                     Chosen::Scram(
-                        SASLAuthStartupHandler::new(Arc::new(parameters())).with_scram(scram),
+                        SASLAuthStartupHandler::new(Arc::new(parameters(&settings)))
+                            .with_scram(scram),
                     )
                 }
             };
-            if self.chosen.set(chosen).is_err() {
+            if self.chosen.set(chosen).is_err() || self.settings.set(settings).is_err() {
                 return Err(fatal("08P01", "duplicate startup message"));
             }
         }
@@ -198,7 +218,8 @@ impl StartupHandler for Startup {
         if matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             let user = client.metadata().get("user").cloned().unwrap_or_default();
             let (pid, key) = client.pid_and_secret_key();
-            (self.on_ready)(&user, pid, key.to_bytes());
+            let settings = self.settings.get().cloned().unwrap_or_default();
+            (self.on_ready)(&user, pid, key.to_bytes(), settings);
         }
         Ok(())
     }

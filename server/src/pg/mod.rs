@@ -161,9 +161,11 @@ impl Connection {
             auth::Startup::new(
                 Arc::clone(&shared.users),
                 shared.config.database.clone(),
-                move |user: &str, pid: i32, key: Bytes| {
+                move |user: &str, pid: i32, key: Bytes, settings| {
                     let superuser = shared.config.user(user).is_none_or(|u| u.superuser);
-                    let _ = session.set(Arc::new(shared.query.session_as(user, superuser)));
+                    let started = shared.query.session_as(user, superuser);
+                    started.start_with(settings);
+                    let _ = session.set(Arc::new(started));
                     *registration.lock() =
                         Some(shared.cancel.register(pid, key, Arc::clone(&token)));
                 },

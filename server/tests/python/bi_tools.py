@@ -179,9 +179,34 @@ def grafana_checks():
             """SELECT quote_ident(table_name) AS "table" FROM information_schema.tables
                WHERE quote_ident(table_schema) = 'public' ORDER BY 1""")]
         assert {"bi_metrics", "bi_busy", "bi_frame"} <= set(tables), tables
-        # Not here: the builder's table list without a schema, which selects and orders by
-        # a CASE over `IN (subquery)`; DataFusion plans `IN (subquery)` only in WHERE
-        # (README: differences).
+        system_schemas = """('information_schema', 'pg_catalog', '_timescaledb_cache',
+            '_timescaledb_catalog', '_timescaledb_internal', '_timescaledb_config',
+            'timescaledb_information', 'timescaledb_experimental')"""
+        # The builder's table list without a schema: tables of the search path.
+        tables = [r[0] for r in c.execute(
+            f"""SELECT quote_ident(table_name) AS "table" FROM information_schema.tables
+                WHERE quote_ident(table_schema) NOT IN {system_schemas}
+                  AND table_type = 'BASE TABLE' AND {in_search_path}
+                ORDER BY 1""")]
+        assert {"bi_metrics", "bi_frame"} <= set(tables), tables
+        assert "bi_busy" not in tables, tables  # a view
+        # The older query editor's table list: `IN (subquery)` in the select list and in
+        # ORDER BY, tables of the search path first and without their schema.
+        listed = c.execute(
+            f"""SELECT CASE WHEN {in_search_path} THEN quote_ident(table_name)
+                       ELSE quote_ident(table_schema) || '.' || quote_ident(table_name)
+                       END AS "table"
+                FROM information_schema.tables
+                WHERE quote_ident(table_schema) NOT IN {system_schemas}
+                ORDER BY CASE WHEN {in_search_path} THEN 0 ELSE 1 END, 1""").fetchall()
+        names = [r[0] for r in listed]
+        assert {"bi_metrics", "bi_busy", "bi_frame"} <= set(names), names
+        assert names == sorted(names, key=lambda n: ("." in n, n)), names
+        # NOT IN over the same subquery, and IN over a subquery with a NULL (SQL's rules).
+        row = c.execute(
+            f"""SELECT 'public' NOT IN (SELECT 'public'), 'x' IN (SELECT NULL::text),
+                       'x' IN (SELECT 'y' WHERE false), NULL::text IN (SELECT 'y')""").fetchone()
+        assert row == (False, None, False, None), row
         for name in ("bi_metrics", "public.bi_metrics"):
             columns = c.execute(
                 f"""SELECT quote_ident(column_name) AS "column", data_type AS "type"

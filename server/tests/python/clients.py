@@ -557,6 +557,64 @@ def uuid_checks():
     p.close()
 
 
+@check("psycopg, psycopg2: DateStyle output and day-first input, parsed by the drivers")
+def datestyle_checks():
+    # Texts and values as PostgreSQL 15 prints and reads them under each DateStyle.
+    day = dt.date(2024, 3, 5)
+    stamp = dt.datetime(2024, 3, 5, 14, 7, 8, 500000)
+    texts = {
+        "ISO, MDY": ("2024-03-05", "2024-03-05 14:07:08.5", "2024-03-05 09:07:08-05"),
+        "SQL, DMY": ("05/03/2024", "05/03/2024 14:07:08.5", "05/03/2024 09:07:08 EST"),
+        "SQL, MDY": ("03/05/2024", "03/05/2024 14:07:08.5", "03/05/2024 09:07:08 EST"),
+        "Postgres, MDY": ("03-05-2024", "Tue Mar 05 14:07:08.5 2024", "Tue Mar 05 09:07:08 2024 EST"),
+        "Postgres, DMY": ("05-03-2024", "Tue 05 Mar 14:07:08.5 2024", "Tue 05 Mar 09:07:08 2024 EST"),
+        "German, DMY": ("05.03.2024", "05.03.2024 14:07:08.5", "05.03.2024 09:07:08 EST"),
+    }
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("CREATE TABLE py_ds (ts timestamptz NOT NULL, d date, t timestamp)")
+        conn.execute("SET TimeZone = 'America/New_York'")
+        for style, (d_text, t_text, tz_text) in texts.items():
+            conn.execute(f"SET DateStyle = '{style}'")
+            assert conn.execute("SHOW DateStyle").fetchone() == (style,), style
+            assert conn.info.parameter_status("DateStyle") == style
+            row = conn.execute(
+                "SELECT date '2024-03-05'::text, timestamp '2024-03-05 14:07:08.5'::text,"
+                " timestamptz '2024-03-05 14:07:08+00'::text").fetchone()
+            assert row == (d_text, t_text, tz_text), (style, row)
+            # psycopg reads dates and timestamps (not timestamptz) in every DateStyle.
+            got = conn.execute("SELECT date '2024-03-05', timestamp '2024-03-05 14:07:08.5'").fetchone()
+            assert got == (day, stamp), (style, got)
+            # Text written in the style's own order reads back as the same values.
+            conn.execute(f"INSERT INTO py_ds VALUES (now(), '{d_text}', '{t_text}')")
+            assert conn.execute(f"SELECT '{d_text}'::date, '{t_text}'::timestamp").fetchone() == (day, stamp)
+        rows = conn.execute("SELECT d, t FROM py_ds").fetchall()
+        assert rows == [(day, stamp)] * len(texts), rows
+        conn.execute("SET DateStyle = 'ISO, DMY'")
+        assert conn.execute("SELECT '03/05/2024'::date, '13/05/2024'::date").fetchone() == (
+            dt.date(2024, 5, 3), dt.date(2024, 5, 13))
+        conn.execute("SET DateStyle = 'ISO, MDY'")
+        try:
+            conn.execute("SELECT '13/05/2024'::date")
+            raise AssertionError("13/05/2024 read as MDY")
+        except psycopg.errors.DatetimeFieldOverflow:
+            pass
+        # COPY reads day-first text under DMY.
+        conn.execute("SET DateStyle = 'German'")
+        with conn.cursor().copy("COPY py_ds (ts, d, t) FROM STDIN") as copy:
+            copy.write("2024-03-06 00:00:00+00\t06.03.2024\t06.03.2024 10:00:00\n")
+        assert conn.execute("SELECT d, t FROM py_ds WHERE d > '2024-03-05'").fetchone() == (
+            dt.date(2024, 3, 6), dt.datetime(2024, 3, 6, 10))
+        conn.execute("DROP TABLE py_ds")
+    # psycopg2 sets DateStyle to ISO when it connects with another one, keeping the order.
+    conn2 = psycopg2.connect(DSN, options="-c DateStyle=SQL,DMY")
+    with conn2.cursor() as cur:
+        cur.execute("SHOW DateStyle")
+        assert cur.fetchone() == ("ISO, DMY",)
+        cur.execute("SELECT date '2024-03-05', '05/03/2024'::date::text")
+        assert cur.fetchone() == (day, "2024-03-05")
+    conn2.close()
+
+
 if __name__ == "__main__":
     psycopg_checks()
     psycopg_transaction_checks()
@@ -567,4 +625,5 @@ if __name__ == "__main__":
     type_checks()
     pg8000_checks()
     uuid_checks()
+    datestyle_checks()
     print("all client checks passed", flush=True)
