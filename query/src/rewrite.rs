@@ -282,7 +282,7 @@ fn sorted_outside(query: &mut Query) -> Option<Query> {
     outer.order_by = query.order_by.take();
     outer.limit_clause = query.limit_clause.take();
     outer.fetch = query.fetch.take();
-    *subquery = Box::new(query.clone());
+    **subquery = query.clone();
     Some(outer)
 }
 
