@@ -153,7 +153,7 @@ impl Settings {
             return Err(QueryError::ReadOnlySetting(name));
         }
         let invalid = || QueryError::InvalidSetting {
-            name: name.clone(),
+            name: display_name(&name).to_owned(),
             value: value.to_owned(),
         };
         let stored = match name.as_str() {
