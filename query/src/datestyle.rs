@@ -140,14 +140,15 @@ impl DateStyle {
         s
     }
 
-    /// A `timestamptz`'s text in the time zone `zone` (an IANA name or an offset; UTC if it
-    /// does not parse), with the offset (`ISO`) or the zone's abbreviation.
-    pub fn timestamptz(&self, ns: i64, zone: &str) -> String {
+    /// A `timestamptz`'s text in the time zone `zone`, with the offset (`ISO`) or the
+    /// zone's abbreviation.
+    pub fn timestamptz(&self, ns: i64, zone: &Zone) -> String {
         let utc = chrono::DateTime::from_timestamp_nanos(ns).naive_utc();
-        let (local, offset_secs, abbreviation) = in_zone(utc, zone);
+        let iso = self.form == Form::Iso;
+        let (local, offset_secs, abbreviation) = zone.local(utc, !iso);
         let mut s = String::with_capacity(40);
         self.push_date_time(&mut s, local, ns);
-        if self.form == Form::Iso {
+        if iso {
             let off = offset_secs.abs();
             s.push(if offset_secs < 0 { '-' } else { '+' });
             s.push_str(&format!("{:02}", off / 3600));
@@ -157,7 +158,10 @@ impl DateStyle {
         } else {
             // PostgreSQL prints the zone after the year in the Postgres form too.
             s.push(' ');
-            s.push_str(&abbreviation);
+            match abbreviation {
+                Some(a) => s.push_str(&a),
+                None => s.push_str(&numeric_abbreviation(offset_secs)),
+            }
         }
         s
     }
@@ -237,30 +241,52 @@ fn push_fraction(s: &mut String, ns: i64) {
     }
 }
 
-/// `utc` as local time in `zone`, its offset in seconds east of UTC, and the zone's
-/// abbreviation at that instant (`CET`, `EDT`; the numeric `+04` or `+0545` where the
-/// time zone database has no letters; `UTC` for UTC and zones that do not parse).
-fn in_zone(utc: NaiveDateTime, zone: &str) -> (NaiveDateTime, i32, String) {
-    use chrono_tz::OffsetName;
-    if zone.eq_ignore_ascii_case("utc") {
-        return (utc, 0, "UTC".into());
-    }
-    if let Ok(named) = zone.parse::<chrono_tz::Tz>() {
-        let local = named.from_utc_datetime(&utc);
-        let offset = local.offset().fix().local_minus_utc();
-        let abbreviation = match local.offset().abbreviation() {
-            Some(a) => a.to_owned(),
-            None => numeric_abbreviation(offset),
-        };
-        return (local.naive_local(), offset, abbreviation);
-    }
-    match zone.parse::<Tz>() {
-        Ok(fixed) => {
-            let local = fixed.from_utc_datetime(&utc);
-            let offset = local.offset().fix().local_minus_utc();
-            (local.naive_local(), offset, numeric_abbreviation(offset))
+/// A `TimeZone` setting resolved once, for printing many `timestamptz` values.
+#[derive(Debug, Clone)]
+pub enum Zone {
+    Utc,
+    /// A zone of the time zone database (`Europe/Berlin`).
+    Named(chrono_tz::Tz),
+    /// A fixed offset (`+05:30`).
+    Fixed(Tz),
+}
+
+impl Zone {
+    /// The zone `zone` names (an IANA name or an offset; UTC if it does not parse).
+    pub fn resolve(zone: &str) -> Zone {
+        if zone.eq_ignore_ascii_case("utc") {
+            Zone::Utc
+        } else if let Ok(named) = zone.parse::<chrono_tz::Tz>() {
+            Zone::Named(named)
+        } else {
+            zone.parse::<Tz>().map_or(Zone::Utc, Zone::Fixed)
         }
-        Err(_) => (utc, 0, "UTC".into()),
+    }
+
+    /// `utc` as local time in this zone, its offset in seconds east of UTC, and, if
+    /// `abbreviated`, the zone's abbreviation at that instant (`CET`, `EDT`, `UTC`; `None`
+    /// where the time zone database has no letters, for [`numeric_abbreviation`]).
+    fn local(&self, utc: NaiveDateTime, abbreviated: bool) -> (NaiveDateTime, i32, Option<String>) {
+        use chrono_tz::OffsetName;
+        match self {
+            Zone::Utc => (utc, 0, abbreviated.then(|| "UTC".to_owned())),
+            Zone::Named(named) => {
+                let local = named.from_utc_datetime(&utc);
+                let offset = local.offset().fix().local_minus_utc();
+                let abbreviation = abbreviated
+                    .then(|| local.offset().abbreviation().map(str::to_owned))
+                    .flatten();
+                (local.naive_local(), offset, abbreviation)
+            }
+            Zone::Fixed(fixed) => {
+                let local = fixed.from_utc_datetime(&utc);
+                (
+                    local.naive_local(),
+                    local.offset().fix().local_minus_utc(),
+                    None,
+                )
+            }
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use arrow::datatypes::{
 };
 use arrow::error::ArrowError;
 
-use crate::datestyle::DateStyle;
+use crate::datestyle::{DateStyle, Zone};
 use crate::pgvalue::{self, IntervalStyle};
 
 /// How a session prints values in text format: its `extra_float_digits`, `TimeZone`,
@@ -122,7 +122,10 @@ pub fn column(a: &ArrayRef, style: &TextStyle) -> Result<StringArray, ArrowError
             let t = a.as_primitive::<TimestampNanosecondType>();
             let d = style.date_style;
             match tz {
-                Some(_) => each(n, valid, |i| d.timestamptz(t.value(i), &style.time_zone)),
+                Some(_) => {
+                    let zone = Zone::resolve(&style.time_zone);
+                    each(n, valid, |i| d.timestamptz(t.value(i), &zone))
+                }
                 None => each(n, valid, |i| d.timestamp(t.value(i))),
             }
         }
